@@ -1,0 +1,3 @@
+module github.com/raftex/raftex
+
+go 1.26

@@ -1,0 +1,25 @@
+package raft
+
+// plantedBugs are deliberate violations of the paper, each behind its own
+// switch, so tests can show that the property tests and the simulator catch
+// them. They can only be switched on in binaries built with the raftbugs
+// tag (see bugs_raftbugs.go); in every other build they stay false.
+type plantedBugs struct {
+	// CommitOldTerm commits entries of earlier terms by counting replicas,
+	// the mistake of Figure 8 (§5.4.2).
+	CommitOldTerm bool
+	// SkipElectionRestriction grants votes without the §5.4.1 up-to-date
+	// check.
+	SkipElectionRestriction bool
+	// VoteBeforePersist sends vote replies before the vote is durable
+	// (§5.1).
+	VoteBeforePersist bool
+	// ApplyUncommitted hands entries to the state machine before they are
+	// committed (§5.3).
+	ApplyUncommitted bool
+	// TruncateMatchingSuffix lets a stale AppendEntries cut off matching
+	// entries that follow it (§5.3 rule 3).
+	TruncateMatchingSuffix bool
+}
+
+var bugs plantedBugs

@@ -1,0 +1,115 @@
+package raft
+
+// HasReady reports whether Ready has anything for the caller. It is false
+// while a Ready is outstanding (handed out, not yet advanced).
+func (r *Raft) HasReady() bool {
+	if r.readyOutstanding {
+		return false
+	}
+	return r.pendingBcast ||
+		len(r.log.unstable.nextEntries()) > 0 || r.log.unstable.nextSnapshot() != nil ||
+		len(r.msgs) > 0 || len(r.msgsAfterPersist) > 0 ||
+		r.log.hasNextCommitted() || len(r.readStates) > 0 || len(r.events) > 0 ||
+		r.hardState() != r.prevHardState
+}
+
+// Ready returns the work accumulated since the last Advance; see Ready for
+// what the caller must do with it. Calling Ready again before Advance is a
+// programming error and panics.
+func (r *Raft) Ready() Ready {
+	if r.readyOutstanding {
+		panic("raft: Ready called before Advance of the previous Ready")
+	}
+	r.flushAppends()
+	r.reads.open = nil // its heartbeats leave with this Ready
+	if c := r.log.committed; c != r.prevHardState.Commit {
+		r.emit(Event{Kind: EventCommitAdvanced, PrevIndex: r.prevHardState.Commit, Index: c})
+	}
+	rd := Ready{
+		Entries:              r.log.unstable.nextEntries(),
+		Snapshot:             r.log.unstable.nextSnapshot(),
+		Messages:             r.msgs,
+		MessagesAfterPersist: r.msgsAfterPersist,
+		CommittedEntries:     r.log.nextCommitted(),
+		ReadStates:           r.readStates,
+		Events:               r.events,
+	}
+	if hs := r.hardState(); hs != r.prevHardState {
+		rd.HardState = hs
+		r.prevHardState = hs
+	}
+	r.log.unstable.acceptInProgress()
+	if n := len(rd.CommittedEntries); n > 0 {
+		r.log.applying = rd.CommittedEntries[n-1].Index
+	}
+	r.msgs, r.msgsAfterPersist, r.readStates, r.events = nil, nil, nil, nil
+	r.readyOutstanding = true
+	r.mustSyncOut = rd.MustSync()
+	r.unsyncedTicks = 0
+	return rd
+}
+
+// Advance tells the core that the caller has done everything rd asked
+// (rules 1–4 of Ready). The leader now counts its own log as durable
+// toward commit (thesis §10.2.1).
+func (r *Raft) Advance(rd Ready) {
+	if !r.readyOutstanding {
+		panic("raft: Advance without an outstanding Ready")
+	}
+	r.readyOutstanding = false
+	r.mustSyncOut = false
+	r.unsyncedTicks = 0
+	if rd.Snapshot != nil {
+		r.log.unstable.stableSnapTo(rd.Snapshot.Meta.Index)
+	}
+	if n := len(rd.Entries); n > 0 {
+		last := rd.Entries[n-1]
+		r.log.unstable.stableTo(last.Index, last.Term)
+	}
+	if n := len(rd.CommittedEntries); n > 0 {
+		r.log.applied = max(r.log.applied, rd.CommittedEntries[n-1].Index)
+	}
+	if r.role == Leader {
+		if self := r.prs[r.id]; self != nil && self.maybeUpdate(r.log.persistedIndex()) && r.maybeCommit() {
+			r.bcastAppend()
+		}
+	}
+}
+
+// Status is a snapshot of a core's state for monitoring.
+type Status struct {
+	ID         uint64
+	Role       Role
+	Term       uint64
+	Vote       uint64
+	Leader     uint64
+	Commit     uint64
+	Applied    uint64
+	FirstIndex uint64
+	LastIndex  uint64
+	Membership Membership
+	// Progress of every member, on the leader only.
+	Progress map[uint64]Progress
+	// LeadTransferee is the target of a leadership transfer in progress.
+	LeadTransferee uint64
+}
+
+// Status returns the current state. It allocates; call it for monitoring,
+// not on every step.
+func (r *Raft) Status() Status {
+	s := Status{
+		ID: r.id, Role: r.role, Term: r.term, Vote: r.vote, Leader: r.lead,
+		Commit: r.log.committed, Applied: r.log.applied,
+		FirstIndex: r.log.firstIndex(), LastIndex: r.log.lastIndex(),
+		Membership: r.membership.Clone(), LeadTransferee: r.leadTransferee,
+	}
+	if r.role == Leader {
+		s.Progress = make(map[uint64]Progress, len(r.prs))
+		for id, pr := range r.prs {
+			p := *pr
+			p.inflights = inflights{}
+			s.Progress[id] = p
+		}
+	}
+	return s
+}

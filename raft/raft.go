@@ -1,0 +1,449 @@
+package raft
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+)
+
+// Raft is one node's protocol core: a deterministic state machine with no
+// goroutines, clock or I/O. Time comes in through Tick, messages through
+// Step, client work through Propose and ReadIndex; everything the caller
+// must do comes out through Ready (see Ready for the rules). A Raft is not
+// safe for concurrent use: one goroutine drives it.
+type Raft struct {
+	id   uint64
+	cfg  Config
+	rand *rand.Rand
+
+	term uint64
+	vote uint64
+	role Role
+	lead uint64
+	log  *raftLog
+
+	membership Membership
+	prs        map[uint64]*Progress
+	votes      map[uint64]bool
+
+	// ticks counts every Tick since start: the core's only clock.
+	ticks                     uint64
+	electionElapsed           int
+	heartbeatElapsed          int
+	randomizedElectionTimeout int
+
+	leadTransferee uint64
+	uncommitted    uint64
+	pendingBcast   bool
+	reads          readIndexState
+
+	// Output accumulated for the next Ready.
+	msgs             []Message
+	msgsAfterPersist []Message
+	readStates       []ReadState
+	events           []Event
+	prevHardState    HardState
+
+	// readyOutstanding: a Ready was handed out and not yet advanced.
+	readyOutstanding bool
+	// unsyncedTicks counts ticks while a Ready that must be synced is
+	// outstanding: how long our disk has been stalled.
+	unsyncedTicks int
+	mustSyncOut   bool
+
+	tick func()
+	step func(m Message)
+}
+
+// New returns a core that starts as a follower with the state found in
+// cfg.Storage.
+func New(cfg Config) (*Raft, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	hs, m, err := cfg.Storage.InitialState()
+	if err != nil {
+		return nil, fmt.Errorf("raft: reading initial state: %w", err)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	lg, err := newLog(cfg.Storage, cfg.Applied)
+	if err != nil {
+		return nil, err
+	}
+	r := &Raft{
+		id:            cfg.ID,
+		cfg:           cfg,
+		rand:          cfg.Rand,
+		log:           lg,
+		membership:    m,
+		term:          hs.Term,
+		vote:          hs.Vote,
+		prevHardState: hs,
+	}
+	if r.rand == nil {
+		r.rand = rand.New(rand.NewPCG(cfg.ID, 0x5eed))
+	}
+	r.becomeFollower(hs.Term, None)
+	r.events = r.events[:0] // starting is not a transition
+	return r, nil
+}
+
+// ID returns this node's id.
+func (r *Raft) ID() uint64 { return r.id }
+
+// Tick advances the core's clock by one tick (the runtime's default tick
+// is 10 ms).
+func (r *Raft) Tick() {
+	r.ticks++
+	if r.readyOutstanding && r.mustSyncOut {
+		r.unsyncedTicks++
+	}
+	r.tick()
+}
+
+// tickElection is the follower and candidate clock: §5.2 "if a follower
+// receives no communication over a period of time called the election
+// timeout, it ... begins an election".
+func (r *Raft) tickElection() {
+	r.electionElapsed++
+	if r.promotable() && r.electionElapsed >= r.randomizedElectionTimeout {
+		r.electionElapsed = 0
+		r.emit(Event{Kind: EventElectionTimeout, Term: r.term + 1})
+		r.hup(false)
+	}
+}
+
+// tickHeartbeat is the leader clock: heartbeats every HeartbeatTick (§5.2),
+// and every ElectionTick the CheckQuorum test (thesis §6.2).
+func (r *Raft) tickHeartbeat() {
+	r.heartbeatElapsed++
+	r.electionElapsed++
+	if r.unsyncedTicks >= r.cfg.ElectionTick {
+		// Our own disk has not confirmed a write for a whole election
+		// timeout: we cannot serve, so we stop leading.
+		r.stepDown("disk stall: no fsync for an election timeout")
+		return
+	}
+	if r.electionElapsed >= r.cfg.ElectionTick {
+		r.electionElapsed = 0
+		if r.cfg.CheckQuorum {
+			if !r.quorumActive() {
+				r.stepDown("check quorum: no majority heard within an election timeout")
+				return
+			}
+			for id, pr := range r.prs {
+				pr.RecentActive = id == r.id
+			}
+		}
+		if r.leadTransferee != None {
+			r.leadTransferee = None // §3.10: abort a transfer that took too long
+		}
+		r.reads.expire(r.ticks, uint64(r.cfg.ElectionTick))
+	}
+	if r.heartbeatElapsed >= r.cfg.HeartbeatTick {
+		r.heartbeatElapsed = 0
+		r.startReadRound()
+	}
+}
+
+func (r *Raft) quorumActive() bool {
+	n := 0
+	for _, id := range r.membership.Voters {
+		if pr := r.prs[id]; pr != nil && pr.RecentActive {
+			n++
+		}
+	}
+	return n >= r.membership.Quorum()
+}
+
+func (r *Raft) stepDown(reason string) {
+	r.emit(Event{Kind: EventStepDown, Reason: reason})
+	r.becomeFollower(r.term, None)
+}
+
+// promotable reports whether this node may campaign: only voters do.
+func (r *Raft) promotable() bool { return r.membership.IsVoter(r.id) }
+
+// Campaign starts an election now, as if the election timeout fired.
+func (r *Raft) Campaign() {
+	if r.role != Leader {
+		r.hup(false)
+	}
+}
+
+// hup starts an election: a pre-vote first when configured (thesis §9.6),
+// unless forced by leadership transfer.
+func (r *Raft) hup(transfer bool) {
+	if !r.promotable() {
+		return
+	}
+	if r.cfg.PreVote && !transfer {
+		r.campaign(MsgPreVote, nil)
+		return
+	}
+	var ctx []byte
+	if transfer {
+		ctx = contextTransfer
+	}
+	r.campaign(MsgVote, ctx)
+}
+
+func (r *Raft) campaign(kind MessageType, ctx []byte) {
+	term := r.term + 1
+	if kind == MsgPreVote {
+		r.becomePreCandidate()
+	} else {
+		r.becomeCandidate()
+		term = r.term
+	}
+	if r.poll(r.id, true) {
+		return // a single-voter cluster wins at once
+	}
+	for _, id := range r.membership.Voters {
+		if id == r.id {
+			continue
+		}
+		r.send(Message{Type: kind, To: id, Term: term, Index: r.log.lastIndex(), LogTerm: r.log.lastTerm(), Context: ctx})
+	}
+}
+
+// poll records a (pre-)vote and acts when the election is decided (§5.2:
+// a candidate wins with votes from a majority; with a majority against it,
+// it returns to follower and waits for its next timeout).
+func (r *Raft) poll(id uint64, granted bool) bool {
+	if _, seen := r.votes[id]; !seen {
+		r.votes[id] = granted
+	}
+	yes, no := 0, 0
+	for _, v := range r.membership.Voters {
+		g, ok := r.votes[v]
+		switch {
+		case !ok:
+		case g:
+			yes++
+		default:
+			no++
+		}
+	}
+	q := r.membership.Quorum()
+	switch {
+	case yes >= q:
+		if r.role == PreCandidate {
+			r.campaign(MsgVote, nil)
+		} else {
+			r.emit(Event{Kind: EventElectionWon, Count: yes})
+			r.becomeLeader()
+		}
+		return true
+	case no >= q:
+		r.becomeFollower(r.term, None)
+		return true
+	}
+	return false
+}
+
+// Propose appends data to the log as a new entry (§5.3 "the leader appends
+// the command to its log as a new entry") and returns its index and term.
+// The entry is committed once a majority stores it; watch CommittedEntries
+// for that index with that term. On a follower it returns a
+// *NotLeaderError naming the known leader.
+func (r *Raft) Propose(data []byte) (index, term uint64, err error) {
+	if r.role != Leader {
+		return 0, 0, &NotLeaderError{Leader: r.lead}
+	}
+	if r.leadTransferee != None {
+		return 0, 0, ErrProposalDropped
+	}
+	size := uint64(len(data)) + entryOverhead
+	if r.cfg.MaxUncommittedBytes > 0 && r.uncommitted > 0 && r.uncommitted+size > r.cfg.MaxUncommittedBytes {
+		return 0, 0, ErrProposalDropped
+	}
+	e := Entry{Term: r.term, Index: r.log.lastIndex() + 1, Type: EntryNormal, Data: data}
+	r.appendEntry(e)
+	return e.Index, e.Term, nil
+}
+
+func (r *Raft) appendEntry(ents ...Entry) {
+	for _, e := range ents {
+		r.uncommitted += e.size()
+	}
+	r.log.append(ents...)
+	// Replication waits for the next Ready, so every proposal made until
+	// then travels in one AppendEntries per follower.
+	r.pendingBcast = true
+}
+
+// TransferLeadership hands leadership to the voter to (thesis §3.10): the
+// leader stops taking proposals, brings to up to date, then tells it to
+// campaign at once. The transfer is abandoned after an election timeout.
+func (r *Raft) TransferLeadership(to uint64) error {
+	if r.role != Leader {
+		return &NotLeaderError{Leader: r.lead}
+	}
+	if to == r.id || !r.membership.IsVoter(to) {
+		return fmt.Errorf("%w: %d", ErrTransferTarget, to)
+	}
+	if r.leadTransferee == to {
+		return nil
+	}
+	r.leadTransferee = to
+	r.electionElapsed = 0
+	r.emit(Event{Kind: EventLeadershipTransfer, Peer: to})
+	if r.prs[to].Match == r.log.lastIndex() {
+		r.send(Message{Type: MsgTimeoutNow, To: to})
+	} else {
+		r.sendAppend(to)
+	}
+	return nil
+}
+
+// ReportUnreachable tells the leader that sending to id failed; it stops
+// pipelining to id and probes instead.
+func (r *Raft) ReportUnreachable(id uint64) {
+	if pr := r.prs[id]; r.role == Leader && pr != nil && pr.State == StateReplicate {
+		pr.becomeProbe()
+	}
+}
+
+// ReportSnapshot tells the leader that streaming a snapshot to id ended.
+// On failure the leader probes again (and sends a new snapshot if still
+// needed); on success it waits for id's acknowledgement as in probe state.
+func (r *Raft) ReportSnapshot(id uint64, ok bool) {
+	pr := r.prs[id]
+	if r.role != Leader || pr == nil || pr.State != StateSnapshot {
+		return
+	}
+	if !ok {
+		pr.PendingSnapshot = 0
+	}
+	pr.becomeProbe()
+	pr.ProbeSent = ok
+}
+
+// Step feeds a message from another node into the core.
+func (r *Raft) Step(m Message) error {
+	if m.From == None || m.From == r.id {
+		return fmt.Errorf("raft: message from invalid node %d", m.From)
+	}
+	if !m.Type.Valid() {
+		return fmt.Errorf("raft: message of unknown type %d", m.Type)
+	}
+	r.emit(Event{Kind: EventMessageReceived, Peer: m.From, MsgType: m.Type, Index: m.Index, Count: len(m.Entries), Reject: m.Reject})
+	switch {
+	case m.Term > r.term:
+		if (m.Type == MsgVote || m.Type == MsgPreVote) && r.inLease() && !bytes.Equal(m.Context, contextTransfer) {
+			// Thesis §4.2.3: a server that heard from a current leader
+			// within the minimum election timeout does not update its term
+			// or grant its vote.
+			r.emit(Event{Kind: EventVoteRejected, Peer: m.From, MsgType: m.Type, Reason: "leader lease"})
+			return nil
+		}
+		switch {
+		case m.Type == MsgPreVote:
+			// A pre-vote never changes anyone's term.
+		case m.Type == MsgPreVoteResp && !m.Reject:
+			// A granted pre-vote carries the term we will campaign for.
+		case m.Type == MsgApp || m.Type == MsgHeartbeat || m.Type == MsgSnap:
+			// §5.1: a higher term makes us a follower of its sender.
+			r.becomeFollower(m.Term, m.From)
+		default:
+			r.becomeFollower(m.Term, None)
+		}
+	case m.Term < r.term:
+		r.stepStale(m)
+		return nil
+	}
+
+	switch m.Type {
+	case MsgVote, MsgPreVote:
+		r.handleVoteRequest(m)
+	default:
+		r.step(m)
+	}
+	return nil
+}
+
+// stepStale answers a message from an older term: §5.1 "if a server
+// receives a request with a stale term number, it rejects the request".
+func (r *Raft) stepStale(m Message) {
+	switch m.Type {
+	case MsgApp, MsgHeartbeat:
+		// With CheckQuorum or PreVote a partitioned node's higher term
+		// never reaches the stale leader any other way; our reply carries
+		// it so the stale leader steps down.
+		if r.cfg.CheckQuorum || r.cfg.PreVote {
+			r.send(Message{Type: MsgAppResp, To: m.From})
+		}
+	case MsgPreVote:
+		r.send(Message{Type: MsgPreVoteResp, To: m.From, Reject: true})
+	}
+}
+
+// inLease reports whether this node heard from a leader within the minimum
+// election timeout (thesis §4.2.3), and so ignores vote requests.
+func (r *Raft) inLease() bool {
+	return r.cfg.CheckQuorum && r.lead != None && r.electionElapsed < r.cfg.ElectionTick
+}
+
+// handleVoteRequest answers RequestVote and PreVote (§5.2, §5.4.1).
+func (r *Raft) handleVoteRequest(m Message) {
+	canVote := r.vote == m.From ||
+		(r.vote == None && r.lead == None) || // §5.2: at most one vote per term, first come first served
+		(m.Type == MsgPreVote && m.Term > r.term)
+	upToDate := r.log.isUpToDate(m.Index, m.LogTerm) || bugs.SkipElectionRestriction
+	respType := MsgVoteResp
+	if m.Type == MsgPreVote {
+		respType = MsgPreVoteResp
+	}
+	if canVote && upToDate {
+		r.emit(Event{Kind: EventVoteGranted, Peer: m.From, MsgType: m.Type})
+		// A granted pre-vote answers in the requested term so the
+		// pre-candidate counts it; a vote answers in our (equal) term.
+		r.send(Message{Type: respType, To: m.From, Term: m.Term})
+		if m.Type == MsgVote {
+			r.electionElapsed = 0
+			r.vote = m.From // §5.1: persisted before the reply leaves
+		}
+		return
+	}
+	reason := "already voted"
+	if !upToDate {
+		reason = "candidate log not up to date (§5.4.1)"
+	}
+	r.emit(Event{Kind: EventVoteRejected, Peer: m.From, MsgType: m.Type, Reason: reason})
+	r.send(Message{Type: respType, To: m.From, Reject: true})
+}
+
+// send queues m for the next Ready. Messages from a leader go out at once
+// (thesis §10.2.1); every other message waits until the state it speaks of
+// is durable (§5.1).
+func (r *Raft) send(m Message) {
+	m.From = r.id
+	if m.Term == 0 {
+		m.Term = r.term
+	}
+	r.emit(Event{Kind: EventMessageSent, Peer: m.To, MsgType: m.Type, Index: m.Index, Count: len(m.Entries), Reject: m.Reject})
+	early := r.role == Leader ||
+		(bugs.VoteBeforePersist && (m.Type == MsgVoteResp || m.Type == MsgPreVoteResp))
+	if early {
+		r.msgs = append(r.msgs, m)
+	} else {
+		r.msgsAfterPersist = append(r.msgsAfterPersist, m)
+	}
+}
+
+func (r *Raft) emit(e Event) {
+	e.Node = r.id
+	if e.Term == 0 {
+		e.Term = r.term
+	}
+	e.Role = r.role
+	r.events = append(r.events, e)
+}
+
+// hardState is the persistent state of Figure 2 (plus the commit index).
+func (r *Raft) hardState() HardState {
+	return HardState{Term: r.term, Vote: r.vote, Commit: r.log.committed}
+}

@@ -1,0 +1,64 @@
+package raft
+
+// Ready is the core's output: everything the caller must do, in one batch.
+// Get it with Raft.Ready when Raft.HasReady reports true, do the work, then
+// call Raft.Advance(rd). The rules, in order:
+//
+//  1. Messages may be sent at once, even before step 2 finishes. They are
+//     the leader's AppendEntries, heartbeats and snapshots, which depend
+//     only on state already durable (thesis §10.2.1: the leader writes its
+//     log in parallel with replicating it).
+//  2. Persist durably (fsync) Snapshot if it is set, then Entries, then
+//     HardState if it is not empty. Entries replace any stored entry at or
+//     after Entries[0].Index (§5.3). A Snapshot replaces the whole log and
+//     the state machine must be restored from it before CommittedEntries
+//     are applied (§7).
+//  3. Only after step 2 is durable: send MessagesAfterPersist (votes and
+//     AppendEntries replies, §5.1: never speak of state that is not yet
+//     on disk), then apply CommittedEntries in order. Committed entries are
+//     always durable by step 2.
+//  4. A ReadState may be served once the state machine has applied through
+//     its Index (thesis §6.4).
+//  5. Call Advance(rd). Between Ready and Advance the caller may keep
+//     calling Tick, Step, Propose and ReadIndex (their output goes into the
+//     next Ready), but not Ready itself.
+//
+// Events are observations only; handle them whenever convenient.
+type Ready struct {
+	// HardState to persist; empty when unchanged since the last Ready.
+	HardState HardState
+	// Entries to append to stable storage.
+	Entries []Entry
+	// Snapshot to install, received from the leader (§7); nil if none.
+	Snapshot *Snapshot
+	// Messages that may be sent before persisting (rule 1).
+	Messages []Message
+	// MessagesAfterPersist must be sent only after persisting (rule 3).
+	MessagesAfterPersist []Message
+	// CommittedEntries to apply to the state machine, in order.
+	CommittedEntries []Entry
+	// ReadStates are linearizable reads confirmed by a quorum.
+	ReadStates []ReadState
+	// Events that happened since the last Ready.
+	Events []Event
+}
+
+// ReadState is a read confirmed safe (thesis §6.4): once the state machine
+// has applied through Index, a read of it is linearizable for the request
+// identified by RequestCtx.
+type ReadState struct {
+	Index      uint64
+	RequestCtx []byte
+}
+
+// IsEmpty reports whether rd asks nothing of the caller.
+func (rd *Ready) IsEmpty() bool {
+	return rd.HardState.IsEmpty() && len(rd.Entries) == 0 && rd.Snapshot == nil &&
+		len(rd.Messages) == 0 && len(rd.MessagesAfterPersist) == 0 &&
+		len(rd.CommittedEntries) == 0 && len(rd.ReadStates) == 0 && len(rd.Events) == 0
+}
+
+// MustSync reports whether step 2 has anything to make durable.
+func (rd *Ready) MustSync() bool {
+	return !rd.HardState.IsEmpty() || len(rd.Entries) > 0 || rd.Snapshot != nil
+}
