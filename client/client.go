@@ -1,0 +1,318 @@
+// Package client is the Go client of a raftex cluster. It talks HTTP to
+// any of a list of endpoints, retries on connection errors and 503 with
+// capped backoff, moving on to the next endpoint, and carries a client
+// session on every write so that retries apply exactly once (thesis §6.3).
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Errors returned by the client. Use errors.Is and errors.As.
+var (
+	// ErrNotFound: the key is absent.
+	ErrNotFound = errors.New("client: key not found")
+	// ErrCASMismatch: a compare-and-set found another revision; the error
+	// is a *CASMismatchError carrying it.
+	ErrCASMismatch = errors.New("client: revision mismatch")
+	// ErrBadRequest: the server refused the request as malformed (400).
+	ErrBadRequest = errors.New("client: bad request")
+	// ErrTooLarge: the value exceeds the server's limit (413).
+	ErrTooLarge = errors.New("client: value too large")
+	// ErrUnavailable: no endpoint could serve the request before the
+	// context ended. For a write, the outcome is unknown; retrying the same
+	// Client call keeps it exactly-once only within the call's retries.
+	ErrUnavailable = errors.New("client: cluster unavailable")
+)
+
+// CASMismatchError reports the key's current revision (0: absent).
+type CASMismatchError struct{ Revision uint64 }
+
+func (e *CASMismatchError) Error() string {
+	return fmt.Sprintf("client: revision mismatch (current revision %d)", e.Revision)
+}
+
+// Is makes errors.Is(err, ErrCASMismatch) true.
+func (e *CASMismatchError) Is(target error) bool { return target == ErrCASMismatch }
+
+// Consistency of a Get.
+type Consistency string
+
+const (
+	// Linearizable reads see every write completed before the read began
+	// (the default).
+	Linearizable Consistency = "linearizable"
+	// Lease reads trust the leader's lease (bounded clock drift).
+	Lease Consistency = "lease"
+	// Stale reads come from the chosen node's state and may be old.
+	Stale Consistency = "stale"
+)
+
+// Options configure a Client; zero values take the defaults.
+type Options struct {
+	// HTTPClient to use. Default: a client with keep-alives.
+	HTTPClient *http.Client
+	// MinBackoff and MaxBackoff bound the wait between attempts.
+	// Defaults 20 ms and 1 s.
+	MinBackoff, MaxBackoff time.Duration
+	// ClientID names the session for exactly-once writes. Default: random.
+	ClientID string
+}
+
+// Client is safe for concurrent use.
+type Client struct {
+	endpoints []string
+	http      *http.Client
+	opts      Options
+	clientID  string
+	seq       atomic.Uint64
+	mu        sync.Mutex
+	preferred int
+}
+
+// New returns a client of the cluster reachable at endpoints (host:port
+// or URLs).
+func New(endpoints []string, opts Options) (*Client, error) {
+	if len(endpoints) == 0 {
+		return nil, errors.New("client: no endpoints")
+	}
+	c := &Client{http: opts.HTTPClient, opts: opts, clientID: opts.ClientID}
+	for _, e := range endpoints {
+		e = strings.TrimSpace(e)
+		if !strings.Contains(e, "://") {
+			e = "http://" + e
+		}
+		c.endpoints = append(c.endpoints, strings.TrimRight(e, "/"))
+	}
+	if c.http == nil {
+		c.http = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	}
+	if c.opts.MinBackoff <= 0 {
+		c.opts.MinBackoff = 20 * time.Millisecond
+	}
+	if c.opts.MaxBackoff <= 0 {
+		c.opts.MaxBackoff = time.Second
+	}
+	if c.clientID == "" {
+		b := make([]byte, 12)
+		rand.Read(b)
+		c.clientID = "go-" + hex.EncodeToString(b)
+	}
+	return c, nil
+}
+
+// Close releases idle connections.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
+// WriteOption modifies a Put or Delete.
+type WriteOption func(*url.Values)
+
+// WithCAS makes the write conditional on the key's current revision
+// (0: the key must be absent).
+func WithCAS(revision uint64) WriteOption {
+	return func(q *url.Values) { q.Set("cas", strconv.FormatUint(revision, 10)) }
+}
+
+// Put sets key to value and returns the new revision.
+func (c *Client) Put(ctx context.Context, key string, value []byte, opts ...WriteOption) (uint64, error) {
+	var out struct {
+		Revision uint64 `json:"revision"`
+	}
+	err := c.write(ctx, http.MethodPut, key, value, opts, &out)
+	return out.Revision, err
+}
+
+// Delete removes key; deleted reports whether it existed.
+func (c *Client) Delete(ctx context.Context, key string, opts ...WriteOption) (deleted bool, revision uint64, err error) {
+	var out struct {
+		Deleted  bool   `json:"deleted"`
+		Revision uint64 `json:"revision"`
+	}
+	err = c.write(ctx, http.MethodDelete, key, nil, opts, &out)
+	return out.Deleted, out.Revision, err
+}
+
+// Get returns key's value and revision, or ErrNotFound.
+func (c *Client) Get(ctx context.Context, key string, consistency Consistency) ([]byte, uint64, error) {
+	q := url.Values{}
+	if consistency != "" {
+		q.Set("consistency", string(consistency))
+	}
+	var value []byte
+	var rev uint64
+	err := c.do(ctx, func(base string) (*http.Request, error) {
+		return http.NewRequestWithContext(ctx, http.MethodGet, base+keyPath(key)+"?"+q.Encode(), nil)
+	}, func(resp *http.Response) error {
+		var err error
+		value, err = io.ReadAll(resp.Body)
+		if err != nil {
+			return err
+		}
+		rev, _ = strconv.ParseUint(resp.Header.Get("Raftex-Revision"), 10, 64)
+		return nil
+	})
+	return value, rev, err
+}
+
+// Status is a node's GET /v1/status.
+type Status struct {
+	ID           string `json:"id"`
+	Role         string `json:"role"`
+	Term         uint64 `json:"term"`
+	Leader       string `json:"leader"`
+	CommitIndex  uint64 `json:"commit_index"`
+	AppliedIndex uint64 `json:"applied_index"`
+	LastIndex    uint64 `json:"last_index"`
+	Members      []struct {
+		ID         string `json:"id"`
+		PeerAddr   string `json:"peer_addr"`
+		ClientAddr string `json:"client_addr"`
+		Voter      bool   `json:"voter"`
+	} `json:"members"`
+}
+
+// Status asks one endpoint (no retries, no failover).
+func (c *Client) Status(ctx context.Context, endpoint string) (Status, error) {
+	var st Status
+	if !strings.Contains(endpoint, "://") {
+		endpoint = "http://" + endpoint
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/v1/status", nil)
+	if err != nil {
+		return st, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return st, responseError(resp)
+	}
+	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+// Endpoints returns the endpoints as URLs.
+func (c *Client) Endpoints() []string { return append([]string(nil), c.endpoints...) }
+
+func keyPath(key string) string { return "/v1/kv/" + url.PathEscape(key) }
+
+// write sends one logical write, with one session sequence number for all
+// its attempts: however many reach the cluster, it applies once.
+func (c *Client) write(ctx context.Context, method, key string, body []byte, opts []WriteOption, out any) error {
+	q := url.Values{}
+	for _, o := range opts {
+		o(&q)
+	}
+	seq := strconv.FormatUint(c.seq.Add(1), 10)
+	return c.do(ctx, func(base string) (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, method, base+keyPath(key)+"?"+q.Encode(), bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Raftex-Client-Id", c.clientID)
+		req.Header.Set("Raftex-Request-Seq", seq)
+		return req, nil
+	}, func(resp *http.Response) error {
+		return json.NewDecoder(resp.Body).Decode(out)
+	})
+}
+
+// do runs attempts against the endpoints until one answers something other
+// than a connection error or 503, or ctx ends.
+func (c *Client) do(ctx context.Context, newReq func(base string) (*http.Request, error), onOK func(*http.Response) error) error {
+	var last error
+	backoff := c.opts.MinBackoff
+	for attempt := 0; ; attempt++ {
+		idx := c.endpoint(attempt)
+		req, err := newReq(c.endpoints[idx])
+		if err != nil {
+			return err
+		}
+		resp, err := c.http.Do(req)
+		if err == nil {
+			if resp.StatusCode == http.StatusOK {
+				c.prefer(idx)
+				err = onOK(resp)
+				resp.Body.Close()
+				return err
+			}
+			err = responseError(resp)
+			resp.Body.Close()
+			if !errors.Is(err, ErrUnavailable) {
+				return err
+			}
+		}
+		last = err
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: %w (last error: %v)", ErrUnavailable, ctx.Err(), last)
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w: %w (last error: %v)", ErrUnavailable, ctx.Err(), last)
+		case <-t.C:
+		}
+		backoff = min(2*backoff, c.opts.MaxBackoff)
+	}
+}
+
+// endpoint picks the endpoint for an attempt: the last one that worked,
+// then the others in turn.
+func (c *Client) endpoint(attempt int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return (c.preferred + attempt) % len(c.endpoints)
+}
+
+func (c *Client) prefer(i int) {
+	c.mu.Lock()
+	c.preferred = i
+	c.mu.Unlock()
+}
+
+// responseError turns a non-200 answer into a typed error.
+func responseError(resp *http.Response) error {
+	var body struct {
+		Error    string  `json:"error"`
+		Revision *uint64 `json:"revision"`
+		Leader   string  `json:"leader"`
+	}
+	json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&body)
+	msg := body.Error
+	if msg == "" {
+		msg = resp.Status
+	}
+	switch resp.StatusCode {
+	case http.StatusNotFound:
+		return ErrNotFound
+	case http.StatusConflict:
+		rev := uint64(0)
+		if body.Revision != nil {
+			rev = *body.Revision
+		}
+		return &CASMismatchError{Revision: rev}
+	case http.StatusBadRequest:
+		return fmt.Errorf("%w: %s", ErrBadRequest, msg)
+	case http.StatusRequestEntityTooLarge:
+		return fmt.Errorf("%w: %s", ErrTooLarge, msg)
+	case http.StatusServiceUnavailable:
+		return fmt.Errorf("%w: %s", ErrUnavailable, msg)
+	}
+	return fmt.Errorf("client: %s: %s", resp.Status, msg)
+}
