@@ -1,0 +1,124 @@
+package inspect
+
+import (
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/raftex/raftex/raft"
+)
+
+// ConsoleOptions configure a Console. The zero value prints every category
+// without colour, hides heartbeats and names nodes "n1", "n2", ...
+type ConsoleOptions struct {
+	// Color wraps each line in the ANSI colour of its role (red for
+	// refusals and step-downs). Use ColorFor(w) to decide.
+	Color bool
+	// Categories to print; 0 means AllCategories.
+	Categories Categories
+	// ShowHeartbeats prints every heartbeat and heartbeat reply.
+	ShowHeartbeats bool
+	// HeartbeatSummary, when positive and ShowHeartbeats is false, prints
+	// per node at most one "♥ N heartbeats" line per interval: the count
+	// of heartbeats the node sent or received since its previous summary.
+	// Zero hides heartbeats entirely.
+	HeartbeatSummary time.Duration
+	// Name renders a node id; default NodeName ("n1").
+	Name func(id uint64) string
+	// Now is the clock of heartbeat summaries; default time.Now.
+	Now func() time.Time
+}
+
+// Console writes one line per event, in the seed demo's shape:
+//
+//	[NODE n2] [CANDIDATE] term=1 | follower → candidate
+//	[NODE n2] [CANDIDATE] → SEND RequestVote to n1
+//
+// A term change a node makes itself to campaign is not printed: the role
+// change line that follows shows the new term. Write is safe for
+// concurrent use, so several nodes can share one Console.
+type Console struct {
+	w    io.Writer
+	opts ConsoleOptions
+
+	mu    sync.Mutex // guards beats and writes to w
+	beats map[uint64]*beatCount
+}
+
+// beatCount is one node's heartbeats since its last summary line.
+type beatCount struct {
+	n    int
+	last time.Time
+}
+
+// NewConsole returns a Console writing to w.
+func NewConsole(w io.Writer, opts ConsoleOptions) *Console {
+	if opts.Categories == 0 {
+		opts.Categories = AllCategories
+	}
+	if opts.Name == nil {
+		opts.Name = NodeName
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Console{w: w, opts: opts, beats: make(map[uint64]*beatCount)}
+}
+
+// Format returns e's line without a trailing newline, and false when the
+// options hide e. It keeps no state: heartbeat summaries come only from
+// Write.
+func (c *Console) Format(e raft.Event) (string, bool) {
+	f := Filter{Categories: c.opts.Categories, Heartbeats: c.opts.ShowHeartbeats}
+	if !f.Allows(e) || (e.Kind == raft.EventTermChanged && e.Peer == e.Node) {
+		return "", false
+	}
+	return c.line(e, describe(e, c.opts.Name), lineColor(e)), true
+}
+
+// Write prints e's line, or counts it toward a heartbeat summary. It
+// returns the writer's error.
+func (c *Console) Write(e raft.Event) error {
+	s, ok := c.Format(e)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !ok {
+		s, ok = c.summarize(e)
+	}
+	if !ok {
+		return nil
+	}
+	_, err := io.WriteString(c.w, s+"\n")
+	return err
+}
+
+// summarize counts a hidden heartbeat and returns a summary line when the
+// node's interval has passed. c.mu must be held.
+func (c *Console) summarize(e raft.Event) (string, bool) {
+	every := c.opts.HeartbeatSummary
+	if every <= 0 || !IsHeartbeat(e) || !c.opts.Categories.Has(CategoryRPC) {
+		return "", false
+	}
+	now := c.opts.Now()
+	b := c.beats[e.Node]
+	if b == nil {
+		b = &beatCount{last: now}
+		c.beats[e.Node] = b
+	}
+	b.n++
+	if now.Sub(b.last) < every {
+		return "", false
+	}
+	text := "♥ " + plural(b.n, "heartbeat", "heartbeats")
+	b.n, b.last = 0, now
+	return c.line(e, text, roleColor(e.Role)), true
+}
+
+func (c *Console) line(e raft.Event, text, color string) string {
+	s := fmt.Sprintf("[NODE %s] [%s] %s", c.opts.Name(e.Node), roleTag(e), text)
+	if c.opts.Color {
+		s = color + s + ansiReset
+	}
+	return s
+}
