@@ -1,6 +1,3 @@
-// Package transport moves raft messages between nodes. It defines the
-// Transport interface the runtime (package node) drives; transport/tcp
-// implements it over TCP and transport/mem in memory for tests.
 package transport
 
 import (
@@ -12,7 +9,9 @@ import (
 // Handler receives what a Transport delivers. The runtime implements it.
 //
 // Threading: every method may be called from any transport goroutine and
-// concurrently; none may block for long (the runtime queues and returns).
+// concurrently; none may block for long (the runtime queues and returns)
+// and none may call the transport's Stop (Stop waits for them). No method
+// is called after Stop returns.
 type Handler interface {
 	// Deliver hands an inbound message to the node.
 	Deliver(m raft.Message)
@@ -39,12 +38,19 @@ type SnapshotSource interface {
 // Transport sends and receives raft messages for one node.
 type Transport interface {
 	// Start begins accepting and sending: h receives inbound traffic and
-	// src supplies snapshot bodies to send.
+	// src supplies snapshot bodies to send. It may be called once; it
+	// returns ErrStarted after a first Start and ErrStopped after Stop.
 	Start(h Handler, src SnapshotSource) error
 	// Send queues messages for their destinations and returns at once: it
 	// never blocks the caller. A message whose peer queue is full is
 	// dropped and counted (Raft tolerates loss). A MsgSnap's body is
-	// streamed from the SnapshotSource, never held whole in memory.
+	// streamed from the SnapshotSource, never held whole in memory
+	// (Snapshot.Data is not sent), and its outcome is reported with
+	// Handler.ReportSnapshot.
+	//
+	// Ownership: the transport may read the messages' Entries, Data and
+	// Context until they are written out; the caller must not modify them
+	// after Send (the core never does: log entries are immutable).
 	Send(msgs []raft.Message)
 	// AddPeer makes peer id reachable at addr (replacing an older addr).
 	AddPeer(id uint64, addr string)
@@ -53,7 +59,8 @@ type Transport interface {
 	// Stats returns counters of the traffic so far.
 	Stats() Stats
 	// Stop closes every connection and returns once every goroutine of
-	// the transport has ended.
+	// the transport has ended and no Handler call is in progress. Later
+	// calls do nothing; Send after Stop drops.
 	Stop() error
 }
 
@@ -62,9 +69,11 @@ type Transport interface {
 type Stats struct {
 	MessagesSent     map[raft.MessageType]uint64
 	MessagesReceived map[raft.MessageType]uint64
-	BytesSent        uint64
-	BytesReceived    uint64
-	// Dropped counts messages dropped because a peer queue was full or the
-	// peer was unreachable.
+	// BytesSent and BytesReceived count encoded bytes, snapshot bodies
+	// included.
+	BytesSent     uint64
+	BytesReceived uint64
+	// Dropped counts messages dropped because a peer queue was full, the
+	// peer was unknown or unreachable, or (transport/mem) a fault said so.
 	Dropped uint64
 }
