@@ -56,7 +56,7 @@ func Dump(fs vfs.FS, dir string, out io.Writer) error {
 			})
 		switch {
 		case rerr != nil:
-			p.printf("  CORRUPT at offset %d (after index %d): %v\n", rerr.Offset, r.log.lastIndex(), rerr.Err)
+			p.printf("  CORRUPT at offset %d (after index %d): %v\n", rerr.Offset, r.lastIndex(), rerr.Err)
 			p.corrupt = true
 		case sc.isTorn(len(buf)):
 			for _, rec := range sc.pending {
@@ -78,11 +78,11 @@ func Dump(fs vfs.FS, dir string, out io.Writer) error {
 		p.printf("no segments\n")
 	case p.corrupt:
 		p.printf("Open would refuse: the log is corrupt\n")
-	case r.gap != 0:
-		p.printf("Open would refuse: entries up to %d are missing\n", r.gap)
+	case r.missing() != nil:
+		p.printf("Open would refuse: %v\n", r.missing())
 	default:
 		p.printf("log: first index %d, last index %d, term(%d)=%d, hard state %+v, membership %v\n",
-			r.log.base+1, r.log.lastIndex(), r.log.base, r.log.baseTerm, r.log.hs, r.log.membership)
+			r.base+1, r.lastIndex(), r.base, r.baseTerm, r.hs, r.membership)
 	}
 	return p.err
 }

@@ -29,7 +29,13 @@ func (s state) String() string {
 	return fmt.Sprintf("hs=%+v m=%s first=%d baseTerm=%d ents=[%s]", s.HS, s.Membership, s.First, s.BaseTerm, s.Entries)
 }
 
-func stateOf(t testing.TB, w *WAL) state {
+// fataler is what both *testing.T and *rapid.T offer.
+type fataler interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
+func stateOf(t fataler, w *WAL) state {
 	t.Helper()
 	first, last := w.FirstIndex(), w.LastIndex()
 	bt, err := w.Term(first - 1)

@@ -120,40 +120,63 @@ func (s *scan) tail(buf []byte, batchStart int64, bad *RecordError, last bool, r
 	return nil
 }
 
-// replay is the state of a recovery in progress.
+// replay is the state of a recovery in progress: the log as its records
+// rebuild it, which may begin with an unknown stretch (base, start) of
+// entries that were in segments deleted after a compaction. By the end a
+// compaction must have covered that stretch, or entries are lost.
+//
+// Invariant: base < start; ents[i].Index == start+i.
 type replay struct {
-	log memLog
-	// gap is the highest index known missing: entries before the first
-	// surviving segment's were in deleted segments, and a compaction at
-	// or past gap must follow, or entries are lost.
-	gap uint64
-	seg *segment
+	hs             raft.HardState
+	membership     raft.Membership
+	base, baseTerm uint64
+	start          uint64
+	ents           []raft.Entry
+	seg            *segment
+}
+
+func (r *replay) lastIndex() uint64 { return r.start + uint64(len(r.ents)) - 1 }
+
+// missing reports an unknown stretch of entries, or nil.
+func (r *replay) missing() error {
+	if r.start == r.base+1 {
+		return nil
+	}
+	return fmt.Errorf("entries %d to %d are missing and no compaction covers them", r.base+1, r.start-1)
+}
+
+func (r *replay) log() memLog {
+	return memLog{hs: r.hs, membership: r.membership, base: r.base, baseTerm: r.baseTerm, ents: r.ents}
 }
 
 // header applies a segment's header: it states the log as it was when the
-// segment began.
+// segment began. For the first segment read, the entries before its first
+// index, if any, were in deleted segments.
 func (r *replay) header(h header, first bool) error {
-	if h.seq != r.seg.seq || h.first != r.seg.first {
-		return fmt.Errorf("%w: header names segment %d first index %d", ErrBadPayload, h.seq, h.first)
+	if h.seq != r.seg.seq || h.first != r.seg.first || h.first <= h.base {
+		return fmt.Errorf("%w: header names segment %d first index %d base %d", ErrBadPayload, h.seq, h.first, h.base)
 	}
 	if first {
-		r.log = memLog{hs: h.hs, membership: h.membership, base: h.base, baseTerm: h.baseTerm}
+		*r = replay{hs: h.hs, membership: h.membership, base: h.base, baseTerm: h.baseTerm, start: h.first, seg: r.seg}
 		return nil
 	}
-	if h.first != r.log.lastIndex()+1 || h.hs != r.log.hs || !h.membership.Equal(r.log.membership) {
+	if h.first != r.lastIndex()+1 || h.hs != r.hs || !h.membership.Equal(r.membership) {
 		return fmt.Errorf("%w: header (first %d, %+v, %v) disagrees with the log before it (last %d, %+v, %v)",
-			ErrBadPayload, h.first, h.hs, h.membership, r.log.lastIndex(), r.log.hs, r.log.membership)
+			ErrBadPayload, h.first, h.hs, h.membership, r.lastIndex(), r.hs, r.membership)
 	}
-	if h.base > r.log.base {
-		r.mark(TypeCompact, mark{h.base, h.baseTerm})
-	}
+	r.compact(h.base, h.baseTerm)
 	return nil
 }
 
-func (r *replay) mark(t RecordType, m mark) {
-	r.log.apply(t, m)
-	if m.index >= r.gap {
-		r.gap = 0
+// compact drops the entries up to index (§7); index had term t.
+func (r *replay) compact(index, t uint64) {
+	if index < r.base {
+		return
+	}
+	r.base, r.baseTerm = index, t
+	if index >= r.start {
+		r.ents = r.ents[min(index+1-r.start, uint64(len(r.ents))):]
+		r.start = index + 1
 	}
 }
 
@@ -167,7 +190,6 @@ func (r *replay) batch(recs []Record) error {
 }
 
 func (r *replay) record(rec Record) error {
-	l := &r.log
 	switch rec.Type {
 	case TypeEntry:
 		e, err := decodeEntry(rec.Payload)
@@ -176,38 +198,40 @@ func (r *replay) record(rec Record) error {
 		}
 		r.seg.minWrite = min(r.seg.minWrite, e.Index)
 		switch {
-		case e.Index <= l.base:
-		case e.Index <= l.lastIndex()+1:
-			l.ents = append(l.ents[:e.Index-l.base-1], e)
+		case e.Index <= r.base:
+		case e.Index >= r.start && e.Index <= r.lastIndex()+1:
+			// §5.3: a conflicting entry and all that follow it go.
+			r.ents = append(r.ents[:e.Index-r.start], e)
 		default:
-			// Entries before e were in segments deleted after a
-			// compaction, which a later record must show.
-			l.ents, l.base, l.baseTerm = []raft.Entry{e}, e.Index-1, 0
-			r.gap = e.Index - 1
+			// Before or after what is known: the entries between were in
+			// deleted segments.
+			r.start, r.ents = e.Index, []raft.Entry{e}
 		}
 	case TypeHardState:
 		hs, err := decodeHardState(rec.Payload)
 		if err != nil {
 			return err
 		}
-		l.hs = hs
-	case TypeCompact, TypeReset:
+		r.hs = hs
+	case TypeCompact:
 		m, err := decodeMark(rec.Payload)
 		if err != nil {
 			return err
 		}
-		// A compaction past the entries replayed so far covers entries that
-		// were in deleted segments: the log is then empty after it.
-		if rec.Type == TypeReset {
-			r.seg.minWrite = min(r.seg.minWrite, m.index+1)
+		r.compact(m.index, m.term)
+	case TypeReset:
+		m, err := decodeMark(rec.Payload)
+		if err != nil {
+			return err
 		}
-		r.mark(rec.Type, m)
+		r.seg.minWrite = min(r.seg.minWrite, m.index+1)
+		r.base, r.baseTerm, r.start, r.ents = m.index, m.term, m.index+1, nil
 	case TypeMembership:
 		m, err := decodeMembership(rec.Payload)
 		if err != nil {
 			return err
 		}
-		l.membership = m
+		r.membership = m
 	}
 	return nil
 }
@@ -220,7 +244,7 @@ func (w *WAL) recover() error {
 		s := &w.segs[i]
 		r.seg = s
 		corrupt := func(off int64, reason error) error {
-			return &CorruptError{File: w.path(s.name), Offset: off, Index: r.log.lastIndex(), Reason: reason}
+			return &CorruptError{File: w.path(s.name), Offset: off, Index: r.lastIndex(), Reason: reason}
 		}
 		if i > 0 && s.seq != w.segs[i-1].seq+1 {
 			return corrupt(0, fmt.Errorf("segment %d is missing", w.segs[i-1].seq+1))
@@ -242,11 +266,10 @@ func (w *WAL) recover() error {
 			}
 		}
 	}
-	if r.gap != 0 {
-		return &CorruptError{File: w.path(w.segs[0].name), Index: r.log.base,
-			Reason: fmt.Errorf("entries up to %d are missing and no compaction covers them", r.gap)}
+	if err := r.missing(); err != nil {
+		return &CorruptError{File: w.path(w.segs[0].name), Index: r.base, Reason: err}
 	}
-	w.log = r.log
+	w.log = r.log()
 	return nil
 }
 

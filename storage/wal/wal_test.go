@@ -251,3 +251,26 @@ func TestDump(t *testing.T) {
 		t.Errorf("dump of a corrupt log:\n%s", out.String())
 	}
 }
+
+// Found by the property test: a truncation (§5.3) that rewrites entries
+// below the first index of its segment lets older segments go; the
+// rewritten entries must then survive recovery from the newer segment
+// alone.
+func TestTruncationBelowTheSegmentsFirstIndex(t *testing.T) {
+	fs := vfs.NewMem()
+	opts := Options{SegmentSize: 150}
+	w := mustOpen(t, fs, opts)
+	must(t, w.Save(raft.HardState{}, ents(1, 3, 1)))
+	must(t, w.Save(raft.HardState{}, ents(3, 4, 1))) // in a second segment
+	must(t, w.Save(raft.HardState{}, ents(1, 2, 2))) // replaces 1..3
+	want := stateOf(t, w)
+	w.Close()
+	w = mustOpen(t, fs, opts) // may delete the first segment
+	if segs := segments(t, fs); len(segs) != 1 {
+		t.Fatalf("segments %v: the first holds no live entry and should go", segs)
+	}
+	w.Close()
+	if got := stateOf(t, mustOpen(t, fs, opts)); got != want {
+		t.Fatalf("after reopen:\n got %v\nwant %v", got, want)
+	}
+}
