@@ -1,0 +1,272 @@
+// Package kv is raftex's replicated key-value state machine: Set, Get,
+// Delete and compare-and-set on a per-key revision, with client sessions
+// for exactly-once writes (thesis §6.3). It implements node.FSM; the
+// consistency of reads comes from the caller (node.Read before Get).
+package kv
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sync"
+
+	"github.com/google/btree"
+
+	"github.com/raftex/raftex/node"
+	"github.com/raftex/raftex/raft"
+)
+
+// Limits and their defaults.
+const (
+	MaxKeySize          = 1024
+	MaxClientIDSize     = 256
+	DefaultMaxValueSize = 1 << 20
+	// DefaultSessionTTL is how many log entries a client session survives
+	// without being used.
+	DefaultSessionTTL = 1_000_000
+	// sessionWindow is how many recent results a session remembers: a
+	// retry of an older request is refused rather than applied twice.
+	sessionWindow = 256
+	// sessionSweepEvery is the log distance between sweeps of expired
+	// sessions.
+	sessionSweepEvery = 1024
+)
+
+// Errors in a Result. Validation errors are returned before proposing by
+// ValidateKey/ValidateValue, and again by Apply so that a bad command in
+// the log is refused the same way on every node.
+var (
+	ErrCASMismatch = errors.New("kv: revision mismatch")
+	ErrKeyEmpty    = errors.New("kv: key is empty")
+	ErrKeyTooLong  = fmt.Errorf("kv: key longer than %d bytes", MaxKeySize)
+	ErrValueTooBig = errors.New("kv: value too large")
+	// ErrSessionStale is returned for a request older than the last
+	// sessionWindow requests of its session: its result is forgotten, and
+	// applying it again could apply it twice.
+	ErrSessionStale = errors.New("kv: request is older than the session remembers")
+)
+
+// CASMismatchError reports the key's current revision (0: absent).
+type CASMismatchError struct{ Revision uint64 }
+
+func (e *CASMismatchError) Error() string {
+	return fmt.Sprintf("kv: revision mismatch (current revision %d)", e.Revision)
+}
+
+// Is makes errors.Is(err, ErrCASMismatch) true.
+func (e *CASMismatchError) Is(target error) bool { return target == ErrCASMismatch }
+
+// Config configures a Store.
+type Config struct {
+	// MaxValueSize in bytes. Default 1 MiB.
+	MaxValueSize int
+	// SessionTTL in log entries. Default 1,000,000.
+	SessionTTL uint64
+}
+
+// Result is what Apply returns for a command.
+type Result struct {
+	// Revision is the log index of this write. For a failed CAS it is
+	// the key's current revision (also in the error).
+	Revision uint64
+	// Deleted reports, for a delete, whether the key existed.
+	Deleted bool
+	// Err is nil, a *CASMismatchError, a validation error or
+	// ErrSessionStale.
+	Err error
+}
+
+type item struct {
+	key   string
+	value []byte
+	rev   uint64
+}
+
+func itemLess(a, b item) bool { return a.key < b.key }
+
+// Store is the key-value state machine. Apply, Snapshot and Restore follow
+// node.FSM's threading rules; Get and Len may be called concurrently from
+// any goroutine.
+type Store struct {
+	cfg Config
+
+	mu       sync.RWMutex
+	tree     *btree.BTreeG[item]
+	sessions map[string]*session
+	members  map[uint64]MemberInfo
+	applied  uint64
+}
+
+var _ node.FSM = (*Store)(nil)
+
+// New returns an empty store.
+func New(cfg Config) *Store {
+	if cfg.MaxValueSize <= 0 {
+		cfg.MaxValueSize = DefaultMaxValueSize
+	}
+	if cfg.SessionTTL == 0 {
+		cfg.SessionTTL = DefaultSessionTTL
+	}
+	return &Store{cfg: cfg, tree: btree.NewG(32, itemLess), sessions: map[string]*session{}, members: map[uint64]MemberInfo{}}
+}
+
+// ValidateKey checks a key: 1 to MaxKeySize bytes of any content.
+func ValidateKey(key []byte) error {
+	switch {
+	case len(key) == 0:
+		return ErrKeyEmpty
+	case len(key) > MaxKeySize:
+		return ErrKeyTooLong
+	}
+	return nil
+}
+
+// ValidateValue checks a value against the store's limit.
+func (s *Store) ValidateValue(value []byte) error {
+	if len(value) > s.cfg.MaxValueSize {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrValueTooBig, len(value), s.cfg.MaxValueSize)
+	}
+	return nil
+}
+
+// MaxValueSize returns the configured value limit.
+func (s *Store) MaxValueSize() int { return s.cfg.MaxValueSize }
+
+// Get returns the value and revision of key; ok is false when absent. The
+// returned slice must not be modified.
+func (s *Store) Get(key []byte) (value []byte, revision uint64, ok bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	it, ok := s.tree.Get(item{key: string(key)})
+	return it.value, it.rev, ok
+}
+
+// Len returns the number of keys.
+func (s *Store) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.tree.Len()
+}
+
+// AppliedIndex returns the index of the last entry applied.
+func (s *Store) AppliedIndex() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.applied
+}
+
+// Hash returns a digest of the whole state (keys, values, revisions), equal
+// on every node that applied the same log prefix.
+func (s *Store) Hash() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	h := fnv.New64a()
+	var buf [8]byte
+	s.tree.Ascend(func(it item) bool {
+		h.Write([]byte(it.key))
+		h.Write([]byte{0})
+		h.Write(it.value)
+		for i := range buf {
+			buf[i] = byte(it.rev >> (8 * i))
+		}
+		h.Write(buf[:])
+		return true
+	})
+	return h.Sum64()
+}
+
+// Apply applies a committed entry and returns a Result (node.FSM).
+func (s *Store) Apply(e raft.Entry) any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.applied = e.Index
+	if e.Index%sessionSweepEvery == 0 {
+		s.expireSessions(e.Index)
+	}
+	c, err := DecodeCommand(e.Data)
+	if err != nil {
+		return Result{Err: err}
+	}
+	if c.Op == OpMember {
+		return s.applyMember(c, e.Index)
+	}
+	if c.ClientID == "" {
+		return s.execute(c, e.Index)
+	}
+	if len(c.ClientID) > MaxClientIDSize {
+		return Result{Err: fmt.Errorf("%w: client id longer than %d bytes", ErrBadCommand, MaxClientIDSize)}
+	}
+	sess := s.sessions[c.ClientID]
+	if sess == nil {
+		sess = newSession()
+		s.sessions[c.ClientID] = sess
+	}
+	sess.lastIndex = e.Index
+	// §6.3: a request already applied returns its original result.
+	if res, ok := sess.results[c.Seq]; ok {
+		return res
+	}
+	if sess.maxSeq >= sessionWindow && c.Seq <= sess.maxSeq-sessionWindow {
+		return Result{Err: ErrSessionStale}
+	}
+	res := s.execute(c, e.Index)
+	sess.remember(c.Seq, res)
+	return res
+}
+
+func (s *Store) execute(c Command, index uint64) Result {
+	if err := ValidateKey(c.Key); err != nil {
+		return Result{Err: err}
+	}
+	if err := s.ValidateValue(c.Value); err != nil {
+		return Result{Err: err}
+	}
+	key := string(c.Key)
+	cur, exists := s.tree.Get(item{key: key})
+	if c.CAS && cur.rev != c.Revision {
+		return Result{Revision: cur.rev, Err: &CASMismatchError{Revision: cur.rev}}
+	}
+	switch c.Op {
+	case OpSet:
+		// Copy: the entry's buffer belongs to the log or the network.
+		s.tree.ReplaceOrInsert(item{key: key, value: bytes.Clone(c.Value), rev: index})
+		return Result{Revision: index}
+	default:
+		if exists {
+			s.tree.Delete(cur)
+		}
+		return Result{Revision: index, Deleted: exists}
+	}
+}
+
+func (s *Store) expireSessions(now uint64) {
+	for id, sess := range s.sessions {
+		if sess.lastIndex+s.cfg.SessionTTL < now {
+			delete(s.sessions, id)
+		}
+	}
+}
+
+// session remembers the results of a client's recent requests.
+type session struct {
+	lastIndex uint64
+	maxSeq    uint64
+	results   map[uint64]Result
+}
+
+func newSession() *session { return &session{results: map[uint64]Result{}} }
+
+func (s *session) remember(seq uint64, res Result) {
+	s.results[seq] = res
+	s.maxSeq = max(s.maxSeq, seq)
+	if len(s.results) <= 2*sessionWindow {
+		return // sweep rarely: amortized O(1) per request
+	}
+	floor := s.maxSeq - sessionWindow
+	for q := range s.results {
+		if q <= floor {
+			delete(s.results, q)
+		}
+	}
+}

@@ -1,0 +1,395 @@
+// Package node is the raftex runtime: it drives the deterministic core
+// (package raft) with a clock, a disk (package storage) and a network
+// (package transport), and gives applications an easy API: implement FSM,
+// Start a node, Propose commands and Read linearizably.
+//
+// Goroutines (docs/threads.md has the full list): the core goroutine owns
+// the *raft.Raft and is the only code that touches it; the storage
+// goroutine makes Ready batches durable (group commit: everything proposed
+// while one fsync runs goes into the next); the apply goroutine feeds
+// committed entries to the FSM, so a slow FSM never delays heartbeats; a
+// snapshot goroutine writes FSM snapshots. Stop ends them all.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/raftex/raftex/raft"
+	"github.com/raftex/raftex/storage"
+	"github.com/raftex/raftex/transport"
+)
+
+// Node is one running member of a cluster. Its methods are safe for
+// concurrent use.
+type Node struct {
+	cfg   Config
+	log   *slog.Logger
+	store *storage.Store
+	trans transport.Transport
+	fsm   FSM
+
+	inbox     chan raft.Message
+	propc     chan *proposal
+	readc     chan *readWaiter
+	ctrlc     chan func(*raft.Raft)
+	persistc  chan raft.Ready
+	persisted chan error
+
+	applier   *applier
+	proposals *registry
+	applyWait *indexWaiters
+	events    *broker
+
+	// Mirrors of the core's state for other goroutines, written by the
+	// core goroutine.
+	term atomic.Uint64
+	role atomic.Uint32
+	lead atomic.Uint64
+
+	// membership in force (static until membership changes land).
+	membership raft.Membership
+
+	dropped  atomic.Uint64
+	fatal    atomic.Pointer[error]
+	failOnce sync.Once
+	failc    chan struct{}
+	stopOnce sync.Once
+	stopc    chan struct{}
+	coreDone chan struct{}
+	wg       sync.WaitGroup
+}
+
+// Start opens a node over store (which it owns from now on and closes on
+// Stop) and trans (likewise), restores fsm from the newest snapshot, and
+// starts the goroutines. A store without state is bootstrapped with
+// cfg.InitialMembership.
+func Start(cfg Config, fsm FSM, store *storage.Store, trans transport.Transport) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if !store.HasState() {
+		if len(cfg.InitialMembership.Voters) == 0 {
+			return nil, errors.New("node: storage is empty and Config.InitialMembership is not set")
+		}
+		if err := store.Bootstrap(cfg.InitialMembership); err != nil {
+			return nil, fmt.Errorf("node: bootstrap: %w", err)
+		}
+	}
+	_, membership, err := store.InitialState()
+	if err != nil {
+		return nil, fmt.Errorf("node: reading storage: %w", err)
+	}
+	n := &Node{
+		cfg: cfg, log: cfg.Logger.With("node", cfg.ID),
+		store: store, trans: trans, fsm: fsm, membership: membership,
+		inbox:     make(chan raft.Message, cfg.InboxSize),
+		propc:     make(chan *proposal, 1024),
+		readc:     make(chan *readWaiter, 1024),
+		ctrlc:     make(chan func(*raft.Raft), 256),
+		persistc:  make(chan raft.Ready, 1),
+		persisted: make(chan error, 1),
+		proposals: newRegistry(),
+		applyWait: newIndexWaiters(),
+		events:    newBroker(cfg.EventBuffer),
+		stopc:     make(chan struct{}),
+		failc:     make(chan struct{}),
+		coreDone:  make(chan struct{}),
+	}
+	applied, err := n.restoreNewestSnapshot()
+	if err != nil {
+		return nil, err
+	}
+	r, err := raft.New(cfg.raftConfig(store, applied))
+	if err != nil {
+		return nil, err
+	}
+	st := r.Status()
+	n.term.Store(st.Term)
+	n.applier = newApplier(n, applied)
+	if err := trans.Start(handler{n}, snapshotSource{store}); err != nil {
+		return nil, fmt.Errorf("node: starting transport: %w", err)
+	}
+	n.publish(raft.Event{Kind: raft.EventNodeStarted, Node: cfg.ID, Term: st.Term, Index: applied})
+	n.wg.Add(3)
+	go n.runCore(r)
+	go n.runStorage()
+	go n.applier.run()
+	return n, nil
+}
+
+// restoreNewestSnapshot loads the FSM from the newest snapshot, so only the
+// entries after it are replayed (§7). It returns the snapshot's index.
+func (n *Node) restoreNewestSnapshot() (uint64, error) {
+	snap, err := n.store.Snapshot()
+	if err != nil || snap.IsEmpty() {
+		return 0, err
+	}
+	_, body, _, err := n.store.OpenSnapshot(snap.Meta.Index)
+	if err != nil {
+		return 0, fmt.Errorf("node: opening snapshot %d: %w", snap.Meta.Index, err)
+	}
+	defer body.Close()
+	if err := n.fsm.Restore(body); err != nil {
+		return 0, fmt.Errorf("node: restoring snapshot %d: %w", snap.Meta.Index, err)
+	}
+	return snap.Meta.Index, nil
+}
+
+// ID returns this node's id.
+func (n *Node) ID() uint64 { return n.cfg.ID }
+
+// Propose replicates cmd and returns what the FSM's Apply returned for it,
+// once applied on this node. Errors: a *raft.NotLeaderError (with the
+// leader's id) on a follower; ErrLeadershipLost or ErrStopped when the
+// outcome is unknown; ctx's error when it ends first (outcome unknown).
+func (n *Node) Propose(ctx context.Context, cmd []byte) (any, error) {
+	p := &proposal{data: cmd, done: make(chan proposalResult, 1)}
+	if err := submit(n, ctx, n.propc, p); err != nil {
+		return nil, err
+	}
+	select {
+	case res := <-p.done:
+		n.observeProposal(res.err == nil)
+		return res.value, res.err
+	case <-ctx.Done():
+		n.observeProposal(false)
+		return nil, ctx.Err()
+	case <-n.coreDone:
+		return nil, n.stoppedErr()
+	}
+}
+
+// Read returns once a linearizable read of the FSM is safe on this node
+// (thesis §6.4, ReadIndex): the leader confirmed its leadership with a
+// quorum after Read was called, and this node applied everything committed
+// before then. Followers obtain the read index from the leader. Read the
+// FSM right after Read returns nil.
+func (n *Node) Read(ctx context.Context) error { return n.read(ctx, false) }
+
+// ReadLease is Read served from the leader's lease without a heartbeat
+// round when Config.LeaseRead is on (thesis §6.4.1; safe only while clock
+// drift stays within raft.Config.LeaseDriftTicks); otherwise it is Read.
+func (n *Node) ReadLease(ctx context.Context) error { return n.read(ctx, true) }
+
+func (n *Node) read(ctx context.Context, lease bool) error {
+	w := &readWaiter{lease: lease, done: make(chan readResult, 1)}
+	if err := submit(n, ctx, n.readc, w); err != nil {
+		return err
+	}
+	var res readResult
+	select {
+	case res = <-w.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.coreDone:
+		return n.stoppedErr()
+	}
+	if res.err != nil {
+		return res.err
+	}
+	select {
+	case <-n.applyWait.wait(res.index):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.coreDone:
+		return n.stoppedErr()
+	}
+}
+
+// submit hands v to the core goroutine through ch.
+func submit[T any](n *Node, ctx context.Context, ch chan T, v T) error {
+	select {
+	case ch <- v:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.coreDone:
+		return n.stoppedErr()
+	}
+}
+
+// onCore runs f on the core goroutine and waits for it.
+func (n *Node) onCore(ctx context.Context, f func(*raft.Raft)) error {
+	done := make(chan struct{})
+	wrapped := func(r *raft.Raft) { f(r); close(done) }
+	select {
+	case n.ctrlc <- wrapped:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.coreDone:
+		return n.stoppedErr()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.coreDone:
+		return n.stoppedErr()
+	}
+}
+
+// Status describes the node right now.
+type Status struct {
+	ID      uint64
+	Role    raft.Role
+	Term    uint64
+	Leader  uint64
+	Commit  uint64
+	Applied uint64
+	// FirstIndex and LastIndex bound the log still on disk.
+	FirstIndex uint64
+	LastIndex  uint64
+	Membership raft.Membership
+	// Progress of every member, on the leader only.
+	Progress map[uint64]raft.Progress
+	// DroppedMessages counts inbound messages dropped on a full inbox;
+	// DroppedEvents counts events dropped on full subscriptions.
+	DroppedMessages uint64
+	DroppedEvents   uint64
+}
+
+// Status returns the node's state; on a stopped node, ErrStopped.
+func (n *Node) Status(ctx context.Context) (Status, error) {
+	var st raft.Status
+	if err := n.onCore(ctx, func(r *raft.Raft) { st = r.Status() }); err != nil {
+		return Status{}, err
+	}
+	return Status{
+		ID: st.ID, Role: st.Role, Term: st.Term, Leader: st.Leader, Commit: st.Commit,
+		Applied: n.applyWait.applied(), FirstIndex: st.FirstIndex, LastIndex: st.LastIndex,
+		Membership: st.Membership, Progress: st.Progress,
+		DroppedMessages: n.dropped.Load(), DroppedEvents: n.events.droppedTotal(),
+	}, nil
+}
+
+// Leader returns the id of the leader this node knows (raft.None if none)
+// and the current term, without a round trip to the core goroutine.
+func (n *Node) Leader() (id, term uint64) { return n.lead.Load(), n.term.Load() }
+
+// Role returns this node's role as last seen.
+func (n *Node) Role() raft.Role { return raft.Role(n.role.Load()) }
+
+// Membership returns the cluster's members.
+func (n *Node) Membership() raft.Membership { return n.membership.Clone() }
+
+// AppliedIndex returns the index of the last entry applied to the FSM.
+func (n *Node) AppliedIndex() uint64 { return n.applyWait.applied() }
+
+// Campaign makes this node start an election now.
+func (n *Node) Campaign(ctx context.Context) error {
+	return n.onCore(ctx, func(r *raft.Raft) { r.Campaign() })
+}
+
+// TransferLeadership asks the leader (this node) to hand leadership to the
+// voter to (thesis §3.10). It returns once the transfer started; watch
+// Leader or the events for its end.
+func (n *Node) TransferLeadership(ctx context.Context, to uint64) error {
+	var err error
+	if e := n.onCore(ctx, func(r *raft.Raft) { err = r.TransferLeadership(to) }); e != nil {
+		return e
+	}
+	return err
+}
+
+// Subscribe returns a subscription to every event of this node. Delivery
+// never blocks the node: when the subscriber falls behind, events are
+// dropped and counted. Close the subscription when done.
+func (n *Node) Subscribe() *Subscription { return n.events.subscribe() }
+
+// Stop stops the node and returns once every goroutine it started has
+// ended, the storage is closed and consistent, and the transport stopped.
+// Pending proposals and reads fail with ErrStopped. Stop is idempotent.
+func (n *Node) Stop() error {
+	var err error
+	n.stopOnce.Do(func() {
+		close(n.stopc)
+		<-n.coreDone
+		err = errors.Join(err, n.trans.Stop())
+		n.wg.Wait()
+		n.proposals.failAll(ErrStopped)
+		err = errors.Join(err, n.store.Close())
+		n.publish(raft.Event{Kind: raft.EventNodeStopped, Node: n.cfg.ID, Term: n.term.Load()})
+		n.events.closeAll()
+	})
+	return err
+}
+
+func (n *Node) stoppedErr() error {
+	if e := n.fatal.Load(); e != nil {
+		return *e
+	}
+	return ErrStopped
+}
+
+func (n *Node) fail(err error) {
+	err = fmt.Errorf("%w: %w", ErrStorageFailed, err)
+	n.failOnce.Do(func() {
+		n.fatal.Store(&err)
+		n.log.Error("stopping: storage failed", "err", err)
+		close(n.failc)
+	})
+}
+
+func (n *Node) observeProposal(ok bool) {
+	if n.cfg.Observer != nil {
+		n.cfg.Observer.ObserveProposal(ok)
+	}
+}
+
+// snapshotSource gives the transport the bodies of snapshots to send.
+type snapshotSource struct{ store *storage.Store }
+
+func (s snapshotSource) OpenSnapshot(meta raft.SnapshotMeta) (io.ReadCloser, int64, error) {
+	_, body, size, err := s.store.OpenSnapshot(meta.Index)
+	return body, size, err
+}
+
+// LogTail returns up to max of the last entries still in the log, with the
+// log's first and last index (for status pages; it reads the storage, not
+// the core).
+func (n *Node) LogTail(max int) (first, last uint64, ents []raft.Entry, err error) {
+	if first, err = n.store.FirstIndex(); err != nil {
+		return
+	}
+	if last, err = n.store.LastIndex(); err != nil {
+		return
+	}
+	lo := first
+	if last+1 > lo+uint64(max) {
+		lo = last + 1 - uint64(max)
+	}
+	if lo <= last {
+		ents, err = n.store.Entries(lo, last+1, ^uint64(0))
+	}
+	return first, last, ents, err
+}
+
+// FormatID renders a node id the way raftex shows it everywhere: n<id>.
+func FormatID(id uint64) string {
+	if id == raft.None {
+		return ""
+	}
+	return "n" + strconv.FormatUint(id, 10)
+}
+
+// ParseID accepts "n3" or "3".
+func ParseID(s string) (uint64, error) {
+	id, err := strconv.ParseUint(strings.TrimPrefix(s, "n"), 10, 64)
+	if err != nil || id == raft.None {
+		return 0, fmt.Errorf("node: invalid node id %q (want n1, n2, ... or 1, 2, ...)", s)
+	}
+	return id, nil
+}

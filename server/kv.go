@@ -1,0 +1,176 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/raftex/raftex/kv"
+)
+
+const kvPrefix = "/v1/kv/"
+
+// Request headers of a client session (thesis §6.3, exactly-once writes).
+const (
+	HeaderClientID = "Raftex-Client-Id"
+	HeaderSeq      = "Raftex-Request-Seq"
+	HeaderRevision = "Raftex-Revision"
+)
+
+func (s *Server) handleKV(w http.ResponseWriter, r *http.Request) {
+	key, err := url.PathUnescape(r.URL.EscapedPath()[len(kvPrefix):])
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "key is not validly escaped: "+err.Error())
+		return
+	}
+	if err := kv.ValidateKey([]byte(key)); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		s.handleGet(w, r, []byte(key))
+	case http.MethodPut:
+		s.handlePut(w, r, []byte(key))
+	case http.MethodDelete:
+		s.handleDelete(w, r, []byte(key))
+	default:
+		methodNotAllowed(w, "GET, PUT, DELETE")
+	}
+}
+
+func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, key []byte) {
+	consistency := r.URL.Query().Get("consistency")
+	ctx, cancel := s.requestContext(r)
+	defer cancel()
+	var err error
+	switch consistency {
+	case "", "linearizable":
+		err = s.waitRead(ctx, s.node.Read)
+	case "lease":
+		err = s.waitRead(ctx, s.node.ReadLease)
+	case "stale":
+		// Served from this node's state, which may be behind.
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("consistency %q is not linearizable, lease or stale", consistency))
+		return
+	}
+	if err != nil {
+		s.writeUnavailable(w, err)
+		return
+	}
+	value, rev, ok := s.kv.Get(key)
+	if !ok {
+		writeError(w, http.StatusNotFound, "key not found")
+		return
+	}
+	w.Header().Set(HeaderRevision, strconv.FormatUint(rev, 10))
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.Itoa(len(value)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(value)
+	}
+}
+
+// waitRead retries a read barrier through elections until ctx ends.
+func (s *Server) waitRead(ctx context.Context, read func(context.Context) error) error {
+	for attempt := 0; ; attempt++ {
+		err := read(ctx)
+		if err == nil || !retryable(err) {
+			return err
+		}
+		if berr := backoff(ctx, attempt); berr != nil {
+			return err
+		}
+	}
+}
+
+func (s *Server) handlePut(w http.ResponseWriter, r *http.Request, key []byte) {
+	cmd, ok := s.writeCommand(w, r, kv.OpSet, key)
+	if !ok {
+		return
+	}
+	limit := int64(s.kv.MaxValueSize())
+	value, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("value larger than %d bytes", limit))
+		return
+	} else if err != nil {
+		writeError(w, http.StatusBadRequest, "reading body: "+err.Error())
+		return
+	}
+	cmd.Value = value
+	res, ok := s.execute(w, r, cmd)
+	if ok {
+		writeJSON(w, http.StatusOK, map[string]uint64{"revision": res.Revision})
+	}
+}
+
+func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, key []byte) {
+	cmd, ok := s.writeCommand(w, r, kv.OpDelete, key)
+	if !ok {
+		return
+	}
+	res, ok := s.execute(w, r, cmd)
+	if ok {
+		writeJSON(w, http.StatusOK, map[string]any{"deleted": res.Deleted, "revision": res.Revision})
+	}
+}
+
+// writeCommand parses what PUT and DELETE share: ?cas= and the session
+// headers.
+func (s *Server) writeCommand(w http.ResponseWriter, r *http.Request, op kv.Op, key []byte) (kv.Command, bool) {
+	cmd := kv.Command{Op: op, Key: key}
+	if v, ok := r.URL.Query()["cas"]; ok {
+		rev, err := strconv.ParseUint(v[0], 10, 64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("cas %q is not a revision number", v[0]))
+			return cmd, false
+		}
+		cmd.CAS, cmd.Revision = true, rev
+	}
+	if id := r.Header.Get(HeaderClientID); id != "" {
+		if len(id) > kv.MaxClientIDSize {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("%s longer than %d bytes", HeaderClientID, kv.MaxClientIDSize))
+			return cmd, false
+		}
+		seq, err := strconv.ParseUint(r.Header.Get(HeaderSeq), 10, 64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("%s must accompany %s as a number", HeaderSeq, HeaderClientID))
+			return cmd, false
+		}
+		cmd.ClientID, cmd.Seq = id, seq
+	}
+	return cmd, true
+}
+
+// execute replicates cmd and writes the error response if it failed; ok
+// reports success.
+func (s *Server) execute(w http.ResponseWriter, r *http.Request, cmd kv.Command) (kv.Result, bool) {
+	ctx, cancel := s.requestContext(r)
+	defer cancel()
+	res, err := s.Write(ctx, cmd)
+	if err != nil {
+		s.writeUnavailable(w, err)
+		return res, false
+	}
+	var mismatch *kv.CASMismatchError
+	switch {
+	case res.Err == nil:
+		return res, true
+	case errors.As(res.Err, &mismatch):
+		rev := mismatch.Revision
+		writeJSON(w, http.StatusConflict, errorBody{Error: res.Err.Error(), Revision: &rev})
+	case errors.Is(res.Err, kv.ErrValueTooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, res.Err.Error())
+	default:
+		writeError(w, http.StatusBadRequest, res.Err.Error())
+	}
+	return res, false
+}

@@ -1,0 +1,149 @@
+// Package server is raftex's HTTP API over a node and its key-value store.
+// Any node accepts any request: a follower forwards writes to the leader
+// (§8: clients are redirected to the leader; we forward on their behalf so
+// the answer is the same whichever node the client picked) and serves
+// linearizable reads itself after obtaining a read index from the leader
+// (thesis §6.4). docs/api.md documents every route.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/raftex/raftex/kv"
+	"github.com/raftex/raftex/node"
+	"github.com/raftex/raftex/raft"
+)
+
+// Config wires a Server.
+type Config struct {
+	Node *node.Node
+	KV   *kv.Store
+	// PeerAddrs are the peer addresses known from the cluster file, used
+	// for members that have not published their own.
+	PeerAddrs map[uint64]string
+	// RequestTimeout bounds every request, including waiting for a leader.
+	// Default 5 s.
+	RequestTimeout time.Duration
+	Logger         *slog.Logger
+	// Extra routes mounted as they are (e.g. "/metrics", "/v1/events",
+	// "/ui/"), so this package does not depend on how they are made.
+	Extra map[string]http.Handler
+}
+
+// Server serves the HTTP API. Create it with New and mount it with an
+// http.Server.
+type Server struct {
+	cfg    Config
+	node   *node.Node
+	kv     *kv.Store
+	log    *slog.Logger
+	mux    *http.ServeMux
+	client *http.Client
+}
+
+// New returns a Server.
+func New(cfg Config) *Server {
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{
+		cfg: cfg, node: cfg.Node, kv: cfg.KV, log: cfg.Logger,
+		mux:    http.NewServeMux(),
+		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
+	}
+	s.mux.HandleFunc("/v1/status", s.handleStatus)
+	s.mux.HandleFunc("/v1/log", s.handleLog)
+	s.mux.HandleFunc("/healthz", s.handleHealthz)
+	s.mux.HandleFunc("/readyz", s.handleReadyz)
+	s.mux.HandleFunc(forwardPath, s.handleForwarded)
+	for pattern, h := range cfg.Extra {
+		s.mux.Handle(pattern, h)
+	}
+	return s
+}
+
+// ServeHTTP routes /v1/kv/ itself, before http.ServeMux would clean the
+// path: keys may contain "/", "//" or "..".
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	if r.Method == http.MethodOptions {
+		w.Header().Set("Access-Control-Allow-Methods", "GET, PUT, DELETE, POST, OPTIONS")
+		w.Header().Set("Access-Control-Allow-Headers", "Content-Type, Raftex-Client-Id, Raftex-Request-Seq")
+		w.Header().Set("Access-Control-Expose-Headers", "Raftex-Revision")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	w.Header().Set("Access-Control-Expose-Headers", "Raftex-Revision")
+	if strings.HasPrefix(r.URL.EscapedPath(), kvPrefix) {
+		s.handleKV(w, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// Shutdown releases the forwarding client's idle connections.
+func (s *Server) Shutdown() { s.client.CloseIdleConnections() }
+
+func (s *Server) requestContext(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+}
+
+// errorBody is every error response: {"error": "..."} plus optional fields.
+type errorBody struct {
+	Error    string  `json:"error"`
+	Leader   *string `json:"leader,omitempty"`
+	Revision *uint64 `json:"revision,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, errorBody{Error: msg})
+}
+
+// writeUnavailable answers 503 with the leader this node knows.
+func (s *Server) writeUnavailable(w http.ResponseWriter, err error) {
+	lead, _ := s.node.Leader()
+	name := node.FormatID(lead)
+	msg := "no leader or no quorum answered in time: " + err.Error()
+	writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: msg, Leader: &name})
+}
+
+func methodNotAllowed(w http.ResponseWriter, allowed string) {
+	w.Header().Set("Allow", allowed)
+	writeError(w, http.StatusMethodNotAllowed, "method not allowed; use "+allowed)
+}
+
+// retryable reports errors after which another attempt may succeed: no
+// leader yet, a leader change, a lost read.
+func retryable(err error) bool {
+	return errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrNoLeader) ||
+		errors.Is(err, node.ErrLeadershipLost) || errors.Is(err, node.ErrReadLost) ||
+		errors.Is(err, errNoLeaderAddr) || errors.Is(err, raft.ErrProposalDropped)
+}
+
+// backoff waits before retrying, or returns ctx's error.
+func backoff(ctx context.Context, attempt int) error {
+	d := time.Duration(min(attempt+1, 10)) * 10 * time.Millisecond
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
