@@ -113,6 +113,7 @@ type WAL struct {
 	segs     []segment
 	f        vfs.File // the last segment, open for appending
 	size     int64    // of f
+	buf      []byte   // reused to encode Save's batches
 	failed   error
 	closed   bool
 	repaired *Repair
@@ -272,25 +273,26 @@ func (w *WAL) begin() error {
 }
 
 // writeBatch writes the records in buf as one batch: it appends the commit
-// record, then writes and fsyncs once. Any failure is sticky.
-func (w *WAL) writeBatch(buf []byte) (err error) {
+// record, then writes and fsyncs once. It returns buf with the commit
+// record appended. Any failure is sticky.
+func (w *WAL) writeBatch(buf []byte) (_ []byte, err error) {
 	defer func() {
 		if err != nil {
 			w.failed = err
 		}
 	}()
 	if err := w.roll(); err != nil {
-		return err
+		return buf, err
 	}
 	buf = appendUints(buf, TypeCommit, uint64(w.size))
 	if _, err := w.f.Write(buf); err != nil {
-		return err
+		return buf, err
 	}
 	if err := w.sync(w.f); err != nil {
-		return err
+		return buf, err
 	}
 	w.size += int64(len(buf))
-	return nil
+	return buf, nil
 }
 
 // Save appends ents, first replacing any stored entry at or after
@@ -298,7 +300,8 @@ func (w *WAL) writeBatch(buf []byte) (err error) {
 // deleted), and records hs if it is not empty, in one batch with one fsync
 // (group commit). Entries at or below the compaction point are skipped.
 // ents must be consecutive and must not leave a gap after the last index.
-// When Save returns nil, all of it is durable.
+// When Save returns nil, all of it is durable. Like raft.MemoryStorage.Append,
+// Save keeps the entries' Data: the caller must not modify it afterwards.
 func (w *WAL) Save(hs raft.HardState, ents []raft.Entry) error {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
@@ -314,7 +317,6 @@ func (w *WAL) Save(hs raft.HardState, ents []raft.Entry) error {
 	if len(ents) > 0 && ents[0].Index > last+1 {
 		return fmt.Errorf("%w: entry %d after last index %d", ErrGap, ents[0].Index, last)
 	}
-	size := 0
 	for i, e := range ents {
 		if i > 0 && e.Index != ents[i-1].Index+1 {
 			return fmt.Errorf("%w: entry %d follows entry %d", ErrGap, e.Index, ents[i-1].Index)
@@ -322,32 +324,23 @@ func (w *WAL) Save(hs raft.HardState, ents []raft.Entry) error {
 		if len(e.Data)+entryFixed > maxPayloadSize {
 			return fmt.Errorf("%w: entry %d of %d bytes", ErrTooLarge, e.Index, len(e.Data))
 		}
-		size += HeaderSize + entryFixed + len(e.Data)
 	}
 	if len(ents) == 0 && hs.IsEmpty() {
 		return nil
 	}
-	buf := make([]byte, 0, size+HeaderSize+hardStateSize+commitRecLen)
-	offs := make([]int, len(ents))
-	for i, e := range ents {
-		offs[i] = len(buf) + HeaderSize + entryFixed
+	buf := w.buf[:0]
+	for _, e := range ents {
 		buf = appendEntry(buf, e)
 	}
 	if !hs.IsEmpty() {
 		buf = appendHardState(buf, hs)
 	}
-	if err := w.writeBatch(buf); err != nil {
+	buf, err := w.writeBatch(buf)
+	w.buf = buf[:0] // reused by the next batch
+	if err != nil {
 		return err
 	}
-	// The stored entries share the batch's buffer: one allocation per
-	// batch, and the caller's slices are not retained.
-	stored := make([]raft.Entry, len(ents))
-	for i, e := range ents {
-		stored[i] = raft.Entry{Term: e.Term, Index: e.Index, Type: e.Type}
-		if len(e.Data) > 0 {
-			stored[i].Data = buf[offs[i] : offs[i]+len(e.Data) : offs[i]+len(e.Data)]
-		}
-	}
+	stored := slices.Clone(ents)
 	if len(stored) > 0 {
 		s := w.last()
 		s.minWrite = min(s.minWrite, stored[0].Index)
@@ -398,7 +391,7 @@ func (w *WAL) Reset(index, term uint64) error {
 }
 
 func (w *WAL) mark(t RecordType, m mark) error {
-	if err := w.writeBatch(appendUints(nil, t, m.index, m.term)); err != nil {
+	if _, err := w.writeBatch(appendUints(nil, t, m.index, m.term)); err != nil {
 		return err
 	}
 	if t == TypeReset {
@@ -446,7 +439,7 @@ func (w *WAL) Bootstrap(m raft.Membership) error {
 	if err := w.begin(); err != nil {
 		return err
 	}
-	if err := w.writeBatch(appendMembership(nil, m)); err != nil {
+	if _, err := w.writeBatch(appendMembership(nil, m)); err != nil {
 		return err
 	}
 	w.mu.Lock()
