@@ -171,6 +171,14 @@ func (in *inflights) freeLE(to uint64) {
 	}
 }
 
+// freeFirst releases the oldest message.
+func (in *inflights) freeFirst() {
+	if in.count > 0 {
+		in.start = (in.start + 1) % len(in.buf)
+		in.count--
+	}
+}
+
 func (in *inflights) reset() { in.start, in.count = 0, 0 }
 
 // quorumIndex returns the highest value that a quorum of voters has reached

@@ -166,11 +166,19 @@ func (r *Raft) stepDown(reason string) {
 // promotable reports whether this node may campaign: only voters do.
 func (r *Raft) promotable() bool { return r.membership.IsVoter(r.id) }
 
-// Campaign starts an election now, as if the election timeout fired.
+// Campaign starts an election now, as if the election timeout fired. With
+// LeaseRead, a follower that heard from a leader within the election
+// timeout refuses: it promised that leader not to vote in that time, and a
+// vote for itself counts (thesis §6.4.1).
 func (r *Raft) Campaign() {
-	if r.role != Leader {
-		r.hup(false)
+	if r.role == Leader {
+		return
 	}
+	if r.cfg.LeaseRead && r.inLease() {
+		r.emit(Event{Kind: EventVoteRejected, Peer: r.id, Reason: "campaign refused: leader lease"})
+		return
+	}
+	r.hup(false)
 }
 
 // hup starts an election: a pre-vote first when configured (thesis §9.6),
@@ -292,7 +300,7 @@ func (r *Raft) TransferLeadership(to uint64) error {
 	r.electionElapsed = 0
 	r.emit(Event{Kind: EventLeadershipTransfer, Peer: to})
 	if r.prs[to].Match == r.log.lastIndex() {
-		r.send(Message{Type: MsgTimeoutNow, To: to})
+		r.sendTimeoutNow(to)
 	} else {
 		r.sendAppend(to)
 	}
@@ -383,8 +391,19 @@ func (r *Raft) stepStale(m Message) {
 
 // inLease reports whether this node heard from a leader within the minimum
 // election timeout (thesis §4.2.3), and so ignores vote requests.
+//
+// With LeaseRead a node also counts as in lease for the first election
+// timeout after it starts: it may have acknowledged a leader's heartbeat
+// just before it stopped, and the leader's lease (thesis §6.4.1) relies on
+// that promise surviving a restart.
 func (r *Raft) inLease() bool {
-	return r.cfg.CheckQuorum && r.lead != None && r.electionElapsed < r.cfg.ElectionTick
+	if !r.cfg.CheckQuorum {
+		return false
+	}
+	if r.lead != None && r.electionElapsed < r.cfg.ElectionTick {
+		return true
+	}
+	return r.cfg.LeaseRead && r.ticks < uint64(r.cfg.ElectionTick)
 }
 
 // handleVoteRequest answers RequestVote and PreVote (§5.2, §5.4.1).

@@ -39,9 +39,17 @@ type readIndexState struct {
 	// held are reads waiting for the leader's first commit in its term.
 	held       []readRequest
 	leaseUntil uint64
+	// leaseRevoked: a leadership transfer was started, so no round may
+	// extend the lease again this term.
+	leaseRevoked bool
 }
 
 func (s *readIndexState) reset() { *s = readIndexState{} }
+
+func (s *readIndexState) revokeLease() {
+	s.leaseUntil = 0
+	s.leaseRevoked = true
+}
 
 // expire drops rounds older than an election timeout: a leader that has not
 // confirmed them by now has likely lost its majority, and their callers
@@ -114,7 +122,7 @@ func (r *Raft) confirmReadRounds() {
 		for _, req := range round.reqs {
 			r.releaseRead(req)
 		}
-		if r.cfg.LeaseRead {
+		if r.cfg.LeaseRead && !r.reads.leaseRevoked {
 			r.reads.leaseUntil = max(r.reads.leaseUntil, round.startTick+uint64(r.cfg.ElectionTick-r.cfg.LeaseDriftTicks))
 		}
 		if round == r.reads.open {

@@ -54,7 +54,7 @@ func (r *Raft) handleAppendResponse(m Message, pr *Progress) {
 	for r.maybeSendAppend(m.From, false) {
 	}
 	if m.From == r.leadTransferee && pr.Match == r.log.lastIndex() {
-		r.send(Message{Type: MsgTimeoutNow, To: m.From})
+		r.sendTimeoutNow(m.From)
 	}
 }
 
@@ -79,6 +79,13 @@ func (r *Raft) nextAfterReject(m Message) uint64 {
 
 func (r *Raft) handleHeartbeatResponse(m Message, pr *Progress) {
 	pr.ProbeSent = false
+	if pr.State == StateReplicate && pr.inflights.full() {
+		// The follower answers but its pipeline has not drained for a
+		// heartbeat round: its AppendEntries may all have been lost, and
+		// nothing else would ever be sent to it. Let one more out; if the
+		// earlier ones were lost, the follower rejects it and we probe.
+		pr.inflights.freeFirst()
+	}
 	if pr.Match < r.log.lastIndex() {
 		r.sendAppend(m.From)
 	}
@@ -216,4 +223,12 @@ func (r *Raft) bcastHeartbeat(round uint64) {
 		commit := min(r.prs[id].Match, r.log.committed)
 		r.send(Message{Type: MsgHeartbeat, To: id, Commit: commit, ReadRound: round})
 	}
+}
+
+// sendTimeoutNow tells the transfer target to campaign (thesis §3.10). Its
+// voters will ignore their leases for it, so ours no longer holds: from
+// now until the end of our term, reads take a heartbeat round (§6.4.1).
+func (r *Raft) sendTimeoutNow(to uint64) {
+	r.reads.revokeLease()
+	r.send(Message{Type: MsgTimeoutNow, To: to})
 }
