@@ -35,9 +35,10 @@ type ConsoleOptions struct {
 //	[NODE n2] [CANDIDATE] term=1 | follower → candidate
 //	[NODE n2] [CANDIDATE] → SEND RequestVote to n1
 //
-// A term change a node makes itself to campaign is not printed: the role
-// change line that follows shows the new term. Write is safe for
-// concurrent use, so several nodes can share one Console.
+// A node's own term raise (to campaign) and its own leadership are not
+// printed: the role change and "WON election" lines already say them, as in
+// the seed. Write is safe for concurrent use, so several nodes can share
+// one Console.
 type Console struct {
 	w    io.Writer
 	opts ConsoleOptions
@@ -71,7 +72,7 @@ func NewConsole(w io.Writer, opts ConsoleOptions) *Console {
 // Write.
 func (c *Console) Format(e raft.Event) (string, bool) {
 	f := Filter{Categories: c.opts.Categories, Heartbeats: c.opts.ShowHeartbeats}
-	if !f.Allows(e) || (e.Kind == raft.EventTermChanged && e.Peer == e.Node) {
+	if !f.Allows(e) || selfEvident(e) {
 		return "", false
 	}
 	return c.line(e, describe(e, c.opts.Name), lineColor(e)), true
@@ -121,4 +122,10 @@ func (c *Console) line(e raft.Event, text, color string) string {
 		s = color + s + ansiReset
 	}
 	return s
+}
+
+// selfEvident reports the events about a node's own campaign that other
+// lines already show.
+func selfEvident(e raft.Event) bool {
+	return (e.Kind == raft.EventTermChanged || e.Kind == raft.EventLeaderChanged) && e.Peer == e.Node
 }

@@ -52,7 +52,7 @@ var everyKind = []raft.Event{
 	{Kind: raft.EventMessageSent, Node: 1, Term: 1, Role: raft.Follower, Peer: 2, MsgType: raft.MsgVoteResp},
 	{Kind: raft.EventMessageReceived, Node: 2, Term: 1, Role: raft.Candidate, Peer: 3, MsgType: raft.MsgVoteResp, Reject: true},
 	{Kind: raft.EventElectionWon, Node: 2, Term: 1, Role: raft.Candidate, Count: 2},
-	{Kind: raft.EventLeaderChanged, Node: 2, Term: 1, Role: raft.Leader, Peer: 2},
+	{Kind: raft.EventLeaderChanged, Node: 1, Term: 1, Role: raft.Follower, Peer: 2},
 	{Kind: raft.EventLeaderChanged, Node: 1, Term: 2, Role: raft.Candidate},
 	{Kind: raft.EventMessageSent, Node: 2, Term: 1, Role: raft.Leader, Peer: 3, MsgType: raft.MsgApp, Count: 3, Index: 4},
 	{Kind: raft.EventMessageSent, Node: 2, Term: 1, Role: raft.Leader, Peer: 3, MsgType: raft.MsgApp, Count: 1, Index: 7},
@@ -110,6 +110,8 @@ func TestConsoleSeedElection(t *testing.T) {
 	toCandidate.PrevRole = raft.Follower
 	won := ev(raft.EventElectionWon, 2, 1, raft.Candidate)
 	won.Count = 2
+	selfLeader := ev(raft.EventLeaderChanged, 2, 1, raft.Candidate)
+	selfLeader.Peer = 2
 	toLeader := ev(raft.EventRoleChanged, 2, 1, raft.Leader)
 	toLeader.PrevRole = raft.Candidate
 	heartbeat := msg(raft.EventMessageSent, 2, raft.Leader, raft.MsgHeartbeat, 1)
@@ -125,7 +127,7 @@ func TestConsoleSeedElection(t *testing.T) {
 		msg(raft.EventMessageSent, 2, raft.Candidate, raft.MsgVote, 3),
 		msg(raft.EventMessageReceived, 1, raft.Follower, raft.MsgVote, 2),
 		msg(raft.EventMessageSent, 1, raft.Follower, raft.MsgVoteResp, 2),
-		won, toLeader, heartbeat,
+		won, selfLeader, toLeader, heartbeat,
 	} {
 		if err := c.Write(e); err != nil {
 			t.Fatal(err)
