@@ -12,11 +12,10 @@ import (
 // maxReplyFrame bounds the acceptor's answer to a hello (a refusal reason).
 const maxReplyFrame = 4 << 10
 
-// dial connects to p for stream and performs the handshake. The connection
+// connect dials p for stream and performs the handshake. The connection
 // is tracked, so Stop and RemovePeer close it; the caller untracks it.
-func (t *Transport) dial(p *peer, stream transport.StreamKind) (net.Conn, error) {
-	d := net.Dialer{Timeout: t.cfg.DialTimeout}
-	conn, err := d.DialContext(p.ctx, "tcp", p.addr)
+func (t *Transport) connect(p *peer, stream transport.StreamKind) (net.Conn, error) {
+	conn, err := t.dial(p.ctx, p.addr)
 	if err != nil {
 		return nil, err
 	}

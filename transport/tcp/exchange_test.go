@@ -40,6 +40,11 @@ func TestExchange(t *testing.T) {
 		}
 	}
 	for _, n := range nodes {
+		if err := n.tr.Stop(); err != nil { // its goroutines are done counting
+			t.Fatal(err)
+		}
+	}
+	for _, n := range nodes {
 		st := n.tr.Stats()
 		for _, typ := range []raft.MessageType{raft.MsgVote, raft.MsgApp, raft.MsgAppResp, raft.MsgHeartbeat} {
 			if st.MessagesSent[typ] != 2 || st.MessagesReceived[typ] != 2 {

@@ -133,7 +133,7 @@ func (s *sender) connect() error {
 		case <-pause.C:
 		}
 	}
-	conn, err := s.t.dial(s.p, transport.StreamMessages)
+	conn, err := s.t.connect(s.p, transport.StreamMessages)
 	if err != nil {
 		s.failures++
 		return err

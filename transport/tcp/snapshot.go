@@ -54,7 +54,7 @@ func (t *Transport) sendSnapshot(p *peer, m raft.Message) error {
 		return fmt.Errorf("open snapshot %d/%d: %w", meta.Index, meta.Term, err)
 	}
 	defer body.Close()
-	conn, err := t.dial(p, transport.StreamSnapshot)
+	conn, err := t.connect(p, transport.StreamSnapshot)
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,7 @@ type Transport struct {
 	cfg    Config
 	log    *slog.Logger
 	ln     net.Listener
+	dial   dialFunc
 	stats  stats.Counters
 	ctx    context.Context // canceled by Stop; every peer's context derives from it
 	cancel context.CancelFunc
@@ -51,6 +52,10 @@ type Transport struct {
 	peers   map[uint64]*peer
 	conns   map[net.Conn]connTag // every open connection, so Stop and RemovePeer can close it
 }
+
+// dialFunc opens a connection to addr; net.Dialer's DialContext in
+// production, an in-memory network in the synctest tests.
+type dialFunc func(ctx context.Context, addr string) (net.Conn, error)
 
 // connTag says whose a connection is.
 type connTag struct {
@@ -71,15 +76,24 @@ func New(cfg Config) (*Transport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("transport/tcp: listen: %w", err)
 	}
+	d := net.Dialer{Timeout: cfg.DialTimeout}
+	return newTransport(cfg, ln, func(ctx context.Context, addr string) (net.Conn, error) {
+		return d.DialContext(ctx, "tcp", addr)
+	}), nil
+}
+
+// newTransport builds a Transport from a valid cfg with defaults applied,
+// accepting from ln and dialing with dial.
+func newTransport(cfg Config, ln net.Listener, dial dialFunc) *Transport {
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &Transport{
-		cfg: cfg, log: cfg.Logger.With("node", cfg.ID), ln: ln, ctx: ctx, cancel: cancel,
+		cfg: cfg, log: cfg.Logger.With("node", cfg.ID), ln: ln, dial: dial, ctx: ctx, cancel: cancel,
 		peers: make(map[uint64]*peer, len(cfg.Peers)), conns: make(map[net.Conn]connTag),
 	}
 	for id, addr := range cfg.Peers {
 		t.peers[id] = t.newPeer(id, addr)
 	}
-	return t, nil
+	return t
 }
 
 // Addr returns the address the transport listens on (with the port picked
