@@ -321,7 +321,7 @@ func (n *Node) Stop() error {
 		n.wg.Wait()
 		n.proposals.failAll(ErrStopped)
 		err = errors.Join(err, n.store.Close())
-		n.publish(raft.Event{Kind: raft.EventNodeStopped, Node: n.cfg.ID, Term: n.term.Load()})
+		n.publish(raft.Event{Kind: raft.EventNodeStopped, Node: n.cfg.ID, Term: n.term.Load(), Role: n.Role()})
 		n.events.closeAll()
 	})
 	return err

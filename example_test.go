@@ -1,0 +1,71 @@
+package raftex_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/raftex/raftex"
+)
+
+// Example starts a three-node cluster in one process, writes through one
+// node and reads linearizably through another.
+func Example() {
+	dir, _ := os.MkdirTemp("", "raftex-example")
+	defer os.RemoveAll(dir)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	cluster := map[uint64]string{1: freeAddr(), 2: freeAddr(), 3: freeAddr()}
+	var nodes []*raftex.Node
+	for id := uint64(1); id <= 3; id++ {
+		n, err := raftex.StartNode(raftex.Config{
+			ID:             id,
+			DataDir:        filepath.Join(dir, fmt.Sprint("n", id)),
+			PeerAddr:       cluster[id],
+			InitialCluster: cluster,
+			Logger:         quiet,
+		})
+		if err != nil {
+			fmt.Println("start:", err)
+			return
+		}
+		defer n.Stop()
+		nodes = append(nodes, n)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := nodes[0].Set(ctx, "greeting", []byte("hello, raft")); err != nil {
+		fmt.Println("set:", err)
+		return
+	}
+	v, err := nodes[2].Get(ctx, "greeting")
+	if err != nil {
+		fmt.Println("get:", err)
+		return
+	}
+	fmt.Println(string(v))
+	deleted, _ := nodes[1].Delete(ctx, "greeting")
+	fmt.Println("deleted:", deleted)
+	_, err = nodes[0].Get(ctx, "greeting")
+	fmt.Println(err)
+	// Output:
+	// hello, raft
+	// deleted: true
+	// raftex: key not found
+}
+
+// freeAddr returns a loopback address with a port free right now.
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}

@@ -1,0 +1,360 @@
+// Package raftex is the easy way in: StartNode runs one member of a
+// replicated key-value store — the Raft core, its write-ahead log, the TCP
+// transport, the key-value state machine and the HTTP API with metrics,
+// events and the dashboard — and Node.Set, Get and Delete use it. Writes on
+// any node are forwarded to the leader; Get is linearizable.
+//
+// For another state machine, use package node directly.
+package raftex
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/raftex/raftex/inspect"
+	"github.com/raftex/raftex/kv"
+	"github.com/raftex/raftex/node"
+	"github.com/raftex/raftex/raft"
+	"github.com/raftex/raftex/server"
+	"github.com/raftex/raftex/storage"
+	"github.com/raftex/raftex/storage/vfs"
+	"github.com/raftex/raftex/transport/tcp"
+	"github.com/raftex/raftex/ui"
+)
+
+// Config configures StartNode. ID, DataDir and PeerAddr are required;
+// InitialCluster too when DataDir holds no state yet.
+type Config struct {
+	// ID of this node (1, 2, ...; shown as n1, n2, ...).
+	ID uint64
+	// DataDir holds the log, the snapshots and the cluster file.
+	DataDir string
+	// PeerAddr is where peers reach this node (listen and advertise).
+	PeerAddr string
+	// ClientAddr is the HTTP listen address. Default "127.0.0.1:0" (a
+	// free port; see Node.ClientAddr).
+	ClientAddr string
+	// InitialCluster maps every initial member's id to its peer address.
+	// It bootstraps a new cluster and is ignored once DataDir holds state.
+	InitialCluster map[uint64]string
+	// RequestTimeout bounds each request, waiting for a leader included.
+	// Default 5 s.
+	RequestTimeout time.Duration
+	// Logger for structured logs. Default slog.Default().
+	Logger *slog.Logger
+	// Tune adjusts the runtime configuration (tick, snapshot thresholds)
+	// before the node starts.
+	Tune func(*node.Config)
+	// Storage options (UnsafeNoSync is for benchmarks only).
+	Storage storage.Options
+}
+
+// ErrNotFound is returned by Get for an absent key.
+var ErrNotFound = errors.New("raftex: key not found")
+
+// Node is a running member. Its methods are safe for concurrent use.
+type Node struct {
+	cfg      Config
+	log      *slog.Logger
+	node     *node.Node
+	kv       *kv.Store
+	server   *server.Server
+	http     *http.Server
+	listener net.Listener
+	registry *prometheus.Registry
+	metrics  *inspect.Metrics
+	trans    *tcp.Transport
+
+	sessionID string
+	seq       atomic.Uint64
+
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// StartNode starts a member and returns once it serves (a leader may not
+// be elected yet: requests wait for one up to RequestTimeout).
+func StartNode(cfg Config) (*Node, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	cluster, err := loadOrCreateClusterFile(cfg)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", node.FormatID(cfg.ID)), registry: prometheus.NewRegistry()}
+	n.metrics = inspect.NewMetrics(n.registry, cfg.ID)
+	if err := n.startRaft(cluster); err != nil {
+		return nil, err
+	}
+	if err := n.startHTTP(cluster); err != nil {
+		n.node.Stop()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	n.wg.Add(2)
+	go func() {
+		defer n.wg.Done()
+		n.server.PublishSelf(ctx, kv.MemberInfo{PeerAddr: cfg.PeerAddr, ClientAddr: n.ClientAddr()})
+	}()
+	go func() {
+		defer n.wg.Done()
+		n.feedMetrics(ctx)
+	}()
+	return n, nil
+}
+
+func (cfg *Config) setDefaults() error {
+	switch {
+	case cfg.ID == raft.None:
+		return errors.New("raftex: Config.ID must be set (1, 2, ...)")
+	case cfg.DataDir == "":
+		return errors.New("raftex: Config.DataDir must be set")
+	case cfg.PeerAddr == "":
+		return errors.New("raftex: Config.PeerAddr must be set")
+	}
+	if cfg.ClientAddr == "" {
+		cfg.ClientAddr = "127.0.0.1:0"
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return nil
+}
+
+func (n *Node) startRaft(cluster clusterFile) error {
+	cfg := n.cfg
+	store, err := storage.Open(vfs.OS(), filepath.Join(cfg.DataDir, "raft"), withLogger(cfg.Storage, n.log))
+	if err != nil {
+		return err
+	}
+	if cfg.Storage.UnsafeNoSync {
+		n.log.Warn("UNSAFE: fsync is off; a crash can lose acknowledged writes and break Raft's guarantees")
+	}
+	tcfg := tcp.DefaultConfig()
+	tcfg.ID, tcfg.ClusterID, tcfg.ListenAddr, tcfg.Logger = cfg.ID, cluster.ClusterID, cfg.PeerAddr, n.log
+	tcfg.Peers = map[uint64]string{}
+	for id, addr := range cluster.members() {
+		if id != cfg.ID {
+			tcfg.Peers[id] = addr
+		}
+	}
+	trans, err := tcp.New(tcfg)
+	if err != nil {
+		store.Close()
+		return err
+	}
+	ncfg := node.DefaultConfig(cfg.ID)
+	ncfg.InitialMembership = raft.NewMembership(cluster.ids()...)
+	ncfg.Logger = n.log
+	ncfg.Observer = n.metrics
+	if cfg.Tune != nil {
+		cfg.Tune(&ncfg)
+	}
+	n.kv = kv.New(kv.Config{})
+	n.trans = trans
+	n.node, err = node.Start(ncfg, n.kv, store, trans)
+	if err != nil {
+		trans.Stop()
+		store.Close()
+		return err
+	}
+	n.sessionID = newSessionID(cfg.ID)
+	return nil
+}
+
+func withLogger(o storage.Options, l *slog.Logger) storage.Options {
+	if o.Logger == nil {
+		o.Logger = l
+	}
+	return o
+}
+
+func (n *Node) startHTTP(cluster clusterFile) error {
+	ln, err := net.Listen("tcp", n.cfg.ClientAddr)
+	if err != nil {
+		return fmt.Errorf("raftex: client address: %w", err)
+	}
+	n.listener = ln
+	// Event streams never end on their own: Shutdown closes them.
+	var streams sync.Map
+	subscribe := func() (<-chan raft.Event, func()) {
+		sub := n.node.Subscribe()
+		streams.Store(sub, struct{}{})
+		return sub.C, func() { streams.Delete(sub); sub.Close() }
+	}
+	n.server = server.New(server.Config{
+		Node: n.node, KV: n.kv, PeerAddrs: cluster.members(),
+		RequestTimeout: n.cfg.RequestTimeout, Logger: n.log,
+		Extra: map[string]http.Handler{
+			"/metrics":   promhttp.HandlerFor(n.registry, promhttp.HandlerOpts{}),
+			"/v1/events": inspect.SSEHandler(subscribe),
+			"/ui/":       http.StripPrefix("/ui", ui.Handler()),
+			"/{$}":       http.RedirectHandler("/ui/", http.StatusFound),
+		},
+	})
+	n.http = &http.Server{Handler: n.server, ReadHeaderTimeout: 10 * time.Second}
+	n.http.RegisterOnShutdown(func() {
+		streams.Range(func(sub, _ any) bool { sub.(*node.Subscription).Close(); return true })
+	})
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("http server stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// feedMetrics turns the node's events and a status sample every second
+// into metrics.
+func (n *Node) feedMetrics(ctx context.Context) {
+	sub := n.node.Subscribe()
+	defer sub.Close()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-sub.C:
+			if !ok {
+				return
+			}
+			n.metrics.ObserveEvent(e)
+		case <-tick.C:
+			n.sampleMetrics(ctx, sub)
+		}
+	}
+}
+
+func (n *Node) sampleMetrics(ctx context.Context, sub *node.Subscription) {
+	st, err := n.node.Status(ctx)
+	if err != nil {
+		return
+	}
+	sample := inspect.StatusSample{Commit: st.Commit, Applied: st.Applied, LastIndex: st.LastIndex}
+	if len(st.Progress) > 0 {
+		sample.Peers = map[uint64]inspect.PeerSample{}
+		for id, pr := range st.Progress {
+			if id != st.ID {
+				sample.Peers[id] = inspect.PeerSample{Match: pr.Match, Next: pr.Next, State: pr.State.String()}
+			}
+		}
+	}
+	n.metrics.ObserveStatus(sample)
+	ts := n.trans.Stats()
+	n.metrics.ObserveTransport(ts.BytesSent, ts.BytesReceived, ts.Dropped)
+	n.metrics.ObserveDroppedEvents(st.DroppedEvents)
+}
+
+// ID returns the node's id.
+func (n *Node) ID() uint64 { return n.cfg.ID }
+
+// ClientAddr returns the HTTP address the node serves.
+func (n *Node) ClientAddr() string { return n.listener.Addr().String() }
+
+// PeerAddr returns the address peers reach this node at.
+func (n *Node) PeerAddr() string { return n.trans.Addr() }
+
+// Raft returns the underlying runtime node (status, events, leadership).
+func (n *Node) Raft() *node.Node { return n.node }
+
+// KV returns the local key-value state machine (reads from it are stale;
+// use Get for linearizable reads).
+func (n *Node) KV() *kv.Store { return n.kv }
+
+// Set sets key to value through the leader and returns its revision (the
+// log index of the write). Retries inside are exactly-once (thesis §6.3).
+func (n *Node) Set(ctx context.Context, key string, value []byte) (uint64, error) {
+	res, err := n.write(ctx, kv.Command{Op: kv.OpSet, Key: []byte(key), Value: value})
+	return res.Revision, err
+}
+
+// CompareAndSet sets key to value only if its revision is revision (0:
+// only if absent). A mismatch returns a *kv.CASMismatchError.
+func (n *Node) CompareAndSet(ctx context.Context, key string, value []byte, revision uint64) (uint64, error) {
+	res, err := n.write(ctx, kv.Command{Op: kv.OpSet, Key: []byte(key), Value: value, CAS: true, Revision: revision})
+	return res.Revision, err
+}
+
+// Delete removes key and reports whether it existed.
+func (n *Node) Delete(ctx context.Context, key string) (bool, error) {
+	res, err := n.write(ctx, kv.Command{Op: kv.OpDelete, Key: []byte(key)})
+	return res.Deleted, err
+}
+
+// Get returns key's value, linearizably (thesis §6.4), or ErrNotFound.
+func (n *Node) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := n.node.Read(ctx); err != nil {
+		return nil, err
+	}
+	v, _, ok := n.kv.Get([]byte(key))
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return v, nil
+}
+
+func (n *Node) write(ctx context.Context, c kv.Command) (kv.Result, error) {
+	if err := kv.ValidateKey(c.Key); err != nil {
+		return kv.Result{}, err
+	}
+	if err := n.kv.ValidateValue(c.Value); err != nil {
+		return kv.Result{}, err
+	}
+	c.ClientID, c.Seq = n.sessionID, n.seq.Add(1)
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.RequestTimeout)
+		defer cancel()
+	}
+	res, err := n.server.Write(ctx, c)
+	if err != nil {
+		return res, err
+	}
+	return res, res.Err
+}
+
+// Stop stops the node: the HTTP server (gracefully), then the runtime. It
+// is idempotent.
+func (n *Node) Stop() error {
+	n.stopOnce.Do(func() {
+		n.cancel()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := n.http.Shutdown(ctx); err != nil {
+			n.http.Close()
+		}
+		n.server.Shutdown()
+		n.stopErr = n.node.Stop()
+		n.wg.Wait()
+	})
+	return n.stopErr
+}
+
+func newSessionID(id uint64) string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return fmt.Sprintf("lib-%s-%s", node.FormatID(id), hex.EncodeToString(b))
+}
