@@ -83,7 +83,7 @@ func benchAppend(b *testing.B, size, n int) {
 }
 
 // BenchmarkRecover measures Open of a log of 1,000,000 entries of 128 B
-// (about 160 MB in three segments) with the files in the page cache.
+// (about 155 MB in three segments) with the files in the page cache.
 func BenchmarkRecover(b *testing.B) {
 	dir := b.TempDir()
 	w, err := Open(vfs.OS(), dir, Options{UnsafeNoSync: true})
