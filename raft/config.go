@@ -38,10 +38,11 @@ type Config struct {
 	// leader within ElectionTick ignore vote requests (thesis §6.2,
 	// §4.2.3). Default true.
 	CheckQuorum bool
-	// LeaseRead serves ReadIndex requests from the leader's lease without
-	// a heartbeat round (thesis §6.4.1). Off by default: it is safe only
-	// while clocks run within LeaseDriftTicks of each other over an
-	// election timeout. Requires CheckQuorum.
+	// LeaseRead makes the leader keep a lease (thesis §6.4.1) from which
+	// ReadLease answers without a heartbeat round; ReadIndex always takes
+	// one. Off by default: lease reads are safe only while clocks run
+	// within LeaseDriftTicks of each other over an election timeout.
+	// Requires CheckQuorum.
 	LeaseRead bool
 	// LeaseDriftTicks is subtracted from the lease to absorb clock drift
 	// between nodes. Default 2 (13% of the default election timeout).

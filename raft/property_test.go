@@ -219,7 +219,13 @@ func (p *propRun) do(s step) {
 			p.seq++
 			ctx := fmt.Sprintf("r%d", p.seq)
 			c.chk.readRequested(ctx)
-			_ = r.ReadIndex([]byte(ctx))
+			// Alternate: ReadIndex always takes a round, ReadLease may
+			// answer from the lease (thesis §6.4, §6.4.1).
+			if p.seq%2 == 0 {
+				_ = r.ReadLease([]byte(ctx))
+			} else {
+				_ = r.ReadIndex([]byte(ctx))
+			}
 		}
 	}
 	c.check()

@@ -16,12 +16,15 @@ package raft
 // a lease (thesis §6.4.1) when LeaseRead is on: after a quorum confirms a
 // round started at tick t, no other leader can be elected before
 // t + ElectionTick on any clock that runs at our speed; LeaseDriftTicks
-// absorbs bounded drift.
+// absorbs bounded drift. Only ReadLease answers from the lease; ReadIndex
+// always takes a round, so it stays safe whatever the clocks do.
 
 type readRequest struct {
 	ctx   []byte
 	from  uint64 // None: asked of this node
 	index uint64
+	// lease: the caller accepts an answer from the lease (ReadLease).
+	lease bool
 }
 
 type readRound struct {
@@ -66,15 +69,20 @@ func (s *readIndexState) expire(now, electionTick uint64) {
 // as a ReadState carrying ctx in a later Ready. On a follower the request
 // goes to the leader; it returns ErrNoLeader when none is known. A request
 // may be lost (a message dropped, leadership lost): callers time out.
-func (r *Raft) ReadIndex(ctx []byte) error {
+func (r *Raft) ReadIndex(ctx []byte) error { return r.requestRead(readRequest{ctx: ctx}) }
+
+// requestRead serves req on the leader, or asks the leader for it. A
+// follower's MsgReadIndex always takes a round on the leader: the lease is
+// the leader's clock, not the follower's.
+func (r *Raft) requestRead(req readRequest) error {
 	if r.role == Leader {
-		r.leaderRead(readRequest{ctx: ctx})
+		r.leaderRead(req)
 		return nil
 	}
 	if r.lead == None {
 		return ErrNoLeader
 	}
-	r.send(Message{Type: MsgReadIndex, To: r.lead, Context: ctx})
+	r.send(Message{Type: MsgReadIndex, To: r.lead, Context: req.ctx})
 	return nil
 }
 
@@ -84,7 +92,7 @@ func (r *Raft) leaderRead(req readRequest) {
 		return
 	}
 	req.index = r.log.committed
-	if len(r.membership.Voters) == 1 || (r.cfg.LeaseRead && r.ticks < r.reads.leaseUntil) {
+	if len(r.membership.Voters) == 1 || (req.lease && r.cfg.LeaseRead && r.ticks < r.reads.leaseUntil) {
 		r.releaseRead(req)
 		return
 	}

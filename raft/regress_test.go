@@ -66,7 +66,7 @@ func TestRegress_LeaseBrokenByCampaignInLease(t *testing.T) {
 	c.settle()
 	expectEq(t, "role of the follower asked to campaign", c.nodes[f[0]].role, Follower)
 	c.chk.readRequested("x")
-	if err := c.nodes[l].ReadIndex([]byte("x")); err != nil {
+	if err := c.nodes[l].ReadLease([]byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	c.flush()
@@ -88,7 +88,7 @@ func TestRegress_LeaseBrokenByTransfer(t *testing.T) {
 	c.settle()
 	expectEq(t, "new leader", c.leader(), f[0])
 	c.chk.readRequested("x")
-	if err := c.nodes[l].ReadIndex([]byte("x")); err != nil {
+	if err := c.nodes[l].ReadLease([]byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	c.settle()
@@ -113,7 +113,7 @@ func TestRegress_LeaseBrokenByRestart(t *testing.T) {
 	c.settle()
 	expectEq(t, "role of the campaigner", c.nodes[f[1]].role, Candidate)
 	c.chk.readRequested("x")
-	if err := c.nodes[l].ReadIndex([]byte("x")); err != nil {
+	if err := c.nodes[l].ReadLease([]byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	c.flush()
