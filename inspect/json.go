@@ -14,6 +14,9 @@ import (
 //
 // kind, category, node, term, role, text and time are always present; the
 // other fields are omitted when zero (peer 0 means none, as in raft.None).
+// role is the node's role right after the event, as the console tags it: an
+// election win and the node's own leader_changed say "leader", though the
+// core reports them a moment before its role changes.
 // Field names and kind, role and msg_type values never change meaning;
 // new fields may be added.
 type JSONEvent struct {
@@ -21,7 +24,7 @@ type JSONEvent struct {
 	Category  string `json:"category"`            // "state", "rpc", "commit" or "snapshot"
 	Node      uint64 `json:"node"`                // the node that observed the event
 	Term      uint64 `json:"term"`                // its term after the event
-	Role      string `json:"role"`                // its role after the event
+	Role      string `json:"role"`                // its role after the event (see below)
 	PrevRole  string `json:"prev_role,omitempty"` // role_changed only
 	Peer      uint64 `json:"peer,omitempty"`
 	MsgType   string `json:"msg_type,omitempty"` // paper name: "RequestVote", ...
@@ -41,7 +44,7 @@ type JSONEvent struct {
 func NewJSONEvent(e raft.Event, t time.Time) JSONEvent {
 	j := JSONEvent{
 		Kind: e.Kind.String(), Category: CategoryOf(e.Kind).String(),
-		Node: e.Node, Term: e.Term, Role: e.Role.String(),
+		Node: e.Node, Term: e.Term, Role: shownRole(e).String(),
 		Peer: e.Peer, Index: e.Index, PrevIndex: e.PrevIndex, Count: e.Count,
 		Reject: e.Reject, Reason: e.Reason,
 		Text: describe(e, NodeName), Time: t,

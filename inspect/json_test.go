@@ -31,6 +31,21 @@ func TestJSONEvent(t *testing.T) {
 		raft.Event{Kind: raft.EventStepDown, Node: 1, Term: 4, Role: raft.Follower, Reason: "disk stall"},
 		`{"kind":"step_down","category":"state","node":1,"term":4,"role":"follower","reason":"disk stall",` +
 			`"text":"⬇ STEP DOWN: disk stall","time":"2025-03-04T05:06:07.89Z"}`,
+	}, {
+		// The core reports the win, and the node's own leadership, just
+		// before the role change: both say leader, as on the console.
+		raft.Event{Kind: raft.EventElectionWon, Node: 2, Term: 1, Role: raft.Candidate, Count: 2},
+		`{"kind":"election_won","category":"state","node":2,"term":1,"role":"leader","count":2,` +
+			`"text":"👑 WON election! term=1, votes=2","time":"2025-03-04T05:06:07.89Z"}`,
+	}, {
+		raft.Event{Kind: raft.EventLeaderChanged, Node: 2, Term: 1, Role: raft.Candidate, Peer: 2},
+		`{"kind":"leader_changed","category":"state","node":2,"term":1,"role":"leader","peer":2,` +
+			`"text":"🧭 leader is n2 (term 1)","time":"2025-03-04T05:06:07.89Z"}`,
+	}, {
+		// Another node's leadership changes nothing about this node's role.
+		raft.Event{Kind: raft.EventLeaderChanged, Node: 1, Term: 1, Role: raft.Follower, Peer: 2},
+		`{"kind":"leader_changed","category":"state","node":1,"term":1,"role":"follower","peer":2,` +
+			`"text":"🧭 leader is n2 (term 1)","time":"2025-03-04T05:06:07.89Z"}`,
 	}} {
 		b, err := json.Marshal(NewJSONEvent(tc.e, t0))
 		if err != nil {

@@ -126,12 +126,16 @@ func plural(n int, one, many string) string {
 	return strconv.Itoa(n) + " " + many
 }
 
-// roleTag is the bracketed role of a console line. An election win is
-// tagged LEADER: the core reports it just before the role change it causes.
-func roleTag(e raft.Event) string {
-	r := e.Role
-	if e.Kind == raft.EventElectionWon {
-		r = raft.Leader
+// roleTag is the bracketed role of a console line.
+func roleTag(e raft.Event) string { return strings.ToUpper(shownRole(e).String()) }
+
+// shownRole is the role an event is shown with, on the console and in its
+// JSON form: the node's role right after the event. The core reports an
+// election win, and the node learning that it leads, just before the role
+// change they cause, so both show as leader.
+func shownRole(e raft.Event) raft.Role {
+	if e.Kind == raft.EventElectionWon || (e.Kind == raft.EventLeaderChanged && e.Peer != raft.None && e.Peer == e.Node) {
+		return raft.Leader
 	}
-	return strings.ToUpper(r.String())
+	return e.Role
 }
