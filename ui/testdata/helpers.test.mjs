@@ -23,4 +23,31 @@ assert.deepEqual(["n10", "n2", "n1"].sort((a, b) => idNumber(a) - idNumber(b)), 
 assert.notEqual(termHue(1), termHue(2));
 assert.equal(eventMillis("2025-03-04T05:06:07.123456789Z"), Date.UTC(2025, 2, 4, 5, 6, 7, 123));
 assert.equal(eventMillis("2025-03-04T05:06:07Z"), Date.UTC(2025, 2, 4, 5, 6, 7));
+// A node that answers its status is up, even when its log tail does not
+// come (the tail is decoration; a slow /v1/log must not paint it down).
+globalThis.EventSource = class { close() {} };
+const { Cluster } = await import("./js/cluster.js");
+globalThis.fetch = async (url) => {
+  if (url.endsWith("/v1/status")) {
+    const status = { id: "n1", role: "leader", term: 3, members: [{ id: "n1", client_addr: "dash.example:8001" }] };
+    return new Response(JSON.stringify(status), { status: 200 });
+  }
+  throw new TypeError("Failed to fetch");
+};
+let changes = 0;
+const cluster = new Cluster("http://dash.example:8001", () => changes++, () => {});
+await cluster.poll(cluster.origin);
+const n1 = cluster.nodes.get("n1");
+assert.ok(n1, "the origin is known as n1");
+assert.equal(n1.down, false, `n1 is up though its log tail failed (error ${n1.error})`);
+assert.equal(cluster.leader(), n1);
+assert.equal(n1.busy, false);
+assert.equal(changes, 1);
+// A node whose status does not answer is down.
+globalThis.fetch = async () => { throw new TypeError("Failed to fetch"); };
+await cluster.poll(n1);
+assert.equal(n1.down, true);
+assert.equal(n1.error, "unreachable");
+assert.equal(cluster.leader(), null);
+assert.equal(changes, 2);
 console.log("ok");

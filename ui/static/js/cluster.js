@@ -66,21 +66,30 @@ export class Cluster {
     return up.sort((a, b) => rank(a) - rank(b));
   }
 
+  // poll asks n for its status, then its log tail. Only the status says
+  // whether n is up: a log tail that fails or times out (a loaded node)
+  // keeps the last one shown rather than painting the node down.
   async poll(n) {
     if (n.busy || !n.url) return;
     n.busy = true;
     try {
-      const status = await getJSON(`${n.url}/v1/status`);
+      let status;
+      try {
+        status = await getJSON(`${n.url}/v1/status`);
+      } catch (e) {
+        n.down = true;
+        n.live = false;
+        n.error = failure(e);
+        return;
+      }
       n.status = status;
       n.down = false;
       n.error = "";
       n.lastSeen = Date.now();
       this.learn(n, status);
-      n.log = await getJSON(`${n.url}/v1/log?tail=${LOG_TAIL}`);
-    } catch (e) {
-      n.down = true;
-      n.live = false;
-      n.error = failure(e);
+      try {
+        n.log = await getJSON(`${n.url}/v1/log?tail=${LOG_TAIL}`);
+      } catch (_) { /* keep the last tail */ }
     } finally {
       n.busy = false;
       this.onChange();
