@@ -1,0 +1,412 @@
+package observe
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// findChromium returns the path of Debian's chromium. Without it the test
+// is skipped on a developer's machine and fails in CI (CI set), where
+// .ci/run installs it.
+func findChromium(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err == nil {
+		return path
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("chromium is required in CI (Debian package chromium): %v", err)
+	}
+	t.Skip("chromium not installed; install Debian's chromium package to run the browser test")
+	return ""
+}
+
+// browser is a headless chromium tab whose uncaught page exceptions are
+// recorded.
+type browser struct {
+	ctx context.Context
+
+	mu         sync.Mutex
+	exceptions []string
+	output     bytes.Buffer // chromium's own stdout and stderr
+}
+
+// newBrowser starts headless chromium at path with a fixed window size; it
+// is closed when the test ends, before the cluster's processes are killed.
+func newBrowser(t *testing.T, path string) *browser {
+	t.Helper()
+	b := &browser{}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox, // CI runs as root, where chromium's sandbox cannot start
+		chromedp.WindowSize(1400, 900),
+		chromedp.CombinedOutput(&lockedWriter{mu: &b.mu, w: &b.output}),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancel)
+	b.ctx = ctx
+
+	// Subscribing starts the browser; the goroutine ends when the tab does.
+	messages := chromedp.Console(ctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.IsException() {
+				b.mu.Lock()
+				b.exceptions = append(b.exceptions, fmt.Sprintf("%s:%d: %s", m.URL, m.Line+1, m.Text))
+				b.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		if t.Failed() {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			// Chromium complains at length that there is no D-Bus in
+			// a container; the rest may say why it failed.
+			var lines []string
+			for line := range strings.Lines(b.output.String()) {
+				if !strings.Contains(line, "dbus") {
+					lines = append(lines, line)
+				}
+			}
+			if len(lines) > 30 {
+				lines = lines[len(lines)-30:]
+			}
+			if len(lines) > 0 {
+				t.Logf("chromium's output:\n%s", strings.Join(lines, ""))
+			}
+		}
+	})
+	return b
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// do runs actions in the tab, failing the test on error.
+func (b *browser) do(t *testing.T, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, settleDeadline)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// checkExceptions fails the test if the page threw an exception nothing
+// caught.
+func (b *browser) checkExceptions(t *testing.T) {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, e := range b.exceptions {
+		t.Errorf("uncaught exception in the page: %s", e)
+	}
+	b.exceptions = nil
+}
+
+// card is what a node's card on the dashboard says.
+type card struct {
+	Node   string `json:"node"`
+	Role   string `json:"role"`
+	Leader bool   `json:"leader"`
+	Live   bool   `json:"live"`
+	Term   string `json:"term"`
+}
+
+// dashboard is what the page shows, read through the stable ids of
+// docs/observability.md.
+type dashboard struct {
+	Cards        []card   `json:"cards"`
+	Leaders      int      `json:"leaders"` // elements with data-leader="true"
+	Leader       string   `json:"leader"`  // #cluster-leader
+	Up           string   `json:"up"`      // #cluster-up
+	Banner       string   `json:"banner"`
+	Result       string   `json:"result"`
+	ResultKind   string   `json:"resultKind"`
+	ResultRev    string   `json:"resultRev"`
+	ResultDetail string   `json:"resultDetail"`
+	Events       []string `json:"events"` // "kind/node" of the timeline, newest first
+}
+
+const readDashboard = `(() => {
+  const $ = (id) => document.getElementById(id);
+  const text = (id) => ($(id) ? $(id).textContent : "");
+  const result = $("result") || { dataset: {} };
+  return {
+    cards: [...document.querySelectorAll("#nodes [data-node]")].map((c) => ({
+      node: c.dataset.node, role: c.dataset.role, leader: c.dataset.leader === "true",
+      live: c.querySelector(".live-dot.live") !== null,
+      term: c.querySelector(".stat span:last-child") ? c.querySelector(".stat span:last-child").textContent : "",
+    })),
+    leaders: document.querySelectorAll('[data-leader="true"]').length,
+    leader: text("cluster-leader"),
+    up: text("cluster-up"),
+    banner: $("banner") && !$("banner").hidden ? $("banner").textContent : "",
+    result: text("result"),
+    resultKind: result.dataset.kind || "",
+    resultRev: result.dataset.revision || "",
+    resultDetail: text("result-detail"),
+    events: [...document.querySelectorAll("#timeline li[data-kind]")].map((li) => li.dataset.kind + "/" + li.dataset.from),
+  };
+})()`
+
+func (d dashboard) card(id string) (card, bool) {
+	for _, c := range d.Cards {
+		if c.Node == id {
+			return c, true
+		}
+	}
+	return card{}, false
+}
+
+// leaderCard returns the one card marked leader, or "".
+func (d dashboard) leaderCard() string {
+	var ids []string
+	for _, c := range d.Cards {
+		if c.Leader {
+			ids = append(ids, c.Node)
+		}
+	}
+	if len(ids) != 1 {
+		return ""
+	}
+	return ids[0]
+}
+
+func (d dashboard) String() string {
+	var cards []string
+	for _, c := range d.Cards {
+		s := fmt.Sprintf("%s %s term %s", c.Node, c.Role, c.Term)
+		if c.Leader {
+			s += " [leader]"
+		}
+		if !c.Live {
+			s += " (no stream)"
+		}
+		cards = append(cards, s)
+	}
+	events := d.Events
+	if len(events) > 8 {
+		events = events[:8]
+	}
+	return fmt.Sprintf("cards [%s]; %d data-leader; header leader %q up %q; banner %q; result %q (%s, rev %q, %q); newest events %v",
+		strings.Join(cards, ", "), d.Leaders, d.Leader, d.Up, d.Banner, d.Result, d.ResultKind, d.ResultRev, d.ResultDetail, events)
+}
+
+// waitDashboard reads the page until cond holds on what it shows. The page
+// polls every node twice a second and renders on the next frame.
+func (b *browser) waitDashboard(t *testing.T, what string, cond func(d dashboard) bool) dashboard {
+	t.Helper()
+	var d dashboard
+	waitFor(t, settleDeadline, what, func() (bool, string) {
+		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+		defer cancel()
+		var err error
+		d, err = chromedp.Run(ctx, chromedp.Evaluate[dashboard](readDashboard))
+		if err != nil {
+			return false, err.Error()
+		}
+		return cond(d), d.String()
+	})
+	return d
+}
+
+// fill replaces the text of the input with id by text, typed as a user
+// types it. (chromedp v0.23.0's SetValue cannot set "", and Clear resets
+// the value attribute, which no longer shows once the user has typed.)
+func fill(id, text string) chromedp.Action[chromedp.Void] {
+	clear := chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		js := fmt.Sprintf(`(() => { const e = document.getElementById(%q); e.value = ""; return e.value === ""; })()`, id)
+		ok, err := chromedp.Evaluate[bool](js)(ctx, t)
+		if err == nil && !ok {
+			err = fmt.Errorf("#%s kept its text", id)
+		}
+		return err
+	})
+	return chromedp.Steps(clear, chromedp.SendKeys(chromedp.ID(id), text))
+}
+
+// answered reports whether #result holds one of kinds or an error: the
+// answer to a request, not "pending" nor the kind of the answer before.
+func answered(kinds ...string) func(d dashboard) bool {
+	return func(d dashboard) bool {
+		return d.ResultKind == "error" || slices.Contains(kinds, d.ResultKind)
+	}
+}
+
+// settled: three nodes up, exactly one leader, the header agreeing with
+// the cards, and every event stream open (so the events of what follows
+// reach the timeline).
+func settled(d dashboard) bool {
+	if len(d.Cards) != 3 || d.Leaders != 1 || d.Up != "3/3" || d.Leader != d.leaderCard() {
+		return false
+	}
+	for _, c := range d.Cards {
+		if !c.Live || (c.Role != "leader" && c.Role != "follower") || (c.Role == "leader") != c.Leader {
+			return false
+		}
+	}
+	return true
+}
+
+// TestDashboard opens the dashboard of a 3-node cluster of real processes
+// in headless chromium and uses it as a person would: it sees exactly one
+// leader, puts a key through the form and reads it back, watches a new
+// leader take over after the leader's process is killed, and reads the key
+// again, and sees the old leader come back as a follower. The page is
+// opened from the leader, so the kill also takes down the node that
+// served it. A screenshot is saved at the end, in
+// $RAFTEX_ARTIFACTS when set (CI keeps it), else in the test's temporary
+// directory.
+func TestDashboard(t *testing.T) {
+	chromium := findChromium(t)
+	c := startCluster(t, 3)
+	lead, term := c.waitLeader(c.nodes)
+	t.Logf("%s leads term %d; opening the dashboard it serves", lead.id, term)
+
+	b := newBrowser(t, chromium)
+	// Open the page from the leader, so that killing the leader also takes
+	// down the node that served the page. If the lead moves while the page
+	// loads (a young cluster may still hold an election), follow it.
+	var d dashboard
+	for attempt := 1; ; attempt++ {
+		// "/" redirects to "/ui/".
+		b.do(t, "opening the dashboard", chromedp.EmulateViewport(1400, 900),
+			chromedp.Navigate(lead.url("/")), chromedp.WaitVisible(chromedp.ID("put-key")))
+		d = b.waitDashboard(t, "three nodes up, one leader, every event stream open", settled)
+		shown := d.leaderCard()
+		now, nowTerm := c.waitLeader(c.nodes)
+		if shown == now.id && shown == lead.id {
+			term = nowTerm
+			break
+		}
+		if attempt == 3 {
+			t.Fatalf("the lead keeps moving: opened %s's page, the page shows %s, the nodes say %s (term %d): %s",
+				lead.id, shown, now.id, nowTerm, d)
+		}
+		t.Logf("the lead moved to %s (term %d) while the page loaded; opening its page", now.id, nowTerm)
+		lead = now
+	}
+	if d.Banner != "" {
+		t.Errorf("banner shown with every node up: %q", d.Banner)
+	}
+
+	// Put a key with a "/" in it through the form, then read it back.
+	const key, value = "dashboard/greeting", "hello from the browser"
+	b.do(t, "putting a key through the form",
+		fill("put-key", key), fill("put-value", value), chromedp.Click(chromedp.ID("put-submit")))
+	d = b.waitDashboard(t, "the put's answer", answered("revision"))
+	if d.ResultKind != "revision" || d.Result != "revision "+d.ResultRev || d.ResultRev == "" || d.ResultRev == "0" {
+		t.Fatalf("put through the form: %s", d)
+	}
+	rev := d.ResultRev
+	t.Logf("put %q: %s (%s)", key, d.Result, d.ResultDetail)
+	if got, gotRev := c.get(c.others(lead)[0], key); got != value || gotRev != rev {
+		t.Fatalf("the nodes say %q = %q at revision %s; the form said revision %s", key, got, gotRev, rev)
+	}
+
+	b.do(t, "reading the key through the form", fill("get-key", key), chromedp.Click(chromedp.ID("get-submit")))
+	d = b.waitDashboard(t, "the get's answer", answered("value", "notfound"))
+	if d.ResultKind != "value" || d.Result != value || d.ResultRev != rev {
+		t.Fatalf("get %q through the form: want value %q at revision %s; page shows %s", key, value, rev, d)
+	}
+	b.waitDashboard(t, "the write's commit in the timeline", func(d dashboard) bool {
+		return slices.Contains(d.Events, "commit_advanced/"+lead.id)
+	})
+
+	// Kill the leader, which also served the page: another node's card
+	// takes the lead and the old one shows down.
+	t.Logf("killing %s", lead.id)
+	c.kill(lead)
+	d = b.waitDashboard(t, "a new leader shown and the old one down", func(d dashboard) bool {
+		old, ok := d.card(lead.id)
+		nl := d.leaderCard()
+		return ok && old.Role == "down" && !old.Leader && d.Leaders == 1 && nl != "" && nl != lead.id &&
+			d.Leader == nl && d.Up == "2/3"
+	})
+	newLead, newTerm := c.waitLeader(c.others(lead))
+	if shown := d.leaderCard(); shown != newLead.id {
+		t.Fatalf("dashboard shows %s as the new leader, the nodes say %s (term %d): %s", shown, newLead.id, newTerm, d)
+	}
+	if newTerm <= term {
+		t.Fatalf("new leader %s in term %d, not above %d", newLead.id, newTerm, term)
+	}
+	t.Logf("dashboard shows %s leading term %d", newLead.id, newTerm)
+	b.waitDashboard(t, "the new leader's election in the timeline", func(d dashboard) bool {
+		return slices.Contains(d.Events, "election_won/"+newLead.id)
+	})
+
+	// The form still works without the page's own node: the key is there.
+	b.do(t, "reading the key again", fill("get-key", key), chromedp.Click(chromedp.ID("get-submit")))
+	// The page shows the earlier read's answer until this one lands, so
+	// wait for the detail to name a survivor.
+	d = b.waitDashboard(t, "the second get's answer", func(d dashboard) bool {
+		return d.ResultKind == "error" || d.ResultKind == "notfound" ||
+			(d.ResultKind == "value" && !strings.HasSuffix(d.ResultDetail, "via "+lead.id))
+	})
+	if d.ResultKind != "value" || d.Result != value || d.ResultRev != rev {
+		t.Fatalf("get %q after the failover: want %q at revision %s; page shows %s", key, value, rev, d)
+	}
+	t.Logf("read back after the failover: %s", d.ResultDetail)
+
+	saveScreenshot(t, b)
+
+	// The old leader comes back: its card leaves "down", rejoins as a
+	// follower of the new leader, and its event stream reopens.
+	t.Logf("restarting %s", lead.id)
+	c.start(lead)
+	b.waitDashboard(t, "the restarted node back as a follower with its stream open", func(d dashboard) bool {
+		old, ok := d.card(lead.id)
+		return ok && old.Role == "follower" && old.Live && !old.Leader && d.Up == "3/3" &&
+			d.Leaders == 1 && d.leaderCard() == newLead.id && d.Banner == ""
+	})
+	b.checkExceptions(t)
+}
+
+// saveScreenshot saves the browser window as dashboard.png.
+func saveScreenshot(t *testing.T, b *browser) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, settleDeadline)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
+		t.Fatalf("screenshot is not a PNG (%d bytes)", len(png))
+	}
+	dir := artifactDir(t)
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	path := filepath.Join(dir, "dashboard.png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s (%d bytes)", path, len(png))
+}
