@@ -361,16 +361,21 @@ func TestDashboard(t *testing.T) {
 		return slices.Contains(d.Events, "election_won/"+newLead.id)
 	})
 
-	// The form still works without the page's own node: the key is there.
-	b.do(t, "reading the key again", fill("get-key", key), chromedp.Click(chromedp.ID("get-submit")))
-	// The page shows the earlier read's answer until this one lands, so
-	// wait for the detail to name a survivor.
-	d = b.waitDashboard(t, "the second get's answer", func(d dashboard) bool {
-		return d.ResultKind == "error" || d.ResultKind == "notfound" ||
-			(d.ResultKind == "value" && !strings.HasSuffix(d.ResultDetail, "via "+lead.id))
+	// The form still works without the page's own node. An absent key
+	// first, so that the answer to the second read cannot be mistaken for
+	// the one before the kill.
+	const absent = "dashboard/absent"
+	b.do(t, "reading an absent key", fill("get-key", absent), chromedp.Click(chromedp.ID("get-submit")))
+	d = b.waitDashboard(t, "the absent key's answer", func(d dashboard) bool {
+		return d.ResultKind == "error" || d.ResultKind == "notfound"
 	})
-	if d.ResultKind != "value" || d.Result != value || d.ResultRev != rev {
-		t.Fatalf("get %q after the failover: want %q at revision %s; page shows %s", key, value, rev, d)
+	if d.ResultKind != "notfound" || d.Result != "not found" {
+		t.Fatalf("get %q after the failover: want not found; page shows %s", absent, d)
+	}
+	b.do(t, "reading the key again", fill("get-key", key), chromedp.Click(chromedp.ID("get-submit")))
+	d = b.waitDashboard(t, "the second get's answer", answered("value", "notfound"))
+	if d.ResultKind != "value" || d.Result != value || d.ResultRev != rev || strings.HasSuffix(d.ResultDetail, "via "+lead.id) {
+		t.Fatalf("get %q after the failover: want %q at revision %s from a survivor; page shows %s", key, value, rev, d)
 	}
 	t.Logf("read back after the failover: %s", d.ResultDetail)
 
