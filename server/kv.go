@@ -44,12 +44,15 @@ func (s *Server) handleKV(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, key []byte) {
-	consistency := r.URL.Query().Get("consistency")
+	consistency := "linearizable"
+	if v, ok := r.URL.Query()["consistency"]; ok {
+		consistency = v[0] // given, even empty: it must be one of the three
+	}
 	ctx, cancel := s.requestContext(r)
 	defer cancel()
 	var err error
 	switch consistency {
-	case "", "linearizable":
+	case "linearizable":
 		err = s.waitRead(ctx, s.node.Read)
 	case "lease":
 		err = s.waitRead(ctx, s.node.ReadLease)
@@ -81,7 +84,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, key []byte) {
 func (s *Server) waitRead(ctx context.Context, read func(context.Context) error) error {
 	for attempt := 0; ; attempt++ {
 		err := read(ctx)
-		if err == nil || !retryable(err) {
+		if err == nil || !retryableRead(err) {
 			return err
 		}
 		if berr := backoff(ctx, attempt); berr != nil {

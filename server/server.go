@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -118,7 +119,10 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 func (s *Server) writeUnavailable(w http.ResponseWriter, err error) {
 	lead, _ := s.node.Leader()
 	name := node.FormatID(lead)
-	msg := "no leader or no quorum answered in time: " + err.Error()
+	msg := err.Error()
+	if errors.Is(err, context.DeadlineExceeded) {
+		msg = fmt.Sprintf("no leader or no quorum answered within %s: %s", s.cfg.RequestTimeout, msg)
+	}
 	writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: msg, Leader: &name})
 }
 
@@ -127,12 +131,11 @@ func methodNotAllowed(w http.ResponseWriter, allowed string) {
 	writeError(w, http.StatusMethodNotAllowed, "method not allowed; use "+allowed)
 }
 
-// retryable reports errors after which another attempt may succeed: no
-// leader yet, a leader change, a lost read.
-func retryable(err error) bool {
+// retryableRead reports read errors after which another attempt may
+// succeed: no leader yet, a leader change, a lost read.
+func retryableRead(err error) bool {
 	return errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrNoLeader) ||
-		errors.Is(err, node.ErrLeadershipLost) || errors.Is(err, node.ErrReadLost) ||
-		errors.Is(err, errNoLeaderAddr) || errors.Is(err, raft.ErrProposalDropped)
+		errors.Is(err, node.ErrLeadershipLost) || errors.Is(err, node.ErrReadLost)
 }
 
 // backoff waits before retrying, or returns ctx's error.

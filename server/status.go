@@ -135,26 +135,43 @@ func (s *Server) handleLog(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// handleHealthz answers 200 while the process is up.
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		methodNotAllowed(w, "GET")
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// handleReadyz answers 200 once a leader is known and this node applied
-// everything it knows committed.
+// handleReadyz answers 200 once a leader is known and this node is caught
+// up with it: a read barrier (thesis §6.4) returned, so this node applied
+// everything the leader had committed when the probe arrived, and a stale
+// read here now sees every write acknowledged before the probe.
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		methodNotAllowed(w, "GET")
+		return
+	}
 	ctx, cancel := s.requestContext(r)
 	defer cancel()
-	st, err := s.node.Status(ctx)
-	switch {
-	case err != nil:
-		writeError(w, http.StatusServiceUnavailable, err.Error())
-	case st.Leader == raft.None:
-		writeError(w, http.StatusServiceUnavailable, "no leader known")
-	case st.Applied < st.Commit:
-		writeError(w, http.StatusServiceUnavailable, "catching up: applied "+strconv.FormatUint(st.Applied, 10)+" of "+strconv.FormatUint(st.Commit, 10))
-	default:
-		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "leader": node.FormatID(st.Leader)})
+	lead, _ := s.node.Leader()
+	if lead == raft.None {
+		s.writeNotReady(w, "no leader known")
+		return
 	}
+	if err := s.node.Read(ctx); err != nil {
+		s.writeNotReady(w, "not caught up with the leader: "+err.Error())
+		return
+	}
+	lead, _ = s.node.Leader()
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "leader": node.FormatID(lead)})
+}
+
+func (s *Server) writeNotReady(w http.ResponseWriter, msg string) {
+	lead, _ := s.node.Leader()
+	name := node.FormatID(lead)
+	writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: msg, Leader: &name})
 }
 
 // PublishSelf records this node's addresses in the replicated store until
