@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -69,6 +68,12 @@ type Options struct {
 	// MinBackoff and MaxBackoff bound the wait between attempts.
 	// Defaults 20 ms and 1 s.
 	MinBackoff, MaxBackoff time.Duration
+	// AttemptTimeout bounds one attempt on one endpoint, so that a hung
+	// node (accepting connections, answering nothing) costs one attempt,
+	// not the whole call: the next attempt goes to the next endpoint. Keep
+	// it above the servers' --request-timeout, which bounds how long a
+	// healthy node may take to answer 503. Default 10 s.
+	AttemptTimeout time.Duration
 	// ClientID names the session for exactly-once writes. Default: random.
 	ClientID string
 }
@@ -79,7 +84,7 @@ type Client struct {
 	http      *http.Client
 	opts      Options
 	clientID  string
-	seq       atomic.Uint64
+	seqs      *seqWindow
 	mu        sync.Mutex
 	preferred int
 }
@@ -90,7 +95,7 @@ func New(endpoints []string, opts Options) (*Client, error) {
 	if len(endpoints) == 0 {
 		return nil, errors.New("client: no endpoints")
 	}
-	c := &Client{http: opts.HTTPClient, opts: opts, clientID: opts.ClientID}
+	c := &Client{http: opts.HTTPClient, opts: opts, clientID: opts.ClientID, seqs: newSeqWindow(sessionWindow)}
 	for _, e := range endpoints {
 		e = strings.TrimSpace(e)
 		if !strings.Contains(e, "://") {
@@ -106,6 +111,9 @@ func New(endpoints []string, opts Options) (*Client, error) {
 	}
 	if c.opts.MaxBackoff <= 0 {
 		c.opts.MaxBackoff = time.Second
+	}
+	if c.opts.AttemptTimeout <= 0 {
+		c.opts.AttemptTimeout = 10 * time.Second
 	}
 	if c.clientID == "" {
 		b := make([]byte, 12)
@@ -154,7 +162,7 @@ func (c *Client) Get(ctx context.Context, key string, consistency Consistency) (
 	}
 	var value []byte
 	var rev uint64
-	err := c.do(ctx, func(base string) (*http.Request, error) {
+	err := c.do(ctx, func(ctx context.Context, base string) (*http.Request, error) {
 		return http.NewRequestWithContext(ctx, http.MethodGet, base+keyPath(key)+"?"+q.Encode(), nil)
 	}, func(resp *http.Response) error {
 		var err error
@@ -211,6 +219,13 @@ func (c *Client) Endpoints() []string { return append([]string(nil), c.endpoints
 
 func keyPath(key string) string { return "/v1/kv/" + url.PathEscape(key) }
 
+// sessionWindow is how many of a session's most recent requests the
+// servers remember (kv.SessionWindow): they refuse a request that many
+// sequence numbers older than the session's newest, rather than risk
+// applying it twice. So no write may take a sequence number that far
+// ahead of the oldest unfinished one.
+const sessionWindow = 256
+
 // write sends one logical write, with one session sequence number for all
 // its attempts: however many reach the cluster, it applies once.
 func (c *Client) write(ctx context.Context, method, key string, body []byte, opts []WriteOption, out any) error {
@@ -218,8 +233,13 @@ func (c *Client) write(ctx context.Context, method, key string, body []byte, opt
 	for _, o := range opts {
 		o(&q)
 	}
-	seq := strconv.FormatUint(c.seq.Add(1), 10)
-	return c.do(ctx, func(base string) (*http.Request, error) {
+	n, err := c.seqs.acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: %w (waiting for the oldest of %d writes in flight)", ErrUnavailable, err, sessionWindow)
+	}
+	defer c.seqs.release(n)
+	seq := strconv.FormatUint(n, 10)
+	return c.do(ctx, func(ctx context.Context, base string) (*http.Request, error) {
 		req, err := http.NewRequestWithContext(ctx, method, base+keyPath(key)+"?"+q.Encode(), bytes.NewReader(body))
 		if err != nil {
 			return nil, err
@@ -233,29 +253,18 @@ func (c *Client) write(ctx context.Context, method, key string, body []byte, opt
 }
 
 // do runs attempts against the endpoints until one answers something other
-// than a connection error or 503, or ctx ends.
-func (c *Client) do(ctx context.Context, newReq func(base string) (*http.Request, error), onOK func(*http.Response) error) error {
+// than a connection error, a timeout of the attempt or 503, or ctx ends.
+func (c *Client) do(ctx context.Context, newReq func(ctx context.Context, base string) (*http.Request, error), onOK func(*http.Response) error) error {
 	var last error
 	backoff := c.opts.MinBackoff
 	for attempt := 0; ; attempt++ {
 		idx := c.endpoint(attempt)
-		req, err := newReq(c.endpoints[idx])
-		if err != nil {
-			return err
-		}
-		resp, err := c.http.Do(req)
-		if err == nil {
-			if resp.StatusCode == http.StatusOK {
+		done, err := c.attempt(ctx, c.endpoints[idx], newReq, onOK)
+		if done {
+			if err == nil {
 				c.prefer(idx)
-				err = onOK(resp)
-				resp.Body.Close()
-				return err
 			}
-			err = responseError(resp)
-			resp.Body.Close()
-			if !errors.Is(err, ErrUnavailable) {
-				return err
-			}
+			return err
 		}
 		last = err
 		if ctx.Err() != nil {
@@ -270,6 +279,30 @@ func (c *Client) do(ctx context.Context, newReq func(base string) (*http.Request
 		}
 		backoff = min(2*backoff, c.opts.MaxBackoff)
 	}
+}
+
+// attempt sends one request to base within AttemptTimeout; done reports
+// an answer to return (success or a definite error), !done one to retry.
+func (c *Client) attempt(ctx context.Context, base string, newReq func(context.Context, string) (*http.Request, error), onOK func(*http.Response) error) (done bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.AttemptTimeout)
+	defer cancel()
+	req, err := newReq(ctx, base)
+	if err != nil {
+		return true, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		if err := onOK(resp); err != nil {
+			return false, err // the answer was cut off: ask again
+		}
+		return true, nil
+	}
+	err = responseError(resp)
+	return !errors.Is(err, ErrUnavailable), err
 }
 
 // endpoint picks the endpoint for an attempt: the last one that worked,
@@ -315,4 +348,56 @@ func responseError(resp *http.Response) error {
 		return fmt.Errorf("%w: %s", ErrUnavailable, msg)
 	}
 	return fmt.Errorf("client: %s: %s", resp.Status, msg)
+}
+
+// seqWindow hands out a session's sequence numbers, each less than size
+// ahead of the oldest one not yet released.
+type seqWindow struct {
+	size uint64
+	mu   sync.Mutex
+	next uint64          // the next number to hand out
+	low  uint64          // every number below low is released
+	done map[uint64]bool // released numbers above low
+	wake chan struct{}   // closed when low moves
+}
+
+func newSeqWindow(size uint64) *seqWindow {
+	return &seqWindow{size: size, next: 1, low: 1, done: map[uint64]bool{}, wake: make(chan struct{})}
+}
+
+// acquire returns the next number once it is within the window.
+func (w *seqWindow) acquire(ctx context.Context) (uint64, error) {
+	for {
+		w.mu.Lock()
+		if w.next-w.low < w.size {
+			n := w.next
+			w.next++
+			w.mu.Unlock()
+			return n, nil
+		}
+		wake := w.wake
+		w.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+}
+
+// release marks n finished (applied, failed, or given up on).
+func (w *seqWindow) release(n uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.done[n] = true
+	moved := false
+	for w.done[w.low] {
+		delete(w.done, w.low)
+		w.low++
+		moved = true
+	}
+	if moved {
+		close(w.wake)
+		w.wake = make(chan struct{})
+	}
 }

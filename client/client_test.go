@@ -140,3 +140,68 @@ func TestUnavailableWhenContextEnds(t *testing.T) {
 		t.Fatalf("Delete = %v, want ErrUnavailable wrapping the deadline", err)
 	}
 }
+
+// A hung endpoint (it accepts the request and never answers) costs one
+// attempt of AttemptTimeout, after which the client tries the next one,
+// with the same session.
+func TestMovesOnFromAHungEndpoint(t *testing.T) {
+	release := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hung.Close()
+	defer close(release)
+	up := &fakeNode{responses: []func(http.ResponseWriter){reply(200, `{"revision":4}`)}}
+	srv := httptest.NewServer(up)
+	defer srv.Close()
+	c, err := New([]string{hung.URL, srv.URL}, Options{MinBackoff: time.Millisecond, AttemptTimeout: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rev, err := c.Put(ctx, "k", []byte("v"))
+	if err != nil || rev != 4 {
+		t.Fatalf("Put = %d, %v; want 4 from the second endpoint", rev, err)
+	}
+}
+
+// The servers refuse a request SessionWindow sequence numbers behind the
+// session's newest, so no number is handed out that far ahead of the
+// oldest unfinished one, however many finished after it.
+func TestSequenceNumbersStayWithinTheSessionWindow(t *testing.T) {
+	w := newSeqWindow(4)
+	for want := uint64(1); want <= 4; want++ {
+		if n, err := w.acquire(context.Background()); err != nil || n != want {
+			t.Fatalf("acquire = %d, %v; want %d", n, err, want)
+		}
+	}
+	full, cancel := context.WithCancel(context.Background())
+	cancel()
+	w.release(2)
+	w.release(3)
+	w.release(4)
+	if n, err := w.acquire(full); err == nil {
+		t.Fatalf("acquired %d while 1 is unfinished and 4 ahead of it", n)
+	}
+	w.release(1)
+	for want := uint64(5); want <= 8; want++ {
+		if n, err := w.acquire(full); err != nil || n != want {
+			t.Fatalf("acquire = %d, %v; want %d", n, err, want)
+		}
+	}
+	// A waiter wakes when the oldest is released.
+	got := make(chan uint64)
+	go func() {
+		n, _ := w.acquire(context.Background())
+		got <- n
+	}()
+	w.release(5)
+	if n := <-got; n != 9 {
+		t.Fatalf("woken acquire = %d, want 9", n)
+	}
+}

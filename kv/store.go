@@ -25,9 +25,12 @@ const (
 	// DefaultSessionTTL is how many log entries a client session survives
 	// without being used.
 	DefaultSessionTTL = 1_000_000
-	// sessionWindow is how many recent results a session remembers: a
-	// retry of an older request is refused rather than applied twice.
-	sessionWindow = 256
+	// SessionWindow is how many recent results a session remembers: a
+	// retry of a request SessionWindow or more sequence numbers older than
+	// the session's newest is refused (ErrSessionStale) rather than
+	// applied twice. A client keeps fewer writes than this in flight per
+	// session (package client does).
+	SessionWindow = 256
 	// sessionSweepEvery is the log distance between sweeps of expired
 	// sessions.
 	sessionSweepEvery = 1024
@@ -42,7 +45,7 @@ var (
 	ErrKeyTooLong  = fmt.Errorf("kv: key longer than %d bytes", MaxKeySize)
 	ErrValueTooBig = errors.New("kv: value too large")
 	// ErrSessionStale is returned for a request older than the last
-	// sessionWindow requests of its session: its result is forgotten, and
+	// SessionWindow requests of its session: its result is forgotten, and
 	// applying it again could apply it twice.
 	ErrSessionStale = errors.New("kv: request is older than the session remembers")
 )
@@ -207,8 +210,8 @@ func (s *Store) Apply(e raft.Entry) any {
 	if res, ok := sess.results[c.Seq]; ok {
 		return res
 	}
-	if sess.maxSeq >= sessionWindow && c.Seq <= sess.maxSeq-sessionWindow {
-		return Result{Err: ErrSessionStale}
+	if sess.maxSeq >= SessionWindow && c.Seq <= sess.maxSeq-SessionWindow {
+		return Result{Err: fmt.Errorf("%w: request %d, the session's newest is %d", ErrSessionStale, c.Seq, sess.maxSeq)}
 	}
 	res := s.execute(c, e.Index)
 	sess.remember(c.Seq, res)
@@ -260,10 +263,10 @@ func newSession() *session { return &session{results: map[uint64]Result{}} }
 func (s *session) remember(seq uint64, res Result) {
 	s.results[seq] = res
 	s.maxSeq = max(s.maxSeq, seq)
-	if len(s.results) <= 2*sessionWindow {
+	if len(s.results) <= 2*SessionWindow {
 		return // sweep rarely: amortized O(1) per request
 	}
-	floor := s.maxSeq - sessionWindow
+	floor := s.maxSeq - SessionWindow
 	for q := range s.results {
 		if q <= floor {
 			delete(s.results, q)

@@ -176,7 +176,7 @@ func TestSession_6_3_DuplicateAppliesOnce(t *testing.T) {
 
 func TestSessionForgetsOnlyBeyondWindow(t *testing.T) {
 	a := newApplier(t)
-	for seq := uint64(1); seq <= 3*sessionWindow; seq++ {
+	for seq := uint64(1); seq <= 3*SessionWindow; seq++ {
 		c := set("k", fmt.Sprint(seq))
 		c.ClientID, c.Seq = "c", seq
 		a.apply(c)
@@ -187,11 +187,11 @@ func TestSessionForgetsOnlyBeyondWindow(t *testing.T) {
 		t.Fatalf("retry of a forgotten request = %+v, want ErrSessionStale", res)
 	}
 	recent := set("k", "dup")
-	recent.ClientID, recent.Seq = "c", 3*sessionWindow
-	if res := a.apply(recent); res.Err != nil || res.Revision != 3*sessionWindow {
+	recent.ClientID, recent.Seq = "c", 3*SessionWindow
+	if res := a.apply(recent); res.Err != nil || res.Revision != 3*SessionWindow {
 		t.Fatalf("retry of the latest request = %+v, want its original revision", res)
 	}
-	a.mustGet("k", fmt.Sprint(3*sessionWindow), 3*sessionWindow)
+	a.mustGet("k", fmt.Sprint(3*SessionWindow), 3*SessionWindow)
 }
 
 // TestSessionExpiresByLogPosition: expiry depends only on log indexes, so
