@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -47,8 +49,9 @@ func clusterCmd() *cobra.Command {
 			defer stop()
 			out := cmd.OutOrStdout()
 			var mu sync.Mutex
-			var wg sync.WaitGroup
+			exited := make(chan int, nodes)
 			procs := make([]*exec.Cmd, 0, nodes)
+			defer func() { stopAll(procs, exited) }() // on an early return
 			for i := 1; i <= nodes; i++ {
 				p := exec.Command(self, "serve",
 					"--id", node.FormatID(uint64(i)),
@@ -57,6 +60,7 @@ func clusterCmd() *cobra.Command {
 					"--client-addr", endpoints[i-1],
 					"--initial-cluster", strings.Join(initial, ","))
 				p.Env = withoutRaftexEnv(os.Environ())
+				p.SysProcAttr = childProcAttr()
 				pipe, err := p.StderrPipe()
 				if err != nil {
 					return err
@@ -66,30 +70,48 @@ func clusterCmd() *cobra.Command {
 					return fmt.Errorf("starting n%d: %w", i, err)
 				}
 				procs = append(procs, p)
-				wg.Add(1)
-				go prefixLines(&wg, &mu, out, fmt.Sprintf("[n%d] ", i), pipe)
+				go func() {
+					// Wait only once the output is read to its end (as
+					// os/exec requires of StderrPipe).
+					prefixLines(&mu, out, fmt.Sprintf("[n%d] ", i), pipe)
+					p.Wait()
+					exited <- i - 1
+				}()
 			}
 			mu.Lock()
 			fmt.Fprintf(out, "raftex cluster: %d nodes, data in %s\n", nodes, dataDir)
 			for i, e := range endpoints {
 				fmt.Fprintf(out, "  n%d  client http://%s   peer %s:%d   dashboard http://%s/ui/\n", i+1, e, host, peerBase+i+1, e)
 			}
-			fmt.Fprintf(out, "try:\n  raftex put greeting hello\n  raftex get greeting\n  raftex status\n  curl -X PUT --data hello http://%s/v1/kv/greeting\nCtrl-C stops every node.\n", endpoints[0])
+			epFlag := ""
+			if eps := strings.Join(endpoints, ","); eps != defaultEndpoints {
+				epFlag = " --endpoints " + eps
+			}
+			fmt.Fprintf(out, "try:\n  raftex put greeting hello%s\n  raftex get greeting%s\n  raftex status%s\n  curl -X PUT --data hello http://%s/v1/kv/greeting\nCtrl-C stops every node.\n",
+				epFlag, epFlag, epFlag, endpoints[0])
 			mu.Unlock()
 
-			exited := make(chan int, nodes)
-			for i, p := range procs {
-				go func() { p.Wait(); exited <- i }()
-			}
+			var failed error
 			select {
 			case <-ctx.Done():
 			case i := <-exited:
-				fmt.Fprintf(out, "raftex cluster: n%d exited (%s); stopping the others\n", i+1, procs[i].ProcessState)
+				exited <- i // stopAll counts it
+				// A node exits 0 only when told to stop (a signal to the
+				// whole process group, say): then so do the others.
+				if st := procs[i].ProcessState; !st.Success() {
+					failed = fmt.Errorf("n%d exited (%s); stopped the others", i+1, st)
+				}
 			}
-			for _, p := range procs {
-				p.Process.Signal(syscall.SIGTERM)
+			if err := stopAll(procs, exited); err != nil && failed == nil {
+				failed = err
 			}
-			wg.Wait()
+			procs = nil
+			if failed != nil {
+				return &exitError{1, failed}
+			}
+			mu.Lock()
+			fmt.Fprintln(out, "raftex cluster: every node stopped")
+			mu.Unlock()
 			return nil
 		},
 	}
@@ -102,9 +124,39 @@ func clusterCmd() *cobra.Command {
 	return cmd
 }
 
+// stopGrace is how long a node may take to stop on SIGTERM before it is
+// killed.
+const stopGrace = 10 * time.Second
+
+// stopAll sends SIGTERM to every node, waits for all of them (each sends
+// its index on exited once waited for), killing those still running after
+// stopGrace, and reports nodes that did not exit cleanly.
+func stopAll(procs []*exec.Cmd, exited <-chan int) error {
+	for _, p := range procs {
+		p.Process.Signal(syscall.SIGTERM) // fails harmlessly for the exited
+	}
+	grace := time.NewTimer(stopGrace)
+	defer grace.Stop()
+	var errs []error
+	for range procs {
+		var i int
+		select {
+		case i = <-exited:
+		case <-grace.C:
+			for _, p := range procs {
+				p.Process.Kill()
+			}
+			i = <-exited
+		}
+		if st := procs[i].ProcessState; !st.Success() {
+			errs = append(errs, fmt.Errorf("n%d: %s", i+1, st))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // prefixLines copies r to out line by line, each prefixed.
-func prefixLines(wg *sync.WaitGroup, mu *sync.Mutex, out io.Writer, prefix string, r io.Reader) {
-	defer wg.Done()
+func prefixLines(mu *sync.Mutex, out io.Writer, prefix string, r io.Reader) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -112,6 +164,7 @@ func prefixLines(wg *sync.WaitGroup, mu *sync.Mutex, out io.Writer, prefix strin
 		fmt.Fprintln(out, prefix+sc.Text())
 		mu.Unlock()
 	}
+	io.Copy(io.Discard, r) // a line too long ended the scan: drain
 }
 
 // withoutRaftexEnv keeps the cluster's own flags from being overridden by

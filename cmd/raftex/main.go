@@ -32,12 +32,15 @@ func main() {
 	}
 	root.AddCommand(serveCmd(), clusterCmd(), demoCmd(), putCmd(), getCmd(), delCmd(), statusCmd(),
 		walCmd(), benchCmd())
+	usageExits(root)
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "raftex:", err)
 		code := 1
 		var ee *exitError
 		if errors.As(err, &ee) {
 			code = ee.code
+		} else if strings.HasPrefix(err.Error(), "unknown command ") {
+			code = 2 // cobra's, for the root command
 		}
 		os.Exit(code)
 	}
@@ -56,4 +59,24 @@ func bindEnv(cmd *cobra.Command) error {
 		}
 	})
 	return err
+}
+
+// usageExits makes every usage error of cmd and its subcommands (a bad
+// flag, a wrong number of arguments) exit 2, as a shell user expects, and
+// name the usage line.
+func usageExits(cmd *cobra.Command) {
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &exitError{2, fmt.Errorf("%w (usage: %s)", err, c.UseLine())}
+	})
+	if args := cmd.Args; args != nil {
+		cmd.Args = func(c *cobra.Command, a []string) error {
+			if err := args(c, a); err != nil {
+				return &exitError{2, fmt.Errorf("%w (usage: %s)", err, c.UseLine())}
+			}
+			return nil
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		usageExits(sub)
+	}
 }
