@@ -1,0 +1,191 @@
+package e2e
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestCLI runs `raftex put/get/del/status` against a cluster and checks
+// what they print and how they exit: 0 done, 2 usage, 3 not found, 4 CAS
+// mismatch, 5 unavailable.
+func TestCLI(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3)
+	lead := c.leader()
+	eps := "--endpoints=" + strings.Join(c.endpoints(), ",")
+	// A follower alone: it forwards.
+	one := "--endpoints=" + c.followers(lead)[0].clientAddr
+
+	type run struct {
+		args   []string
+		env    []string
+		code   int
+		stdout string // a regexp the whole stdout must match
+		stderr string // likewise stderr
+	}
+	check := func(t *testing.T, r run) []string {
+		t.Helper()
+		stdout, stderr, code := runCLI(t, r.env, r.args...)
+		if code != r.code {
+			t.Fatalf("raftex %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(r.args, " "), code, r.code, stdout, stderr)
+		}
+		var groups []string
+		for _, s := range []struct{ name, got, want string }{{"stdout", stdout, r.stdout}, {"stderr", stderr, r.stderr}} {
+			m := regexp.MustCompile(`^(?s:` + s.want + `)$`).FindStringSubmatch(s.got)
+			if m == nil {
+				t.Fatalf("raftex %s: %s %q does not match %q", strings.Join(r.args, " "), s.name, s.got, s.want)
+			}
+			groups = append(groups, m[1:]...)
+		}
+		return groups
+	}
+	revOf := func(s string) uint64 {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	t.Run("PutGetDel", func(t *testing.T) {
+		rev := revOf(check(t, run{args: []string{"put", "greeting", "hello world", eps}, stdout: `OK revision=(\d+)\n`})[0])
+		got := check(t, run{args: []string{"get", "greeting", one}, stdout: "hello world\n", stderr: `revision=(\d+)\n`})
+		if revOf(got[0]) != rev {
+			t.Fatalf("get revision %s, put said %d", got[0], rev)
+		}
+		for _, cons := range []string{"linearizable", "lease", "stale"} {
+			check(t, run{args: []string{"get", "greeting", eps, "--consistency", cons}, stdout: "hello world\n", stderr: `revision=\d+\n`})
+		}
+		// Keys with slashes and spaces, values with newlines.
+		check(t, run{args: []string{"put", "dir/sub dir/key", "line 1\nline 2", one}, stdout: `OK revision=\d+\n`})
+		check(t, run{args: []string{"get", "dir/sub dir/key", eps}, stdout: "line 1\nline 2\n", stderr: `revision=\d+\n`})
+		// Delete, then it is gone: get and del say not found, exit 3.
+		delRev := revOf(check(t, run{args: []string{"del", "greeting", one}, stdout: `deleted revision=(\d+)\n`})[0])
+		if delRev <= rev {
+			t.Fatalf("delete revision %d not after %d", delRev, rev)
+		}
+		check(t, run{args: []string{"get", "greeting", eps}, code: 3, stderr: `raftex: key "greeting" not found\n`})
+		check(t, run{args: []string{"del", "greeting", eps}, code: 3, stderr: `raftex: key "greeting" not found\n`})
+	})
+
+	t.Run("CAS", func(t *testing.T) {
+		rev := revOf(check(t, run{args: []string{"put", "counter", "1", eps, "--cas", "0"}, stdout: `OK revision=(\d+)\n`})[0])
+		check(t, run{args: []string{"put", "counter", "x", eps, "--cas", "0"}, code: 4,
+			stderr: fmt.Sprintf(`raftex: revision mismatch: key "counter" is at revision %d\n`, rev)})
+		check(t, run{args: []string{"put", "absent", "x", eps, "--cas", "3"}, code: 4,
+			stderr: `raftex: revision mismatch: key "absent" is absent \(revision 0\)\n`})
+		check(t, run{args: []string{"put", "counter", "2", one, "--cas", strconv.FormatUint(rev, 10)}, stdout: `OK revision=\d+\n`})
+		check(t, run{args: []string{"del", "counter", eps, "--cas", strconv.FormatUint(rev, 10)}, code: 4, stderr: `raftex: revision mismatch: .*\n`})
+		check(t, run{args: []string{"get", "counter", eps}, stdout: "2\n", stderr: `revision=\d+\n`})
+	})
+
+	t.Run("Status", func(t *testing.T) {
+		// From one endpoint it finds every member.
+		out := check(t, run{args: []string{"status", one}, stdout: `(ID +ENDPOINT +ROLE +TERM +LEADER +COMMIT +APPLIED +LAST\n(?:n\d.*\n){3})`})[0]
+		lines := strings.Split(strings.TrimSpace(out), "\n")[1:]
+		leaders := 0
+		for i, line := range lines {
+			f := strings.Fields(line)
+			nd := c.nodes[i]
+			if len(f) != 8 || f[0] != nd.name || f[1] != nd.clientAddr || f[4] != lead.name {
+				t.Fatalf("row %q: want %s at %s led by %s", line, nd.name, nd.clientAddr, lead.name)
+			}
+			if f[2] == "leader" {
+				leaders++
+			}
+		}
+		if leaders != 1 {
+			t.Fatalf("%d leaders in\n%s", leaders, out)
+		}
+	})
+
+	t.Run("Environment", func(t *testing.T) {
+		env := []string{"RAFTEX_ENDPOINTS=" + strings.Join(c.endpoints(), ",")}
+		check(t, run{args: []string{"put", "from-env", "v"}, env: env, stdout: `OK revision=\d+\n`})
+		check(t, run{args: []string{"get", "from-env"}, env: env, stdout: "v\n", stderr: `revision=\d+\n`})
+		// A bare port takes the host before it, as in the default.
+		ports := make([]string, 0, 3)
+		for _, e := range c.endpoints() {
+			ports = append(ports, e[strings.LastIndex(e, ":")+1:])
+		}
+		short := "--endpoints=127.0.0.1:" + strings.Join(ports, ",")
+		check(t, run{args: []string{"get", "from-env", short}, stdout: "v\n", stderr: `revision=\d+\n`})
+		check(t, run{args: []string{"status", short}, stdout: `ID .*\n(?:n\d.*\n){3}`})
+	})
+
+	t.Run("Usage", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"put", "k"},
+			{"put", "k", "v", "extra"},
+			{"get"},
+			{"del"},
+			{"status", "x"},
+			{"put", "k", "v", "--cas", "-1"},
+			{"put", "k", "v", "--cas", "x"},
+			{"del", "k", "--cas", "-2"},
+			{"get", "k", "--consistency", "strong"},
+			{"get", "k", "--timeout", "0s"},
+			{"get", "k", "--endpoints", ","},
+			{"get", "k", "--nosuch"},
+			{"nosuch"},
+			{"put", "", "v"},
+			{"put", strings.Repeat("k", 1025), "v"},
+		} {
+			if !slices.Contains(args, "--endpoints") {
+				args = append(args, eps)
+			}
+			check(t, run{args: args, code: 2, stderr: `raftex: .+\n`})
+		}
+		check(t, run{args: []string{"get", "k", eps}, code: 3, stderr: `raftex: key "k" not found\n`})
+	})
+
+	t.Run("Help", func(t *testing.T) {
+		for _, cmd := range []string{"put", "get", "del", "status"} {
+			check(t, run{args: []string{cmd, "--help"}, stdout: `.*--endpoints string .*\(default "127\.0\.0\.1:8001,127\.0\.0\.1:8002,127\.0\.0\.1:8003"\).*`})
+		}
+	})
+}
+
+// TestCLIUnavailable: with no node answering, every command exits 5
+// after --timeout; status prints a row per endpoint that did not answer.
+func TestCLIUnavailable(t *testing.T) {
+	t.Parallel()
+	p := freePorts(t, 2)
+	eps := fmt.Sprintf("--endpoints=%s,%s", addr(p[0]), addr(p[1]))
+	for _, args := range [][]string{
+		{"put", "k", "v"},
+		{"get", "k"},
+		{"del", "k"},
+	} {
+		stdout, stderr, code := runCLI(t, nil, append(args, eps, "--timeout", "500ms")...)
+		if code != 5 || stdout != "" || !strings.Contains(stderr, "raftex: client: cluster unavailable") {
+			t.Errorf("raftex %s: exit %d, stdout %q, stderr %q; want exit 5 and cluster unavailable", args[0], code, stdout, stderr)
+		}
+	}
+	stdout, stderr, code := runCLI(t, nil, "status", eps, "--timeout", "500ms")
+	if code != 5 || strings.Count(stdout, "unreachable") != 2 || stderr != "raftex: no member reachable\n" {
+		t.Errorf("status: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+// TestCLIStatusWithAMemberDown lists the member that is down as
+// unreachable, at its published address, and exits 0.
+func TestCLIStatusWithAMemberDown(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3)
+	lead := c.leader()
+	down := c.followers(lead)[0]
+	c.kill(down)
+	stdout, stderr, code := runCLI(t, nil, "status", "--endpoints="+lead.clientAddr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s%s", code, stdout, stderr)
+	}
+	want := regexp.MustCompile(`(?m)^` + down.name + ` +` + regexp.QuoteMeta(down.clientAddr) + ` +unreachable( +-){5}$`)
+	if !want.MatchString(stdout) || strings.Count(stdout, "\n") != 4 {
+		t.Fatalf("status with %s down:\n%s", down.name, stdout)
+	}
+}

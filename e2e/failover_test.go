@@ -1,0 +1,317 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/raftex/raftex/client"
+)
+
+// TestNoQuorum503 takes a quorum away: writes and linearizable reads
+// answer 503 with the error and the leader this node knows once
+// --request-timeout passes, stale reads and status still answer, and
+// /readyz turns 503. A write that failed so is retried with its session
+// once the quorum is back and applies once.
+func TestNoQuorum503(t *testing.T) {
+	t.Parallel()
+	const timeout = time.Second
+	c := newCluster(t, 3, "--request-timeout", timeout.String())
+	lead := c.leader()
+	survivor := c.followers(lead)[0]
+	rev := put(t, survivor, "before", "v")
+	// The survivor sees the write before the others go.
+	eventually(t, startDeadline, "the survivor applied the write", func() error {
+		return must(t, http.MethodGet, survivor.url("/v1/kv/before?consistency=stale"), nil).want(http.StatusOK)
+	})
+	var gone []*node
+	for _, nd := range c.nodes {
+		if nd != survivor {
+			c.kill(nd)
+			gone = append(gone, nd)
+		}
+	}
+
+	session := []string{"Raftex-Client-Id", "no-quorum", "Raftex-Request-Seq", "1"}
+	start := time.Now()
+	r := must(t, http.MethodPut, survivor.url("/v1/kv/during?cas=0"), []byte("once"), session...)
+	want503(t, r)
+	if elapsed := time.Since(start); elapsed < timeout {
+		t.Errorf("503 after %s, before --request-timeout %s", elapsed, timeout)
+	}
+	want503(t, must(t, http.MethodDelete, survivor.url("/v1/kv/before"), nil))
+	want503(t, must(t, http.MethodGet, survivor.url("/v1/kv/before"), nil))
+	want503(t, must(t, http.MethodGet, survivor.url("/v1/kv/before?consistency=lease"), nil))
+
+	r = must(t, http.MethodGet, survivor.url("/v1/kv/before?consistency=stale"), nil)
+	if r.code != http.StatusOK || string(r.body) != "v" || headerRevision(t, r) != rev {
+		t.Fatalf("stale read without quorum = %d %q", r.code, r.body)
+	}
+	for _, path := range []string{"/v1/status", "/healthz"} {
+		if err := must(t, http.MethodGet, survivor.url(path), nil).want(http.StatusOK); err != nil {
+			t.Fatalf("%s without quorum: %v", path, err)
+		}
+	}
+	eventually(t, startDeadline, "/readyz turns 503", func() error {
+		r := must(t, http.MethodGet, survivor.url("/readyz"), nil)
+		if r.code != http.StatusServiceUnavailable {
+			return fmt.Errorf("status %d", r.code)
+		}
+		want503(t, r)
+		return nil
+	})
+	st, err := status(survivor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Leader != "" || st.Role == "leader" {
+		t.Errorf("without quorum the survivor reports %+v", st)
+	}
+
+	// Quorum back (with no --initial-cluster: the data dirs hold state).
+	c.start(gone[0], false)
+	c.leader()
+	r = must(t, http.MethodPut, survivor.url("/v1/kv/during?cas=0"), []byte("once"), session...)
+	if err := r.want(http.StatusOK); err != nil {
+		t.Fatalf("retry after quorum came back: %v", err)
+	}
+	first := revisionOf(t, r)
+	r = must(t, http.MethodPut, gone[0].url("/v1/kv/during?cas=0"), []byte("once"), session...)
+	if err := r.want(http.StatusOK); err != nil || revisionOf(t, r) != first {
+		t.Fatalf("second retry = %d %s, want 200 revision %d", r.code, r.body, first)
+	}
+}
+
+// want503 checks a 503 answer: {"error": ..., "leader": ...}.
+func want503(t testing.TB, r response) {
+	t.Helper()
+	if err := r.want(http.StatusServiceUnavailable); err != nil {
+		t.Fatal(err)
+	}
+	f := r.fields(t)
+	if msg, _ := f["error"].(string); msg == "" {
+		t.Errorf("503 body %q has no error", r.body)
+	}
+	if _, ok := f["leader"].(string); !ok {
+		t.Errorf("503 body %q has no leader", r.body)
+	}
+}
+
+// TestAcknowledgedWritesSurviveLeaderKill streams writes through the Go
+// client from several goroutines, SIGKILLs the leader in the middle, and
+// checks afterwards that every write the client saw acknowledged is
+// there, with its revision, on every node (the killed one restarted).
+func TestAcknowledgedWritesSurviveLeaderKill(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3)
+	cl, err := client.New(c.endpoints(), client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+
+	type ack struct {
+		value string
+		rev   uint64
+	}
+	var (
+		mu    sync.Mutex
+		acked = map[string]ack{}
+		count atomic.Int64
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ctx.Err() == nil; i++ {
+				key, value := fmt.Sprintf("stream/%d/%d", w, i), fmt.Sprintf("v%d.%d", w, i)
+				wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+				rev, err := cl.Put(wctx, key, []byte(value))
+				wcancel()
+				if err != nil {
+					if ctx.Err() == nil {
+						t.Errorf("Put %s: %v", key, err)
+					}
+					return
+				}
+				mu.Lock()
+				acked[key] = ack{value, rev}
+				mu.Unlock()
+				count.Add(1)
+			}
+		})
+	}
+	waitCount := func(n int64) {
+		eventually(t, startDeadline, fmt.Sprintf("%d writes acknowledged", n), func() error {
+			if got := count.Load(); got < n {
+				return fmt.Errorf("%d", got)
+			}
+			return nil
+		})
+	}
+	waitCount(50)
+	old := c.leader()
+	c.kill(old)
+	killedAt := count.Load()
+	waitCount(killedAt + 50) // the writes go on through the new leader
+	cancel()
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+
+	c.start(old, false)
+	c.leader()
+	revs := map[uint64]string{}
+	for key, a := range acked {
+		if other, dup := revs[a.rev]; dup {
+			t.Fatalf("%s and %s acknowledged with the same revision %d", key, other, a.rev)
+		}
+		revs[a.rev] = key
+	}
+	for _, nd := range c.nodes {
+		eventually(t, startDeadline, nd.name+" holds every acknowledged write", func() error {
+			for key, a := range acked {
+				r, err := get(nd.url("/v1/kv/" + key))
+				if err != nil {
+					return err
+				}
+				if r.code != http.StatusOK || string(r.body) != a.value || headerRevision(t, r) != a.rev {
+					return stop(fmt.Errorf("%s on %s = %d %q rev %s, acknowledged %q rev %d",
+						key, nd.name, r.code, r.body, r.header.Get("Raftex-Revision"), a.value, a.rev))
+				}
+			}
+			return nil
+		})
+	}
+	t.Logf("%d writes acknowledged, %d before the kill", len(acked), killedAt)
+}
+
+// TestSessionlessWritesApplyAtMostOnce sends writes without a session
+// (plain curl) through the followers while the leader is SIGKILLed. Each
+// is a create (cas=0) of a fresh key, so a 409 can only mean the server
+// applied a retry of a write that had already applied. An answer may be
+// 503 (outcome unknown), never a wrong one.
+func TestSessionlessWritesApplyAtMostOnce(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3)
+	for round := range 3 {
+		lead := c.leader()
+		var wg sync.WaitGroup
+		var sent, unknown atomic.Int64
+		done := make(chan struct{})
+		for w, nd := range append(c.followers(lead), c.followers(lead)...) {
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					key := fmt.Sprintf("sessionless/%d/%d/%d", round, w, i)
+					r, err := request(http.MethodPut, nd.url("/v1/kv/"+key+"?cas=0"), []byte("v"))
+					sent.Add(1)
+					if err != nil {
+						t.Errorf("PUT %s: %v", key, err)
+						return
+					}
+					switch r.code {
+					case http.StatusOK:
+					case http.StatusServiceUnavailable:
+						unknown.Add(1)
+					default:
+						t.Errorf("PUT %s via %s = %d %s: applied twice", key, nd.name, r.code, r.body)
+					}
+				}
+			})
+		}
+		eventually(t, startDeadline, "writes flow", func() error {
+			if sent.Load() < 20 {
+				return errors.New("not yet")
+			}
+			return nil
+		})
+		c.kill(lead)
+		c.leader()
+		at := sent.Load()
+		eventually(t, startDeadline, "writes flow again", func() error {
+			if sent.Load() < at+20 {
+				return errors.New("not yet")
+			}
+			return nil
+		})
+		close(done)
+		wg.Wait()
+		t.Logf("round %d: %d writes, %d of unknown outcome (503)", round, sent.Load(), unknown.Load())
+		c.start(lead, false)
+		if t.Failed() {
+			return
+		}
+	}
+}
+
+// TestFollowerForwardsPastHungLeader stops the leader (SIGSTOP: the
+// kernel still accepts its connections, nothing answers) and writes
+// through a follower: the follower must move on to the new leader rather
+// than wait for the old one until the request times out.
+func TestFollowerForwardsPastHungLeader(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3, "--request-timeout", "20s")
+	lead := c.leader()
+	follower := c.followers(lead)[0]
+	put(t, follower, "warm", "up") // a kept-alive connection to the leader
+	lead.proc.signal(t, syscall.SIGSTOP)
+	defer lead.proc.cmd.Process.Signal(syscall.SIGCONT)
+	start := time.Now()
+	r := must(t, http.MethodPut, follower.url("/v1/kv/after-stop"), []byte("v"),
+		"Raftex-Client-Id", "past-hung", "Raftex-Request-Seq", "1")
+	if err := r.want(http.StatusOK); err != nil {
+		t.Fatalf("write through %s after the leader hung (%s later): %v", follower.name, time.Since(start), err)
+	}
+	t.Logf("write answered %s after the leader hung", time.Since(start))
+	for _, nd := range c.followers(lead) {
+		r := must(t, http.MethodGet, nd.url("/v1/kv/after-stop"), nil)
+		if r.code != http.StatusOK || string(r.body) != "v" {
+			t.Fatalf("read on %s = %d %q", nd.name, r.code, r.body)
+		}
+	}
+}
+
+// TestClientSkipsHungEndpoint gives the Go client a hung node as its
+// first endpoint: it must try the next one after its attempt timeout.
+func TestClientSkipsHungEndpoint(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3)
+	lead := c.leader()
+	hung := c.followers(lead)[0]
+	hung.proc.signal(t, syscall.SIGSTOP)
+	defer hung.proc.cmd.Process.Signal(syscall.SIGCONT)
+	eps := []string{hung.clientAddr}
+	for _, nd := range c.nodes {
+		if nd != hung {
+			eps = append(eps, nd.clientAddr)
+		}
+	}
+	cl, err := client.New(eps, client.Options{AttemptTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rev, err := cl.Put(ctx, "past-hung", []byte("v"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, got, err := cl.Get(ctx, "past-hung", client.Linearizable)
+	if err != nil || string(v) != "v" || got != rev {
+		t.Fatalf("Get = %q %d %v, want v %d", v, got, err, rev)
+	}
+}

@@ -1,0 +1,133 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/raftex/raftex/client"
+)
+
+// TestClientManyConcurrentWrites shares one Go client (one session) among
+// more concurrent writers than the servers remember results per session:
+// every write must still apply, none be refused as too old.
+func TestClientManyConcurrentWrites(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3)
+	cl, err := client.New(c.endpoints(), client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const writers = 600
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Go(func() {
+			if _, err := cl.Put(ctx, fmt.Sprintf("many/%d", i), []byte("v")); err != nil {
+				t.Errorf("Put %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestExactlyOnce sends the same write (same Raftex-Client-Id and
+// Raftex-Request-Seq) again and again, through different nodes, across a
+// leader change and a restart: it applies once and every answer is the
+// first one.
+func TestExactlyOnce(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3)
+	lead := c.leader()
+	f1, f2 := c.followers(lead)[0], c.followers(lead)[1]
+	session := func(seq int) []string {
+		return []string{"Raftex-Client-Id", "exactly-once", "Raftex-Request-Seq", fmt.Sprint(seq)}
+	}
+	// A create (cas=0) would fail if applied again; so would a delete
+	// report deleted=false.
+	rev := put(t, f1, "once?cas=0", "v1", session(1)...)
+	for _, nd := range []*node{lead, f2, f1} {
+		if got := put(t, nd, "once?cas=0", "v1", session(1)...); got != rev {
+			t.Fatalf("retry via %s answered revision %d, first %d", nd.name, got, rev)
+		}
+	}
+	r := must(t, http.MethodGet, f2.url("/v1/kv/once"), nil)
+	if headerRevision(t, r) != rev {
+		t.Fatalf("once has revision %d after the retries, want %d", headerRevision(t, r), rev)
+	}
+	r = must(t, http.MethodDelete, lead.url("/v1/kv/once"), nil, session(2)...)
+	delRev := revisionOf(t, r)
+	for _, nd := range c.nodes {
+		r := must(t, http.MethodDelete, nd.url("/v1/kv/once"), nil, session(2)...)
+		if r.code != http.StatusOK || r.fields(t)["deleted"] != true || revisionOf(t, r) != delRev {
+			t.Fatalf("delete retried via %s = %d %s, first deleted at %d", nd.name, r.code, r.body, delRev)
+		}
+	}
+	// A new sequence number is a new write; without a session, the same
+	// create is refused.
+	rev3 := put(t, f2, "once?cas=0", "v3", session(3)...)
+	if err := must(t, http.MethodPut, f2.url("/v1/kv/once?cas=0"), []byte("v3")).want(http.StatusConflict); err != nil {
+		t.Fatal(err)
+	}
+
+	// Across a leader change: the old leader stops, and the retry goes to
+	// the new one, through each of the others.
+	c.stop(lead)
+	newLead := c.leader()
+	for _, nd := range c.running() {
+		if got := put(t, nd, "once?cas=0", "v3", session(3)...); got != rev3 {
+			t.Fatalf("retry via %s after the leader change (now %s) answered %d, first %d", nd.name, newLead.name, got, rev3)
+		}
+	}
+	// And the old leader, restarted, remembers the session too.
+	c.start(lead, false)
+	c.leader()
+	if got := put(t, lead, "once?cas=0", "v3", session(3)...); got != rev3 {
+		t.Fatalf("retry via the restarted %s answered %d, first %d", lead.name, got, rev3)
+	}
+	r = must(t, http.MethodGet, lead.url("/v1/kv/once"), nil)
+	if string(r.body) != "v3" || headerRevision(t, r) != rev3 {
+		t.Fatalf("once = %q rev %d, want v3 rev %d", r.body, headerRevision(t, r), rev3)
+	}
+}
+
+// TestExactlyOnceThroughAKilledLeader: a write is proposed through a
+// follower; the leader is SIGKILLed at once, so the first attempt's
+// outcome is unknown; the retry with the same session through the new
+// leader answers the first result, and the key holds one write.
+func TestExactlyOnceThroughAKilledLeader(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3)
+	for round := range 3 {
+		lead := c.leader()
+		f := c.followers(lead)[0]
+		key := fmt.Sprintf("killed/%d", round)
+		h := []string{"Raftex-Client-Id", "killed", "Raftex-Request-Seq", fmt.Sprint(round + 1)}
+		first := make(chan response, 1)
+		go func() {
+			r, err := request(http.MethodPut, f.url("/v1/kv/"+key+"?cas=0"), []byte("v"), h...)
+			if err != nil {
+				r.code = -1
+			}
+			first <- r
+		}()
+		c.kill(lead)
+		r1 := <-first
+		r2 := must(t, http.MethodPut, f.url("/v1/kv/"+key+"?cas=0"), []byte("v"), h...)
+		if err := r2.want(http.StatusOK); err != nil {
+			t.Fatalf("round %d: retry: %v (first attempt: %d %s)", round, err, r1.code, r1.body)
+		}
+		if r1.code == http.StatusOK && revisionOf(t, r1) != revisionOf(t, r2) {
+			t.Fatalf("round %d: first answered %s, retry %s", round, r1.body, r2.body)
+		}
+		if r1.code != http.StatusOK && r1.code != http.StatusServiceUnavailable {
+			t.Fatalf("round %d: first attempt %d %s", round, r1.code, r1.body)
+		}
+		c.start(lead, false)
+	}
+}
