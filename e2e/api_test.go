@@ -214,6 +214,7 @@ func TestAPI(t *testing.T) {
 		// A session header without its partner, or malformed.
 		for _, h := range [][]string{
 			{"Raftex-Client-Id", "c"},
+			{"Raftex-Request-Seq", "1"},
 			{"Raftex-Client-Id", "c", "Raftex-Request-Seq", "one"},
 			{"Raftex-Client-Id", strings.Repeat("c", 257), "Raftex-Request-Seq", "1"},
 		} {

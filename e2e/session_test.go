@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -73,6 +74,21 @@ func TestExactlyOnce(t *testing.T) {
 	rev3 := put(t, f2, "once?cas=0", "v3", session(3)...)
 	if err := must(t, http.MethodPut, f2.url("/v1/kv/once?cas=0"), []byte("v3")).want(http.StatusConflict); err != nil {
 		t.Fatal(err)
+	}
+
+	// A request older than the session's window is refused, not applied:
+	// 400, with its number and the session's newest.
+	old := []string{"Raftex-Client-Id", "window", "Raftex-Request-Seq", "1"}
+	put(t, f1, "window", "new", "Raftex-Client-Id", "window", "Raftex-Request-Seq", "300")
+	for _, nd := range []*node{f1, lead} {
+		r := must(t, http.MethodPut, nd.url("/v1/kv/window"), []byte("old"), old...)
+		want := `{"error":"kv: request is older than the session remembers: request 1, the session's newest is 300"}`
+		if r.code != http.StatusBadRequest || strings.TrimSpace(string(r.body)) != want {
+			t.Fatalf("stale request via %s = %d %s, want 400 %s", nd.name, r.code, r.body, want)
+		}
+	}
+	if r := must(t, http.MethodGet, f2.url("/v1/kv/window"), nil); string(r.body) != "new" {
+		t.Fatalf("window = %q after a stale request", r.body)
 	}
 
 	// Across a leader change: the old leader stops, and the retry goes to

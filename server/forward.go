@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/raftex/raftex/kv"
@@ -242,7 +243,9 @@ func decodeResultError(fr forwardedResult) error {
 	case fr.Code == "cas_mismatch":
 		return &kv.CASMismatchError{Revision: fr.Revision}
 	case resultErrors[fr.Code] != nil:
-		return fmt.Errorf("%w (%s)", resultErrors[fr.Code], fr.Error)
+		// The leader's message begins with the sentinel's: keep its detail.
+		target := resultErrors[fr.Code]
+		return fmt.Errorf("%w%s", target, strings.TrimPrefix(fr.Error, target.Error()))
 	}
 	return fmt.Errorf("%w: %s", kv.ErrBadCommand, fr.Error)
 }

@@ -149,6 +149,9 @@ func (s *Server) writeCommand(w http.ResponseWriter, r *http.Request, op kv.Op, 
 			return cmd, false
 		}
 		cmd.ClientID, cmd.Seq = id, seq
+	} else if r.Header.Get(HeaderSeq) != "" {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("%s needs %s", HeaderSeq, HeaderClientID))
+		return cmd, false
 	}
 	return cmd, true
 }
