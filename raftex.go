@@ -305,8 +305,15 @@ func (n *Node) Delete(ctx context.Context, key string) (bool, error) {
 }
 
 // Get returns key's value, linearizably (thesis §6.4), or ErrNotFound.
+// Like the writes, it waits through elections, up to RequestTimeout when
+// ctx has no deadline.
 func (n *Node) Get(ctx context.Context, key string) ([]byte, error) {
-	if err := n.node.Read(ctx); err != nil {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.RequestTimeout)
+		defer cancel()
+	}
+	if err := n.server.Read(ctx); err != nil {
 		return nil, err
 	}
 	v, _, ok := n.kv.Get([]byte(key))

@@ -80,6 +80,10 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, key []byte) {
 	}
 }
 
+// Read returns once a linearizable read of the store is safe on this node
+// (thesis §6.4), waiting through elections until ctx ends.
+func (s *Server) Read(ctx context.Context) error { return s.waitRead(ctx, s.node.Read) }
+
 // waitRead retries a read barrier through elections until ctx ends.
 func (s *Server) waitRead(ctx context.Context, read func(context.Context) error) error {
 	for attempt := 0; ; attempt++ {
