@@ -12,7 +12,12 @@ import "fmt"
 //     the logs are identical up to it. Checked inductively: every (index,
 //     term) pair ever seen anywhere has one content and one previous term.
 //   - Leader Completeness: an entry committed in term T is in the log of
-//     every leader of a term after T.
+//     every leader of a term after T. Checked for actual leaders, and for
+//     every node that could still become one: any node whose log (in
+//     memory or on disk) is at least as up-to-date (§5.4.1) as the
+//     persisted logs of a majority could win an election, so it must hold
+//     every committed entry (Figure 8: "if S1 crashes, S5 could be
+//     elected" is already the violation).
 //   - State Machine Safety: no two state machines apply different entries
 //     at one index, and only committed entries are applied, in order.
 //   - commit never decreases: on a running node, and in what it persisted.
@@ -150,6 +155,7 @@ func (k *checker) check() {
 		k.recordCommitted(id, r, first, ents)
 	}
 	k.checkApplied()
+	k.checkElectable()
 	for _, v := range views {
 		if v.r.role != Leader {
 			continue
@@ -288,6 +294,77 @@ func (k *checker) checkMatch(l *Raft, lfirst uint64, lents []Entry, f *Raft, ffi
 	for i := max(lfirst, ffirst); i <= pr.Match; i++ {
 		if lt, ft := lents[i-lfirst].Term, fents[i-ffirst].Term; lt != ft {
 			k.fail("Match soundness: leader %d (term %d) has match %d for node %d, but at %d their terms are %d and %d", l.id, l.term, pr.Match, f.id, i, lt, ft)
+		}
+	}
+}
+
+// logEnd is the last index and term of a log, for the §5.4.1 comparison.
+type logEnd struct{ index, term uint64 }
+
+func (a logEnd) atLeastAsUpToDate(b logEnd) bool {
+	return a.term > b.term || (a.term == b.term && a.index >= b.index)
+}
+
+func storedEnd(st *MemoryStorage) logEnd {
+	last, _ := st.LastIndex()
+	term, err := st.Term(last)
+	if err != nil {
+		panic(err)
+	}
+	return logEnd{last, term}
+}
+
+// checkElectable: every node that could win an election holds every
+// committed entry. A node could win if its log is at least as up-to-date
+// as the persisted logs of a quorum (a node's disk is all it votes with
+// after a crash).
+func (k *checker) checkElectable() {
+	var disks []logEnd
+	for _, id := range k.c.ids {
+		disks = append(disks, storedEnd(k.c.stores[id]))
+	}
+	electable := func(e logEnd) bool {
+		n := 0
+		for _, d := range disks {
+			if e.atLeastAsUpToDate(d) {
+				n++
+			}
+		}
+		return n >= len(disks)/2+1
+	}
+	for _, id := range k.c.ids {
+		st := k.c.stores[id]
+		if e := storedEnd(st); electable(e) {
+			k.checkHolds(id, "on disk", e.index, func(i uint64) (uint64, bool) {
+				t, err := st.Term(i)
+				return t, err == nil
+			})
+		}
+		if r := k.c.nodes[id]; r != nil {
+			if e := (logEnd{r.log.lastIndex(), r.log.lastTerm()}); electable(e) {
+				k.checkHolds(id, "in memory", e.index, func(i uint64) (uint64, bool) {
+					t, err := r.log.term(i)
+					return t, err == nil
+				})
+			}
+		}
+	}
+}
+
+// checkHolds: the log ending at last holds every committed entry; term
+// gives an entry's term, or false for an entry compacted into a snapshot
+// (which holds only committed entries).
+func (k *checker) checkHolds(id uint64, where string, last uint64, term func(uint64) (uint64, bool)) {
+	for i := uint64(1); i <= k.maxIndex; i++ {
+		c, ok := k.committed[i]
+		if !ok {
+			continue
+		}
+		if i > last {
+			k.fail("Leader Completeness: node %d could be elected with its log %s, which ends at %d and lacks committed entry %d", id, where, last, i)
+		}
+		if t, ok := term(i); ok && t != c.term {
+			k.fail("Leader Completeness: node %d could be elected with its log %s, which has term %d at %d, committed with term %d", id, where, t, i, c.term)
 		}
 	}
 }

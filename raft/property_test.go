@@ -61,8 +61,8 @@ func (o op) String() string { return opNames[o] }
 // opWeights: how often the generator picks each op.
 var opWeights = [numOps]int{
 	opDeliver: 10, opTick: 10, opDeliverAll: 20, opFlush: 10, opReady: 6,
-	opPersist: 6, opPropose: 15, opDup: 3, opDrop: 4, opCampaign: 5,
-	opPartition: 4, opHeal: 3, opCrash: 1, opRestart: 4, opCompact: 2,
+	opPersist: 6, opPropose: 15, opDup: 3, opDrop: 4, opCampaign: 16,
+	opPartition: 6, opHeal: 3, opCrash: 1, opRestart: 4, opCompact: 2,
 	opTransfer: 1, opRead: 3, opSettle: 4,
 }
 
