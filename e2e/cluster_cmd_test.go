@@ -34,7 +34,8 @@ func clusterCmd(t *testing.T) (p *proc, dir string, nodes []*node) {
 
 // TestClusterCommand runs `raftex cluster`: three serve processes, the
 // endpoints and usage printed, logs prefixed by node, data under
-// ./raftex-data; SIGINT stops them all and it exits 0.
+// ./raftex-data; a node killed leaves the others running; SIGINT stops
+// them all and it exits 0.
 func TestClusterCommand(t *testing.T) {
 	t.Parallel()
 	p, _, nodes := clusterCmd(t)
@@ -68,6 +69,41 @@ func TestClusterCommand(t *testing.T) {
 		t.Errorf("no node log line prefixed by its id:\n%s", out)
 	}
 
+	// kill -9 of one node (the leader) to watch a failover: the others
+	// go on and elect another.
+	var lead *node
+	for _, nd := range nodes {
+		if st, err := status(nd); err == nil && st.Role == "leader" {
+			lead = nd
+		}
+	}
+	if lead == nil {
+		t.Fatal("no leader")
+	}
+	for _, pid := range children {
+		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); strings.Contains(string(b), "\x00--id\x00"+lead.name+"\x00") {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	var survivors []*node
+	for _, nd := range nodes {
+		if nd != lead {
+			survivors = append(survivors, nd)
+		}
+	}
+	eventually(t, startDeadline, "a new leader among the survivors", func() error {
+		for _, nd := range survivors {
+			if st, err := status(nd); err == nil && st.Role == "leader" {
+				return nil
+			}
+		}
+		return fmt.Errorf("none leads")
+	})
+	put(t, survivors[0], "after-kill", "v")
+	if want := fmt.Sprintf("raftex cluster: %s exited (signal: killed); the others go on (Ctrl-C stops them)", lead.name); !strings.Contains(p.log(), want) {
+		t.Errorf("the output lacks %q:\n%s", want, tail(p.logPath, 10))
+	}
+
 	p.signal(t, syscall.SIGINT) // the cluster process only, not its group
 	if code := p.wait(t, startDeadline); code != 0 {
 		t.Fatalf("raftex cluster exited %d on SIGINT:\n%s", code, tail(p.logPath, 20))
@@ -78,7 +114,7 @@ func TestClusterCommand(t *testing.T) {
 		}
 	}
 	out = p.log()
-	for _, nd := range nodes {
+	for _, nd := range survivors {
 		if !strings.Contains(out, fmt.Sprintf(`[%s] time=`, nd.name)) || !regexp.MustCompile(`\[`+nd.name+`\] .*msg="shutting down"`).MatchString(out) {
 			t.Errorf("%s's shutdown is not in the output:\n%s", nd.name, tail(p.logPath, 20))
 		}

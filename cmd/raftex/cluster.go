@@ -51,7 +51,7 @@ func clusterCmd() *cobra.Command {
 			var mu sync.Mutex
 			exited := make(chan int, nodes)
 			procs := make([]*exec.Cmd, 0, nodes)
-			defer func() { stopAll(procs, exited) }() // on an early return
+			defer func() { stopAll(procs, exited, len(procs)) }() // on an early return
 			for i := 1; i <= nodes; i++ {
 				p := exec.Command(self, "serve",
 					"--id", node.FormatID(uint64(i)),
@@ -91,18 +91,29 @@ func clusterCmd() *cobra.Command {
 				epFlag, epFlag, epFlag, endpoints[0])
 			mu.Unlock()
 
+			// A node stopped by a signal (kill -9 to watch a failover,
+			// or a kill to stop it) leaves the others running; a node
+			// that fails (exits with an error) stops them all.
 			var failed error
-			select {
-			case <-ctx.Done():
-			case i := <-exited:
-				exited <- i // stopAll counts it
-				// A node exits 0 only when told to stop (a signal to the
-				// whole process group, say): then so do the others.
-				if st := procs[i].ProcessState; !st.Success() {
-					failed = fmt.Errorf("n%d exited (%s); stopped the others", i+1, st)
+			pending := len(procs)
+		wait:
+			for pending > 0 {
+				select {
+				case <-ctx.Done():
+					break wait
+				case i := <-exited:
+					pending--
+					st := procs[i].ProcessState
+					if st.ExitCode() > 0 {
+						failed = fmt.Errorf("n%d exited (%s); stopped the others", i+1, st)
+						break wait
+					}
+					mu.Lock()
+					fmt.Fprintf(out, "raftex cluster: n%d exited (%s); the others go on (Ctrl-C stops them)\n", i+1, st)
+					mu.Unlock()
 				}
 			}
-			if err := stopAll(procs, exited); err != nil && failed == nil {
+			if err := stopAll(procs, exited, pending); err != nil && failed == nil {
 				failed = err
 			}
 			procs = nil
@@ -128,17 +139,17 @@ func clusterCmd() *cobra.Command {
 // killed.
 const stopGrace = 10 * time.Second
 
-// stopAll sends SIGTERM to every node, waits for all of them (each sends
-// its index on exited once waited for), killing those still running after
-// stopGrace, and reports nodes that did not exit cleanly.
-func stopAll(procs []*exec.Cmd, exited <-chan int) error {
+// stopAll sends SIGTERM to every node and waits for the pending ones
+// still running (each sends its index on exited once waited for), killing
+// them after stopGrace, and reports those that did not stop cleanly.
+func stopAll(procs []*exec.Cmd, exited <-chan int, pending int) error {
 	for _, p := range procs {
 		p.Process.Signal(syscall.SIGTERM) // fails harmlessly for the exited
 	}
 	grace := time.NewTimer(stopGrace)
 	defer grace.Stop()
 	var errs []error
-	for range procs {
+	for range pending {
 		var i int
 		select {
 		case i = <-exited:
