@@ -83,11 +83,12 @@ func (r *Raft) becomeLeader() {
 	for _, id := range r.membership.Members() {
 		// Figure 2: nextIndex initialized to leader last log index + 1,
 		// matchIndex to 0.
-		pr := newProgress(last+1, r.cfg.MaxInflightMsgs, r.membership.IsLearner(id))
-		pr.RecentActive = true
-		r.prs[id] = pr
+		r.prs[id] = newProgress(last+1, r.cfg.MaxInflightMsgs, r.membership.IsLearner(id))
 	}
 	if self := r.prs[r.id]; self != nil {
+		// Thesis §6.2: only members heard from in this term count as
+		// active for CheckQuorum; the leader has heard from itself.
+		self.RecentActive = true
 		self.becomeReplicate()
 		self.maybeUpdate(r.log.persistedIndex())
 	}
