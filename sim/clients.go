@@ -1,0 +1,314 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/raftex/raftex/kv"
+)
+
+// client is a simulated client with an exactly-once session (thesis
+// §6.3): one operation at a time on a small key space, sent to a node of
+// its choice (the last leader it heard of, or any), retried after a
+// timeout or a redirect. A write keeps its session sequence number across
+// retries, so the state machine applies it at most once. Every
+// operation's call and return (virtual) time and outcome go into the
+// history that is checked for linearizability at the end.
+type client struct {
+	s    *sim
+	id   int    // porcupine's client id
+	name string // the session's ClientID
+	seq  uint64
+	op   *clientOp
+	// hint is the node believed to lead (0: none).
+	hint uint64
+	// revs is the last revision seen of each key: the CAS expectation.
+	revs map[string]uint64
+}
+
+type opKind uint8
+
+const (
+	opGet opKind = iota
+	opPut
+	opDelete
+	opCAS
+)
+
+// clientOp is one logical operation and its attempts.
+type clientOp struct {
+	c *client
+	kvInput
+	seq     uint64
+	call    time.Duration
+	attempt int
+	done    bool
+}
+
+func (op *clientOp) command() kv.Command {
+	cmd := kv.Command{Op: kv.OpSet, Key: []byte(op.Key), Value: []byte(op.Value), ClientID: op.c.name, Seq: op.seq}
+	switch op.Kind {
+	case opDelete:
+		cmd.Op, cmd.Value = kv.OpDelete, nil
+	case opCAS:
+		cmd.CAS, cmd.Revision = true, op.Expect
+	}
+	return cmd
+}
+
+// reply is a node's answer to one attempt.
+type reply struct {
+	kind   replyKind
+	from   uint64
+	leader uint64 // replyRedirect: the leader hint (0: unknown)
+	out    kvOutput
+}
+
+type replyKind uint8
+
+const (
+	// replyOK: the operation's outcome.
+	replyOK replyKind = iota
+	// replyRedirect: not the leader; try the hinted one.
+	replyRedirect
+	// replyRetry: the attempt failed without an outcome; try again.
+	replyRetry
+)
+
+// record is one operation in the history.
+type record struct {
+	client int
+	in     kvInput
+	out    kvOutput
+	call   time.Duration
+	ret    time.Duration
+	// unknown: the client gave up without an outcome; the operation never
+	// returns (it may still take effect, at any time after its call).
+	unknown bool
+	name    string
+	seq     uint64
+}
+
+// sessionKey names a write by its session.
+type sessionKey struct {
+	client string
+	seq    uint64
+}
+
+// writeOutput turns the state machine's result into the model's output.
+func writeOutput(r kv.Result) (kvOutput, error) {
+	switch {
+	case r.Err == nil:
+		return kvOutput{Rev: r.Revision, Deleted: r.Deleted}, nil
+	case errors.Is(r.Err, kv.ErrCASMismatch):
+		return kvOutput{Mismatch: true, Rev: r.Revision}, nil
+	}
+	return kvOutput{}, fmt.Errorf("unexpected result error: %w", r.Err)
+}
+
+// clients is everything about the simulated clients.
+type clients struct {
+	s   *sim
+	rng *rand.Rand
+	all []*client
+	// history holds every operation that ended, in the order they did.
+	history []record
+	// outcomes is the result of each session write the state machine
+	// applied, first application: what an operation whose client gave up
+	// did, if it happened at all.
+	outcomes map[sessionKey]kvOutput
+	// stopped: no new operations start (the faults are over).
+	stopped bool
+}
+
+func newClients(s *sim) *clients {
+	cs := &clients{s: s, rng: rand.New(rand.NewPCG(s.opts.Seed, streamClients)), outcomes: map[sessionKey]kvOutput{}}
+	for i := range s.p.clients {
+		c := &client{s: s, id: i, name: fmt.Sprintf("c%d", i+1), revs: map[string]uint64{}}
+		cs.all = append(cs.all, c)
+	}
+	return cs
+}
+
+func (cs *clients) start() {
+	for _, c := range cs.all {
+		c.next()
+	}
+}
+
+// pending counts the operations still waiting for an outcome.
+func (cs *clients) pending() int {
+	n := 0
+	for _, c := range cs.all {
+		if c.op != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// applied records the outcome of the first application of a session
+// write (first reports whether no node applied e's index before).
+func (cs *clients) applied(first bool, data []byte, res any) {
+	if !first {
+		return
+	}
+	cmd, err := kv.DecodeCommand(data)
+	r, ok := res.(kv.Result)
+	if err != nil || !ok || cmd.ClientID == "" {
+		return
+	}
+	if out, err := writeOutput(r); err == nil {
+		cs.outcomes[sessionKey{cmd.ClientID, cmd.Seq}] = out
+	}
+}
+
+func (c *client) rng() *rand.Rand { return c.s.clients.rng }
+
+// next starts the next operation after a think time.
+func (c *client) next() {
+	think := time.Duration(c.rng().Int64N(int64(c.s.p.thinkMax)))
+	c.s.after(think, c.begin)
+}
+
+func (c *client) begin() {
+	if c.s.clients.stopped {
+		return
+	}
+	rng := c.rng()
+	in := kvInput{Key: fmt.Sprintf("k%d", rng.IntN(c.s.p.keys))}
+	switch x := rng.IntN(100); {
+	case x < 30:
+		in.Kind = opGet
+	case x < 60:
+		in.Kind = opPut
+	case x < 70:
+		in.Kind = opDelete
+	default:
+		in.Kind = opCAS
+		in.Expect = c.revs[in.Key]
+		if rng.IntN(5) == 0 {
+			in.Expect += uint64(rng.IntN(2)) // sometimes a stale guess
+		}
+	}
+	op := &clientOp{c: c, kvInput: in, call: c.s.now}
+	if in.Kind != opGet {
+		c.seq++
+		op.seq = c.seq
+		op.Value = fmt.Sprintf("%s.%d", c.name, c.seq)
+	}
+	c.op = op
+	c.s.stats.Ops++
+	c.attempt()
+}
+
+// attempt sends the operation to a node and arms its timeout.
+func (c *client) attempt() {
+	op := c.op
+	op.attempt++
+	a := op.attempt
+	to := c.hint
+	if to == 0 || c.rng().IntN(4) == 0 {
+		to = uint64(1 + c.rng().IntN(len(c.s.nodes)))
+	}
+	c.s.tr.add(trClient, uint64(c.id), uint64(op.Kind), op.seq, uint64(a), to)
+	if c.s.tr.on() {
+		c.s.tr.printf(c.s.now, "%s %v attempt %d → n%d", c.name, op.kvInput, a, to)
+	}
+	n := c.s.node(to)
+	req := request{op: op, attempt: a}
+	c.s.after(c.s.net.latency(), func() { n.input(func() { n.serve(req) }) })
+	c.s.after(c.s.p.clientTimeout, func() {
+		if c.op == op && op.attempt == a {
+			c.timeout()
+		}
+	})
+}
+
+// timeout retries the operation, or, sometimes while faults run, gives
+// up on it: its outcome stays unknown.
+func (c *client) timeout() {
+	c.hint = 0
+	if !c.s.clients.stopped && c.op.attempt >= 3 && c.rng().IntN(10) == 0 {
+		c.giveUp()
+		return
+	}
+	c.attempt()
+}
+
+// receive handles a node's reply. An outcome is accepted from any attempt
+// (a write's retries share its session sequence number, so all report the
+// same outcome); a redirect or failure only from the current one.
+func (c *client) receive(r request, rep reply) {
+	op := r.op
+	if op.done || c.op != op {
+		return
+	}
+	switch {
+	case rep.kind == replyOK:
+		if op.Kind != opGet {
+			c.hint = rep.from
+		}
+		c.complete(rep.out)
+	case r.attempt != op.attempt:
+	case rep.kind == replyRedirect && rep.leader != 0:
+		c.hint = rep.leader
+		c.attempt()
+	default:
+		// No leader to ask, or the attempt failed: back off, capped
+		// exponentially, with jitter.
+		c.hint = 0
+		backoff := min(5*time.Millisecond<<min(op.attempt, 10), 200*time.Millisecond)
+		backoff += time.Duration(c.rng().Int64N(int64(backoff)))
+		a := op.attempt
+		c.s.after(backoff, func() {
+			if c.op == op && op.attempt == a {
+				c.attempt()
+			}
+		})
+	}
+}
+
+func (c *client) complete(out kvOutput) {
+	op := c.op
+	op.done = true
+	c.op = nil
+	if !out.Mismatch {
+		c.revs[op.Key] = out.Rev
+	}
+	c.record(op, out, false)
+	c.next()
+}
+
+func (c *client) giveUp() {
+	op := c.op
+	op.done = true
+	c.op = nil
+	c.record(op, kvOutput{}, true)
+	c.next()
+}
+
+func (c *client) record(op *clientOp, out kvOutput, unknown bool) {
+	s := c.s
+	s.tr.add(trClient, uint64(c.id), uint64(op.Kind), op.seq, out.Rev, boolBit(unknown))
+	if s.tr.on() {
+		if unknown {
+			s.tr.printf(s.now, "%s %v gave up: outcome unknown", c.name, op.kvInput)
+		} else {
+			s.tr.printf(s.now, "%s %v → %v", c.name, op.kvInput, out)
+		}
+	}
+	s.clients.history = append(s.clients.history, record{
+		client: c.id, in: op.kvInput, out: out, call: op.call, ret: s.now,
+		unknown: unknown, name: c.name, seq: op.seq,
+	})
+}
+
+func boolBit(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,36 @@
+// Package sim is raftex's deterministic simulator: whole clusters of 3, 5
+// or 7 nodes built from the real parts (the raft core, the storage WAL and
+// snapshots over an in-memory disk that can lose power, the kv state
+// machine, the transport's wire codec), driven single-threaded on virtual
+// time by one seed, under every fault at once, and checked after every
+// step.
+//
+// One run (Run):
+//
+//  1. Fault phase (4–12 s of virtual time, drawn from the seed): clients
+//     issue put, get, delete and compare-and-set on a few keys through
+//     nodes of their choice, with timeouts, redirects and retries in
+//     exactly-once sessions, while faults hit the network (drop,
+//     duplicate, delay, reorder, symmetric and one-way partitions), the
+//     nodes (crash and restart from what the disk kept, pause, clock
+//     skew) and the disks (slow fsync). Each node follows the Ready
+//     contract of package raft: its durable write takes virtual time, and
+//     the core keeps taking ticks and messages meanwhile.
+//  2. Liveness: the faults stop, every node comes back; within ten
+//     election timeouts a leader must be elected and every pending
+//     operation completed, then every node must apply the whole log.
+//  3. The end: the state machines agree, no acknowledged write was lost,
+//     and porcupine finds the client history linearizable.
+//
+// The checker (checks.go) runs at every Ready: Figure 3's Election
+// Safety, Leader Append-Only, Log Matching, Leader Completeness and State
+// Machine Safety, and the promises behind them (see checker).
+//
+// Determinism: all randomness comes from PCG streams of the seed; the
+// event queue orders by (virtual time, sequence number); no goroutine,
+// wall clock or map order reaches a run. A run folds every step into a
+// trace hash, and two runs of one seed must agree on it. A failing run
+// prints the command that replays it (Result.Repro) and SaveArtifacts
+// writes its readable trace and, for a history that is not linearizable,
+// porcupine's visualisation. docs/testing.md has the rest.
+package sim

@@ -1,0 +1,106 @@
+package sim
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"time"
+)
+
+// Options select one run. The same Options always give the same run.
+type Options struct {
+	// Seed drives every random choice of the run.
+	Seed uint64
+	// Nodes is the cluster size: 3, 5 or 7 (any size from 1 works).
+	Nodes int
+	// Faults are the rates of the injected faults.
+	Faults Faults
+	// Trace, if set, receives a readable line for everything that
+	// happens. It slows the run; the trace hash is computed either way.
+	Trace io.Writer
+	// CheckTimeout bounds the linearizability check (wall clock); a
+	// check that does not finish in time fails the run. Default 20 s.
+	CheckTimeout time.Duration
+}
+
+func (o *Options) validate() error {
+	if o.Nodes < 1 || o.Nodes > 15 {
+		return fmt.Errorf("sim: %d nodes: want 1 to 15", o.Nodes)
+	}
+	return o.Faults.validate()
+}
+
+// The random streams of a run: each part of the simulator draws from its
+// own PCG stream of the seed, so a change in how one part draws leaves the
+// others' choices alone.
+const (
+	streamParams uint64 = iota + 1
+	streamNet
+	streamFaults
+	streamClients
+	streamDisk
+	streamMix
+	streamNode // + node id
+)
+
+// Time constants of the model.
+const (
+	// tickInterval is the runtime's tick (node.Config default): election
+	// and heartbeat timeouts are counted in ticks of each node's clock.
+	tickInterval  = 10 * time.Millisecond
+	heartbeatTick = 5
+	electionTick  = 15
+	// electionTimeout is the longest randomized election timeout,
+	// 2*ElectionTick ticks (§5.2).
+	electionTimeout = 2 * electionTick * tickInterval
+	// livenessBound is how long after the faults stop a leader must be
+	// elected and every pending operation completed: ten election
+	// timeouts.
+	livenessBound = 10 * electionTimeout
+	// convergeBound is how long after that every node must have applied
+	// the whole committed log.
+	convergeBound = 10 * electionTimeout
+)
+
+// params are the settings a run draws from its seed, beyond Options: they
+// vary the configuration so different seeds cover different code paths.
+type params struct {
+	faultPhase time.Duration // faults and new client operations stop after it
+
+	maxSizePerMsg uint64 // raft.Config.MaxSizePerMsg: 1 byte means one entry per message
+	maxInflight   int
+	segmentSize   int64  // small, so segments roll and compaction deletes them
+	snapEvery     uint64 // take a snapshot every snapEvery applied entries (§7)
+	snapTrailing  uint64 // entries kept behind a snapshot for slow followers
+
+	latencyMin, latencyMax time.Duration // one-way network latency
+	fsyncMin, fsyncMax     time.Duration // a healthy disk's fsync
+
+	clients       int
+	keys          int
+	thinkMax      time.Duration // a client waits up to this between operations
+	clientTimeout time.Duration // a client retries an attempt after this
+}
+
+func drawParams(seed uint64) params {
+	rng := rand.New(rand.NewPCG(seed, streamParams))
+	pick := func(vs ...uint64) uint64 { return vs[rng.IntN(len(vs))] }
+	between := func(lo, hi time.Duration) time.Duration { return lo + time.Duration(rng.Int64N(int64(hi-lo)+1)) }
+	p := params{
+		faultPhase:    between(4*time.Second, 12*time.Second),
+		maxSizePerMsg: pick(1, 256, 4096, 1<<20),
+		maxInflight:   int(pick(1, 4, 64, 256)),
+		segmentSize:   int64(pick(4<<10, 16<<10, 64<<10)),
+		snapEvery:     50 + rng.Uint64N(151),
+		snapTrailing:  pick(0, 5, 50),
+		latencyMin:    between(100*time.Microsecond, time.Millisecond),
+		fsyncMin:      between(50*time.Microsecond, 500*time.Microsecond),
+		clients:       2 + rng.IntN(5),
+		keys:          1 + rng.IntN(4),
+		thinkMax:      between(5*time.Millisecond, 80*time.Millisecond),
+		clientTimeout: between(150*time.Millisecond, 600*time.Millisecond),
+	}
+	p.latencyMax = p.latencyMin + between(0, 4*time.Millisecond)
+	p.fsyncMax = p.fsyncMin + between(0, 3*time.Millisecond)
+	return p
+}

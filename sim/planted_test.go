@@ -1,0 +1,81 @@
+//go:build raftbugs
+
+package sim
+
+import (
+	"context"
+	"testing"
+
+	"github.com/raftex/raftex/raft"
+)
+
+// The planted bugs (raft/bugs.go) prove the simulator can fail: with each
+// switched on, a campaign as CI runs it (seeds from 1, 3/5/7 nodes in
+// turn, a different fault mix per seed) must catch it within the stated
+// number of seeds, with a violation of one of the expected checks. Run
+// with
+//
+//	go test -tags raftbugs ./sim -run Planted -v
+//
+// Each test logs the first seed that caught the bug and what it broke.
+
+// expectCaught switches bug on, runs seeds until one fails, and requires
+// that to happen within the first within seeds and to break one of the
+// checks listed.
+func expectCaught(t *testing.T, bug *bool, within int, checks ...string) {
+	*bug = true
+	defer func() { *bug = false }()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sum := RunCampaign(ctx, Campaign{Seeds: within, FirstSeed: 1, Progress: func(r *Result) {
+		if r.Failed() {
+			cancel()
+		}
+	}})
+	if sum.Failed == 0 {
+		t.Fatalf("no violation in %d seeds", sum.Seeds)
+	}
+	// Seeds are handed out in order, so every seed below the lowest
+	// failing one ran and passed: it is the first seed that catches the bug.
+	first := sum.Failures[0]
+	t.Logf("caught by seed %d of at most %d (%d nodes): %v\nreplay: go test -tags raftbugs ./sim -run TestSim -seed=%d -nodes=%d -faults=%s",
+		first.Seed, within, first.Nodes, first.Violation, first.Seed, first.Nodes, first.Faults)
+	for _, c := range checks {
+		if first.Violation.Check == c {
+			return
+		}
+	}
+	t.Fatalf("caught as %q, want one of %q", first.Violation.Check, checks)
+}
+
+// Figure 8: a leader commits an entry of an earlier term by counting
+// replicas. Caught as the rule it breaks, §5.4.2 (first at seed 15 when
+// written).
+func TestPlantedCommitOldTerm(t *testing.T) {
+	expectCaught(t, &raft.PlantedBugs.CommitOldTerm, 100, "Commit by counting replicas", "Leader Completeness", "State Machine Safety")
+}
+
+// A voter grants its vote to a candidate whose log is behind (§5.4.1): the
+// candidate wins without committed entries (first at seed 2).
+func TestPlantedSkipElectionRestriction(t *testing.T) {
+	expectCaught(t, &raft.PlantedBugs.SkipElectionRestriction, 50, "Leader Completeness", "State Machine Safety", "Log Matching")
+}
+
+// A vote leaves before it is durable (§5.1); a crash during the fsync
+// loses it, and the node restarts without the vote it gave (first at seed
+// 15).
+func TestPlantedVoteBeforePersist(t *testing.T) {
+	expectCaught(t, &raft.PlantedBugs.VoteBeforePersist, 150, "Durable before speech", "One vote per term", "Election Safety")
+}
+
+// Entries reach the state machine before they are committed (§5.3; first
+// at seed 1).
+func TestPlantedApplyUncommitted(t *testing.T) {
+	expectCaught(t, &raft.PlantedBugs.ApplyUncommitted, 10, "Apply only committed", "State Machine Safety")
+}
+
+// A stale AppendEntries cuts off matching entries after it (§5.3 rule 3:
+// only a conflicting entry may be removed; first at seed 1).
+func TestPlantedTruncateMatchingSuffix(t *testing.T) {
+	expectCaught(t, &raft.PlantedBugs.TruncateMatchingSuffix, 20, "Acknowledged entries kept", "Committed entries kept", "Leader Completeness", "State Machine Safety")
+}
