@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -45,9 +46,20 @@ func TestNoQuorum503(t *testing.T) {
 	if elapsed := time.Since(start); elapsed < timeout {
 		t.Errorf("503 after %s, before --request-timeout %s", elapsed, timeout)
 	}
+	for _, r := range []response{
+		r,
+		must(t, http.MethodDelete, survivor.url("/v1/kv/before"), nil, "Raftex-Client-Id", "no-quorum", "Raftex-Request-Seq", "2"),
+		must(t, http.MethodGet, survivor.url("/v1/kv/before"), nil),
+		must(t, http.MethodGet, survivor.url("/v1/kv/before?consistency=lease"), nil),
+	} {
+		want503(t, r)
+		if msg := r.fields(t)["error"].(string); !strings.HasPrefix(msg, "no leader or no quorum answered within 1s: ") {
+			t.Errorf("503 says %q; want it to name the request timeout", msg)
+		}
+	}
+	// Without a session the outcome of a write is unknown at once or
+	// after the timeout: 503 either way.
 	want503(t, must(t, http.MethodDelete, survivor.url("/v1/kv/before"), nil))
-	want503(t, must(t, http.MethodGet, survivor.url("/v1/kv/before"), nil))
-	want503(t, must(t, http.MethodGet, survivor.url("/v1/kv/before?consistency=lease"), nil))
 
 	r = must(t, http.MethodGet, survivor.url("/v1/kv/before?consistency=stale"), nil)
 	if r.code != http.StatusOK || string(r.body) != "v" || headerRevision(t, r) != rev {

@@ -92,7 +92,7 @@ func (s *Server) waitRead(ctx context.Context, read func(context.Context) error)
 			return err
 		}
 		if berr := backoff(ctx, attempt); berr != nil {
-			return err
+			return fmt.Errorf("%w (last error: %w)", berr, err)
 		}
 	}
 }
