@@ -116,9 +116,10 @@ func want503(t testing.TB, r response) {
 }
 
 // TestAcknowledgedWritesSurviveLeaderKill streams writes through the Go
-// client from several goroutines, SIGKILLs the leader in the middle, and
-// checks afterwards that every write the client saw acknowledged is
-// there, with its revision, on every node (the killed one restarted).
+// client from several goroutines, SIGKILLs the leader in the middle (and
+// later SIGTERMs the next one), and checks afterwards that every write the
+// client saw acknowledged is there, with its revision, on every node
+// (the stopped ones restarted).
 func TestAcknowledgedWritesSurviveLeaderKill(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 3)
@@ -173,13 +174,21 @@ func TestAcknowledgedWritesSurviveLeaderKill(t *testing.T) {
 	c.kill(old)
 	killedAt := count.Load()
 	waitCount(killedAt + 50) // the writes go on through the new leader
+	// Then the new leader stops gracefully mid-stream, and exits 0.
+	c.start(old, false)
+	stopped := c.leader()
+	stoppedAt := count.Load()
+	if code := c.stop(stopped); code != 0 {
+		t.Errorf("%s exited %d on SIGTERM under load", stopped.name, code)
+	}
+	waitCount(count.Load() + 50)
 	cancel()
 	wg.Wait()
 	if t.Failed() {
 		return
 	}
 
-	c.start(old, false)
+	c.start(stopped, false)
 	c.leader()
 	revs := map[uint64]string{}
 	for key, a := range acked {
@@ -203,7 +212,7 @@ func TestAcknowledgedWritesSurviveLeaderKill(t *testing.T) {
 			return nil
 		})
 	}
-	t.Logf("%d writes acknowledged, %d before the kill", len(acked), killedAt)
+	t.Logf("%d writes acknowledged, %d before the SIGKILL, %d before the SIGTERM", len(acked), killedAt, stoppedAt)
 }
 
 // TestSessionlessWritesApplyAtMostOnce sends writes without a session
