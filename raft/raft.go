@@ -357,7 +357,7 @@ func (r *Raft) Step(m Message) error {
 			// §5.1: a higher term makes us a follower of its sender.
 			r.becomeFollower(m.Term, m.From)
 		default:
-			r.becomeFollower(m.Term, None)
+			r.adoptTerm(m.Term, m.From)
 		}
 	case m.Term < r.term:
 		r.stepStale(m)

@@ -58,6 +58,13 @@ func (r *Raft) becomeFollower(term, lead uint64) {
 	r.setRole(Follower)
 }
 
+// adoptTerm makes this node a follower, leader unknown, of the higher term
+// that from's message carried (§5.1).
+func (r *Raft) adoptTerm(term, from uint64) {
+	r.setTerm(term, from)
+	r.becomeFollower(term, None)
+}
+
 func (r *Raft) becomePreCandidate() {
 	// Thesis §9.6: the pre-candidate neither raises its term nor votes.
 	r.resetTimers()

@@ -1,0 +1,89 @@
+package raft
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+)
+
+// Leadership transfer (thesis §3.10).
+
+// Thesis §3.10: a target already up to date is told to campaign at once
+// (TimeoutNow); it skips PreVote, its voters ignore their leases, and it
+// wins the next term.
+func TestTransfer_3_10_UpToDateTargetCampaignsAtOnce(t *testing.T) {
+	c := newCluster(t, 3) // PreVote and CheckQuorum: voters are in lease
+	c.tick(40)
+	l := c.leader()
+	to := others(c, l)[0]
+	term := c.nodes[l].term
+	if err := c.nodes[l].TransferLeadership(to); err != nil {
+		t.Fatal(err)
+	}
+	c.flush()
+	expectEq(t, "queued", c.queued(), fmt.Sprintf("TimeoutNow %d→%d term=%d\n", l, to, term))
+	c.settle()
+	expectEq(t, "leader", c.leader(), to)
+	expectEq(t, "term", c.nodes[to].term, term+1)
+	expectEq(t, "old leader's role", c.nodes[l].role, Follower)
+	var started bool
+	for _, e := range c.events[l] {
+		started = started || (e.Kind == EventLeadershipTransfer && e.Peer == to)
+	}
+	expectEq(t, "leadership_transfer event", started, true)
+}
+
+// Thesis §3.10: a lagging target is first brought up to date, then told
+// to campaign.
+func TestTransfer_3_10_LaggingTargetIsCaughtUpFirst(t *testing.T) {
+	c := newCluster(t, 3, noPreVote)
+	c.campaign(1)
+	c.isolate(3)
+	c.propose(1, "a")
+	c.settle()
+	c.heal()
+	if err := c.nodes[1].TransferLeadership(3); err != nil {
+		t.Fatal(err)
+	}
+	c.flush()
+	expectEq(t, "first", c.queued(), "AppendEntries 1→3 term=1 prev=2/1 entries=0 commit=2\n")
+	c.settle()
+	expectEq(t, "leader", c.leader(), 3)
+	expectEq(t, "3's log", c.logTerms(3), "1 1 2")
+}
+
+// Thesis §3.10: while a transfer is in progress the leader takes no
+// proposals; it gives up after an election timeout and takes them again.
+func TestTransfer_3_10_ProposalsDroppedUntilTheTransferEndsOrTimesOut(t *testing.T) {
+	n := leaderWithFollowers(t)
+	n.ReportUnreachable(3)
+	n.prs[3].Match = 0 // 3 is behind: the transfer waits for it
+	if err := n.TransferLeadership(3); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := n.Propose([]byte("x")); !errors.Is(err, ErrProposalDropped) {
+		t.Fatalf("Propose during a transfer: %v", err)
+	}
+	if err := n.TransferLeadership(3); err != nil {
+		t.Fatalf("asking again for the same transfer: %v", err)
+	}
+	n.tickN(15)
+	expectEq(t, "transfer target after an election timeout", n.leadTransferee, None)
+	if _, _, err := n.Propose([]byte("x")); err != nil {
+		t.Fatalf("Propose after the transfer was abandoned: %v", err)
+	}
+}
+
+// A transfer needs a leader and a voting target other than itself.
+func TestTransfer_3_10_InvalidRequests(t *testing.T) {
+	n := leaderWithFollowers(t)
+	for _, to := range []uint64{1, 9} {
+		if err := n.TransferLeadership(to); !errors.Is(err, ErrTransferTarget) {
+			t.Errorf("TransferLeadership(%d): %v", to, err)
+		}
+	}
+	f := newTestNode(t, 2, storeWith(voters3, HardState{Term: 1}))
+	if err := f.TransferLeadership(3); !errors.Is(err, ErrNotLeader) {
+		t.Errorf("TransferLeadership on a follower: %v", err)
+	}
+}
