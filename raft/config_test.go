@@ -76,3 +76,22 @@ func TestConfig_RestartResumesFromStorage(t *testing.T) {
 	expectEq(t, "first of them", rd.CommittedEntries[0].Index, 2)
 	expectEq(t, "events on start", len(rd.Events), 0)
 }
+
+// Without Config.Rand the timeouts come from a source seeded by the ID:
+// the same node draws the same timeouts in every run.
+func TestConfig_DefaultRandIsReproducible(t *testing.T) {
+	draw := func() []int {
+		r, err := New(DefaultConfig(7, NewMemoryStorage(NewMembership(7, 8, 9))))
+		must(t, err)
+		var out []int
+		for range 5 {
+			r.resetTimers()
+			out = append(out, r.randomizedElectionTimeout)
+		}
+		return out
+	}
+	a, b := draw(), draw()
+	for i := range a {
+		expectEq(t, "timeout", a[i], b[i])
+	}
+}

@@ -310,3 +310,46 @@ func TestAppend_5_3_ProbeAnswerResumesReplication(t *testing.T) {
 	n.step(appResp(2, 1, 1, 3))
 	expectEq(t, "state of 2", n.prs[2].State, StateReplicate)
 }
+
+// §5.3 with the write in flight: a follower is still persisting entries
+// 2..4 of term 1 when a new leader's AppendEntries replaces 3 and 4. The
+// late Advance of the old write must not mark the replacement durable,
+// and the next Ready rewrites from 3.
+func TestAppend_5_3_TruncatingEntriesWhoseWriteIsInFlight(t *testing.T) {
+	n := newTestNode(t, 2, storeWith(voters3, HardState{Term: 1}, 1))
+	n.step(app(1, 2, 1, 1, 1, 0, 1, 1, 1))
+	rd1 := n.Ready() // writing 2, 3, 4 of term 1
+	n.step(app(3, 2, 2, 2, 1, 0, 2))
+	expectEq(t, "log", logTermsOf(n.Raft), "1 1 2")
+	must(t, n.st.Append(rd1.Entries))
+	n.Advance(rd1)
+	rd2 := n.ready()
+	expectEq(t, "entries rewritten", fmt.Sprint(len(rd2.Entries), rd2.Entries[0].Index, rd2.Entries[0].Term), "1 3 2")
+	expectMsgs(t, renderMsgs(rd2.MessagesAfterPersist), "AppendEntriesReply 2→3 term=2 index=3")
+	expectEq(t, "stored log", storedTerms(n.st), "1 1 2")
+	expectEq(t, "nothing left to write", len(n.log.unstable.entries), 0)
+}
+
+// Thesis §10.2.1 with a deposed leader: its own write of entries 2 and 3
+// is in flight when a new leader replaces entry 2; the replacement, not
+// the old write, is what the next Ready persists.
+func TestAppend_10_2_1_DeposedLeaderWriteInFlightIsReplaced(t *testing.T) {
+	n := leaderWithFollowers(t)
+	n.Propose([]byte("a"))
+	n.Propose([]byte("b"))
+	rd1 := n.Ready() // the leader writes 2 and 3 of term 1
+	n.step(app(2, 1, 2, 1, 1, 0, 2))
+	expectEq(t, "role", n.role, Follower)
+	must(t, n.st.Append(rd1.Entries))
+	n.Advance(rd1)
+	rd2 := n.ready()
+	expectEq(t, "entries rewritten", fmt.Sprint(len(rd2.Entries), rd2.Entries[0].Index, rd2.Entries[0].Term), "1 2 2")
+	expectEq(t, "stored log", storedTerms(n.st), "1 2")
+}
+
+// Messages from nodes that are not members are ignored by the leader.
+func TestAppend_5_3_LeaderIgnoresNonMembers(t *testing.T) {
+	n := leaderWithFollowers(t)
+	n.step(appResp(9, 1, 1, 1))
+	expectMsgs(t, n.sent())
+}

@@ -156,3 +156,31 @@ func TestSnapshot_7_ReportSnapshot(t *testing.T) {
 	n.ReportSnapshot(3, true) // not sending 3 a snapshot: ignored
 	expectEq(t, "state of 3", n.prs[3].State, StateReplicate)
 }
+
+// A snapshot message without a snapshot is malformed and ignored.
+func TestSnapshot_7_MessageWithoutSnapshotIsIgnored(t *testing.T) {
+	n := newTestNode(t, 2, storeWith(voters3, HardState{Term: 1}))
+	n.step(Message{Type: MsgSnap, From: 1, To: 2, Term: 1})
+	expectMsgs(t, n.sent())
+}
+
+// snapshotLater is a Storage whose snapshot is not ready yet (the runtime
+// is still writing it).
+type snapshotLater struct{ *MemoryStorage }
+
+func (snapshotLater) Snapshot() (Snapshot, error) { return Snapshot{}, ErrUnavailable }
+
+// §7: when the snapshot a follower needs is not available yet, the leader
+// sends nothing and tries again at the next heartbeat reply.
+func TestSnapshot_7_UnavailableSnapshotIsRetriedLater(t *testing.T) {
+	n := leaderNeedingSnapshot(t)
+	n.ready()
+	n.ReportSnapshot(2, false)
+	n.log.storage = snapshotLater{n.st}
+	n.step(Message{Type: MsgHeartbeatResp, From: 2, To: 1, Term: 1})
+	expectMsgs(t, n.sent())
+	expectEq(t, "state of 2", n.prs[2].State, StateProbe)
+	n.log.storage = n.st
+	n.step(Message{Type: MsgHeartbeatResp, From: 2, To: 1, Term: 1})
+	expectMsgs(t, n.sent(), "InstallSnapshot 1→2 term=1 snap=3/1")
+}
