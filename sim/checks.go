@@ -442,6 +442,8 @@ func (c *checker) started(n *node) error {
 		return err
 	}
 	switch {
+	case hs.Term < v.spokenTerm && v.spokenVote != 0:
+		c.fail("Durable before speech", "node %d restarted in term %d, but it had voted for %d in term %d (§5.1)", n.id, hs.Term, v.spokenVote, v.spokenTerm)
 	case hs.Term < v.spokenTerm:
 		c.fail("Durable before speech", "node %d restarted in term %d, but it had sent messages in term %d (§5.1)", n.id, hs.Term, v.spokenTerm)
 	case hs.Term == v.spokenTerm && v.spokenVote != 0 && hs.Vote != v.spokenVote:

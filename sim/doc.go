@@ -7,7 +7,7 @@
 //
 // One run (Run):
 //
-//  1. Fault phase (4–12 s of virtual time, drawn from the seed): clients
+//  1. Fault phase (5–16 s of virtual time, drawn from the seed): clients
 //     issue put, get, delete and compare-and-set on a few keys through
 //     nodes of their choice, with timeouts, redirects and retries in
 //     exactly-once sessions, while faults hit the network (drop,

@@ -183,6 +183,11 @@ func (in *injector) restart(n *node) {
 	in.note("n%d restarts", n.id)
 	if err := n.start(); err != nil {
 		in.s.fail("Recovery", fmt.Sprintf("node %d cannot restart from its disk: %v", n.id, err))
+		return
+	}
+	if in.s.tr.on() {
+		st := n.core.Status()
+		in.s.tr.printf(in.s.now, "FAULT   n%d recovered term=%d vote=%d commit=%d log=%d..%d, state machine at %d", n.id, st.Term, st.Vote, st.Commit, st.FirstIndex, st.LastIndex, n.applied)
 	}
 }
 

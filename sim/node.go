@@ -3,7 +3,9 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/raftex/raftex/kv"
@@ -77,7 +79,20 @@ func newNode(s *sim, id uint64, d *disk) *node {
 // (bootstrapping a new one), restore the state machine from the newest
 // snapshot, and start the core from what the store holds.
 func (n *node) start() error {
-	st, err := storage.Open(n.disk, "/data", storage.Options{SegmentSize: n.s.p.segmentSize})
+	opts := storage.Options{SegmentSize: n.s.p.segmentSize}
+	if n.s.tr.on() {
+		// What recovery repaired (a torn tail cut, a snapshot skipped)
+		// goes into the trace.
+		opts.Logger = slog.New(slog.NewTextHandler(traceLines{n}, &slog.HandlerOptions{
+			ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+				if a.Key == slog.TimeKey {
+					return slog.Attr{}
+				}
+				return a
+			},
+		}))
+	}
+	st, err := storage.Open(n.disk, "/data", opts)
 	if err != nil {
 		return fmt.Errorf("recovery failed: %w", err)
 	}
@@ -396,6 +411,14 @@ func (n *node) resume() {
 	}
 	n.core.Tick() // the ticker fired while stopped: one tick is pending
 	n.process()
+}
+
+// traceLines writes a node's log lines into the trace.
+type traceLines struct{ n *node }
+
+func (w traceLines) Write(p []byte) (int, error) {
+	w.n.s.tr.printf(w.n.s.now, "n%d %s", w.n.id, strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
 }
 
 func (n *node) traceReady(rd *raft.Ready) {

@@ -87,7 +87,7 @@ func drawParams(seed uint64) params {
 	pick := func(vs ...uint64) uint64 { return vs[rng.IntN(len(vs))] }
 	between := func(lo, hi time.Duration) time.Duration { return lo + time.Duration(rng.Int64N(int64(hi-lo)+1)) }
 	p := params{
-		faultPhase:    between(4*time.Second, 12*time.Second),
+		faultPhase:    between(5*time.Second, 16*time.Second),
 		maxSizePerMsg: pick(1, 256, 4096, 1<<20),
 		maxInflight:   int(pick(1, 4, 64, 256)),
 		segmentSize:   int64(pick(4<<10, 16<<10, 64<<10)),

@@ -49,14 +49,14 @@ func expectCaught(t *testing.T, bug *bool, within int, checks ...string) {
 }
 
 // Figure 8: a leader commits an entry of an earlier term by counting
-// replicas. Caught as the rule it breaks, §5.4.2 (first at seed 15 when
+// replicas. Caught as the rule it breaks, §5.4.2 (first at seed 6 when
 // written).
 func TestPlantedCommitOldTerm(t *testing.T) {
 	expectCaught(t, &raft.PlantedBugs.CommitOldTerm, 100, "Commit by counting replicas", "Leader Completeness", "State Machine Safety")
 }
 
 // A voter grants its vote to a candidate whose log is behind (§5.4.1): the
-// candidate wins without committed entries (first at seed 2).
+// candidate wins without committed entries (first at seed 1).
 func TestPlantedSkipElectionRestriction(t *testing.T) {
 	expectCaught(t, &raft.PlantedBugs.SkipElectionRestriction, 50, "Leader Completeness", "State Machine Safety", "Log Matching")
 }

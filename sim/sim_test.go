@@ -16,7 +16,7 @@ import (
 //	go test ./sim -run TestSim -seeds=2000 -timeout=30m
 var (
 	flagSeed    = flag.Uint64("seed", 0, "run only this seed (0: run -seeds seeds)")
-	flagSeeds   = flag.Int("seeds", 240, "how many seeds TestSim runs")
+	flagSeeds   = flag.Int("seeds", 300, "how many seeds TestSim runs")
 	flagFirst   = flag.Uint64("first", 1, "the first seed TestSim runs")
 	flagNodes   = flag.String("nodes", "3,5,7", "cluster sizes, used in turn")
 	flagFaults  = flag.String("faults", "mix", `fault spec (see ParseFaults), or "mix": a different mix per seed`)
