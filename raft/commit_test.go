@@ -191,7 +191,7 @@ func TestPropose_5_3_ReturnsIndexAndTerm(t *testing.T) {
 }
 
 // MaxUncommittedBytes bounds what a leader holds uncommitted; beyond it
-// proposals are dropped until entries commit.
+// proposals are dropped until entries commit and are handed out to apply.
 func TestPropose_MaxUncommittedBytesDropsProposals(t *testing.T) {
 	n := leaderWithFollowers(t, func(c *Config) { c.MaxUncommittedBytes = 3 * (entryOverhead + 10) })
 	for i := range 3 {
@@ -205,6 +205,7 @@ func TestPropose_MaxUncommittedBytesDropsProposals(t *testing.T) {
 	n.ready()
 	n.step(appResp(2, 1, 1, 4))
 	expectEq(t, "commit", n.log.committed, 4)
+	n.ready() // the committed entries are handed out to apply
 	if _, _, err := n.Propose(make([]byte, 10)); err != nil {
 		t.Fatalf("proposal after the commit: %v", err)
 	}

@@ -54,8 +54,9 @@ type Config struct {
 	// MaxInflightMsgs caps the AppendEntries pipelined to one follower
 	// before an acknowledgement. Default 256.
 	MaxInflightMsgs int
-	// MaxUncommittedBytes caps the bytes of proposed but uncommitted
-	// entries on the leader; Propose returns ErrProposalDropped beyond it.
+	// MaxUncommittedBytes caps the bytes of entries the leader has
+	// accepted and not yet handed out to apply (in CommittedEntries);
+	// Propose returns ErrProposalDropped beyond it.
 	// Zero means no limit. Default 64 MiB.
 	MaxUncommittedBytes uint64
 }

@@ -42,7 +42,12 @@ func (r *Raft) Ready() Ready {
 	if n := len(rd.CommittedEntries); n > 0 {
 		r.log.applying = rd.CommittedEntries[n-1].Index
 	}
-	r.msgs, r.msgsAfterPersist, r.readStates, r.events = nil, nil, nil, nil
+	// The caller owns what it was handed; start anew, sized like this
+	// batch so a busy node grows each slice once per Ready.
+	r.msgs = make([]Message, 0, len(rd.Messages))
+	r.msgsAfterPersist = make([]Message, 0, len(rd.MessagesAfterPersist))
+	r.events = make([]Event, 0, len(rd.Events))
+	r.readStates = nil
 	r.readyOutstanding = true
 	r.mustSyncOut = rd.MustSync()
 	r.unsyncedTicks = 0
@@ -70,6 +75,7 @@ func (r *Raft) Advance(rd Ready) {
 		r.log.applied = max(r.log.applied, rd.CommittedEntries[n-1].Index)
 	}
 	if r.role == Leader {
+		r.reduceUncommitted(rd.CommittedEntries)
 		if self := r.prs[r.id]; self != nil && self.maybeUpdate(r.log.persistedIndex()) && r.maybeCommit() {
 			r.bcastAppend()
 		}

@@ -105,7 +105,6 @@ func (r *Raft) maybeCommit() bool {
 		return 0
 	})
 	wasReady := r.committedInTerm()
-	prevCommit := r.log.committed
 	var ok bool
 	if bugs.CommitOldTerm {
 		// Planted bug (Figure 8): count replicas of any term.
@@ -119,21 +118,15 @@ func (r *Raft) maybeCommit() bool {
 	if !ok {
 		return false
 	}
-	r.reduceUncommitted(prevCommit+1, r.log.committed+1)
 	if !wasReady && r.committedInTerm() {
 		r.releaseHeldReads()
 	}
 	return true
 }
 
-// reduceUncommitted stops counting entries [lo, hi) against
-// MaxUncommittedBytes once they commit.
-func (r *Raft) reduceUncommitted(lo, hi uint64) {
-	ents, err := r.log.slice(lo, hi, ^uint64(0))
-	if err != nil {
-		r.uncommitted = 0
-		return
-	}
+// reduceUncommitted stops counting ents, committed and now handed out to
+// be applied, against MaxUncommittedBytes.
+func (r *Raft) reduceUncommitted(ents []Entry) {
 	r.uncommitted -= min(r.uncommitted, entriesSize(ents))
 }
 
