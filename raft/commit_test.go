@@ -210,3 +210,18 @@ func TestPropose_MaxUncommittedBytesDropsProposals(t *testing.T) {
 		t.Fatalf("proposal after the commit: %v", err)
 	}
 }
+
+// Figure 2, all servers: committed entries are applied in log order, each
+// once; Advance records them as applied.
+func TestApply_5_3_CommittedEntriesAreAppliedInOrderOnce(t *testing.T) {
+	n := newTestNode(t, 2, storeWith(voters3, HardState{Term: 1}))
+	n.step(app(1, 2, 1, 0, 0, 2, 1, 1, 1))
+	rd := n.ready()
+	expectEq(t, "applied in the first Ready", fmt.Sprint(len(rd.CommittedEntries), rd.CommittedEntries[0].Index), "2 1")
+	expectEq(t, "applied index", n.log.applied, 2)
+	n.step(Message{Type: MsgHeartbeat, From: 1, To: 2, Term: 1, Commit: 3})
+	rd = n.ready()
+	expectEq(t, "applied next", fmt.Sprint(len(rd.CommittedEntries), rd.CommittedEntries[0].Index), "1 3")
+	n.step(Message{Type: MsgHeartbeat, From: 1, To: 2, Term: 1, Commit: 3})
+	expectEq(t, "applied again", len(n.ready().CommittedEntries), 0)
+}

@@ -245,3 +245,37 @@ func TestVote_5_1_CrashBeforePersistingForgetsAnUnsentVote(t *testing.T) {
 	expectEq(t, "role of 1, which heard from leader 2", c.nodes[1].role, Follower)
 	expectEq(t, "node 3's persisted vote", c.stores[3].HardState(), HardState{Term: 1, Vote: 2, Commit: 1})
 }
+
+// Figure 2, followers: the election timer restarts when the follower
+// grants a vote or hears AppendEntries from the current leader; only a
+// full timeout without either makes it a candidate.
+func TestElection_5_2_VoteOrLeaderMessageRestartsTheElectionTimer(t *testing.T) {
+	n := newTestNode(t, 2, storeWith(voters3, HardState{Term: 1}), noPreVote)
+	to := n.randomizedElectionTimeout
+	n.tickN(to - 1)
+	n.step(vote(1, 2, 1, 0, 0)) // granted, in the same term
+	n.tickN(to - 1)
+	expectEq(t, "role after granting a vote", n.role, Follower)
+	n.step(Message{Type: MsgHeartbeat, From: 1, To: 2, Term: 1})
+	n.tickN(to - 1)
+	expectEq(t, "role after hearing from the leader", n.role, Follower)
+	n.tickN(1)
+	expectEq(t, "role after a silent timeout", n.role, Candidate)
+}
+
+// Figure 2, leaders: during idle periods the leader sends heartbeats every
+// HeartbeatTick, which keep followers from campaigning (§5.2).
+func TestElection_5_2_IdleLeaderSendsHeartbeats(t *testing.T) {
+	n := leaderWithFollowers(t)
+	n.tickN(4)
+	expectMsgs(t, n.sent())
+	n.Tick()
+	expectMsgs(t, n.sent(),
+		"Heartbeat 1→2 term=1 commit=1 round=1",
+		"Heartbeat 1→3 term=1 commit=1 round=1")
+	c := newCluster(t, 3, noPreVote)
+	c.campaign(1)
+	c.tick(200)
+	expectEq(t, "leader after 200 idle ticks", c.leader(), 1)
+	expectEq(t, "term", c.nodes[2].term, 1)
+}
