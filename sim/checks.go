@@ -2,7 +2,6 @@ package sim
 
 import (
 	"fmt"
-	"hash/fnv"
 
 	"github.com/raftex/raftex/raft"
 )
@@ -138,20 +137,25 @@ func grow[T any](s []T, i uint64) []T {
 	return s
 }
 
+// dataHash is FNV-1a of b.
 func dataHash(b []byte) uint64 {
-	h := fnv.New64a()
-	h.Write(b)
-	return h.Sum64()
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h = (h ^ uint64(c)) * 1099511628211
+	}
+	return h
 }
 
+// chain identifies an entry by its term, its data and the entry before it.
 func chain(prev, term, data uint64) uint64 {
-	h := fnv.New64a()
-	var buf [24]byte
-	for i := range 8 {
-		buf[i], buf[8+i], buf[16+i] = byte(prev>>(8*i)), byte(term>>(8*i)), byte(data>>(8*i))
+	h := uint64(14695981039346656037)
+	for _, v := range [...]uint64{prev, term, data} {
+		for range 8 {
+			h = (h ^ v&0xff) * 1099511628211
+			v >>= 8
+		}
 	}
-	h.Write(buf[:])
-	return h.Sum64()
+	return h
 }
 
 // ready checks a Ready as it leaves node n's core.

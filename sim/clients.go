@@ -275,8 +275,9 @@ func (c *client) complete(out kvOutput) {
 	op := c.op
 	op.done = true
 	c.op = nil
-	if !out.Mismatch {
-		c.revs[op.Key] = out.Rev
+	c.revs[op.Key] = out.Rev // the key's revision now; a mismatch reports it too
+	if op.Kind == opDelete {
+		c.revs[op.Key] = 0
 	}
 	c.record(op, out, false)
 	c.next()

@@ -4,6 +4,7 @@ package sim
 
 import (
 	"context"
+	"flag"
 	"testing"
 
 	"github.com/raftex/raftex/raft"
@@ -17,12 +18,40 @@ import (
 //
 //	go test -tags raftbugs ./sim -run Planted -v
 //
-// Each test logs the first seed that caught the bug and what it broke.
+// Each test logs the first seed that caught the bug, what it broke, and
+// the command that replays it (TestPlantedReplay).
+
+var flagBug = flag.String("bug", "", "TestPlantedReplay: the planted bug to switch on (a field of raft.PlantedBugs)")
+
+var plantedBugs = map[string]*bool{
+	"CommitOldTerm":           &raft.PlantedBugs.CommitOldTerm,
+	"SkipElectionRestriction": &raft.PlantedBugs.SkipElectionRestriction,
+	"VoteBeforePersist":       &raft.PlantedBugs.VoteBeforePersist,
+	"ApplyUncommitted":        &raft.PlantedBugs.ApplyUncommitted,
+	"TruncateMatchingSuffix":  &raft.PlantedBugs.TruncateMatchingSuffix,
+}
+
+// TestPlantedReplay replays one seed with one planted bug switched on:
+//
+//	go test -tags raftbugs ./sim -run TestPlantedReplay -bug=CommitOldTerm -seed=6 -nodes=7 -faults=... -v -showtrace
+func TestPlantedReplay(t *testing.T) {
+	if *flagBug == "" || *flagSeed == 0 {
+		t.Skip("needs -bug and -seed")
+	}
+	bug, ok := plantedBugs[*flagBug]
+	if !ok {
+		t.Fatalf("-bug=%s: not a planted bug", *flagBug)
+	}
+	*bug = true
+	defer func() { *bug = false }()
+	TestSim(t)
+}
 
 // expectCaught switches bug on, runs seeds until one fails, and requires
 // that to happen within the first within seeds and to break one of the
 // checks listed.
-func expectCaught(t *testing.T, bug *bool, within int, checks ...string) {
+func expectCaught(t *testing.T, name string, within int, checks ...string) {
+	bug := plantedBugs[name]
 	*bug = true
 	defer func() { *bug = false }()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -38,8 +67,8 @@ func expectCaught(t *testing.T, bug *bool, within int, checks ...string) {
 	// Seeds are handed out in order, so every seed below the lowest
 	// failing one ran and passed: it is the first seed that catches the bug.
 	first := sum.Failures[0]
-	t.Logf("caught by seed %d of at most %d (%d nodes): %v\nreplay: go test -tags raftbugs ./sim -run TestSim -seed=%d -nodes=%d -faults=%s",
-		first.Seed, within, first.Nodes, first.Violation, first.Seed, first.Nodes, first.Faults)
+	t.Logf("caught by seed %d of at most %d (%d nodes): %v\nreplay: go test -tags raftbugs ./sim -run TestPlantedReplay -bug=%s -seed=%d -nodes=%d -faults=%s",
+		first.Seed, within, first.Nodes, first.Violation, name, first.Seed, first.Nodes, first.Faults)
 	for _, c := range checks {
 		if first.Violation.Check == c {
 			return
@@ -52,30 +81,30 @@ func expectCaught(t *testing.T, bug *bool, within int, checks ...string) {
 // replicas. Caught as the rule it breaks, §5.4.2 (first at seed 6 when
 // written).
 func TestPlantedCommitOldTerm(t *testing.T) {
-	expectCaught(t, &raft.PlantedBugs.CommitOldTerm, 100, "Commit by counting replicas", "Leader Completeness", "State Machine Safety")
+	expectCaught(t, "CommitOldTerm", 100, "Commit by counting replicas", "Leader Completeness", "State Machine Safety")
 }
 
 // A voter grants its vote to a candidate whose log is behind (§5.4.1): the
 // candidate wins without committed entries (first at seed 1).
 func TestPlantedSkipElectionRestriction(t *testing.T) {
-	expectCaught(t, &raft.PlantedBugs.SkipElectionRestriction, 50, "Leader Completeness", "State Machine Safety", "Log Matching")
+	expectCaught(t, "SkipElectionRestriction", 50, "Leader Completeness", "State Machine Safety", "Log Matching")
 }
 
 // A vote leaves before it is durable (§5.1); a crash during the fsync
 // loses it, and the node restarts without the vote it gave (first at seed
 // 15).
 func TestPlantedVoteBeforePersist(t *testing.T) {
-	expectCaught(t, &raft.PlantedBugs.VoteBeforePersist, 150, "Durable before speech", "One vote per term", "Election Safety")
+	expectCaught(t, "VoteBeforePersist", 150, "Durable before speech", "One vote per term", "Election Safety")
 }
 
 // Entries reach the state machine before they are committed (§5.3; first
 // at seed 1).
 func TestPlantedApplyUncommitted(t *testing.T) {
-	expectCaught(t, &raft.PlantedBugs.ApplyUncommitted, 10, "Apply only committed", "State Machine Safety")
+	expectCaught(t, "ApplyUncommitted", 10, "Apply only committed", "State Machine Safety")
 }
 
 // A stale AppendEntries cuts off matching entries after it (§5.3 rule 3:
 // only a conflicting entry may be removed; first at seed 1).
 func TestPlantedTruncateMatchingSuffix(t *testing.T) {
-	expectCaught(t, &raft.PlantedBugs.TruncateMatchingSuffix, 20, "Acknowledged entries kept", "Committed entries kept", "Leader Completeness", "State Machine Safety")
+	expectCaught(t, "TruncateMatchingSuffix", 20, "Acknowledged entries kept", "Committed entries kept", "Leader Completeness", "State Machine Safety")
 }

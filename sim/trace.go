@@ -7,8 +7,8 @@ import (
 )
 
 // tracer records the run. Every notable step is folded into a 64-bit
-// FNV-1a hash, cheaply and always: two runs of one seed must end with the
-// same hash (the determinism check). When a writer is set it also gets a
+// hash, cheaply and always: two runs of one seed must end with the same
+// hash (the determinism check). When a writer is set it also gets a
 // readable line per step, the trace a failing seed writes for a human.
 type tracer struct {
 	hash uint64
@@ -16,12 +16,7 @@ type tracer struct {
 	err  error
 }
 
-const (
-	fnvOffset = 14695981039346656037
-	fnvPrime  = 1099511628211
-)
-
-func newTracer(w io.Writer) *tracer { return &tracer{hash: fnvOffset, w: w} }
+func newTracer(w io.Writer) *tracer { return &tracer{hash: 14695981039346656037, w: w} }
 
 // The kinds of step folded into the hash.
 const (
@@ -44,12 +39,11 @@ func (t *tracer) add(kind uint64, vals ...uint64) {
 	}
 }
 
+// mix folds v in with a multiply-xorshift step: every bit of v reaches
+// every bit of the hash.
 func (t *tracer) mix(v uint64) {
-	for range 8 {
-		t.hash ^= v & 0xff
-		t.hash *= fnvPrime
-		v >>= 8
-	}
+	h := (t.hash ^ v) * 0x9e3779b97f4a7c15
+	t.hash = h ^ h>>29
 }
 
 // on reports whether readable lines are wanted; callers check it before
