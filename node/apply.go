@@ -263,17 +263,25 @@ func (g *registry) resolve(index, term uint64, result any) {
 }
 
 func (g *registry) failUpTo(index uint64, err error) {
+	g.failIf(func(i uint64) bool { return i <= index }, err)
+}
+
+func (g *registry) failAfter(index uint64, err error) {
+	g.failIf(func(i uint64) bool { return i > index }, err)
+}
+
+func (g *registry) failAll(err error) { g.failIf(func(uint64) bool { return true }, err) }
+
+func (g *registry) failIf(pred func(index uint64) bool, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for i, p := range g.m {
-		if i <= index {
+		if pred(i) {
 			p.done <- proposalResult{err: err}
 			delete(g.m, i)
 		}
 	}
 }
-
-func (g *registry) failAll(err error) { g.failUpTo(^uint64(0), err) }
 
 // indexWaiters lets goroutines wait until the FSM applied an index.
 type indexWaiters struct {

@@ -82,7 +82,7 @@ func DefaultConfig(id uint64) Config {
 func (c *Config) Validate() error {
 	switch {
 	case c.ID == raft.None:
-		return errors.New("node: config: ID must not be 0")
+		return errors.New("node: config: ID (0) must not be 0")
 	case c.TickInterval <= 0:
 		return fmt.Errorf("node: config: TickInterval (%s) must be positive", c.TickInterval)
 	case c.HeartbeatTicks <= 0:
@@ -91,7 +91,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("node: config: election timeout (%s) must be longer than heartbeat (%s)",
 			time.Duration(c.ElectionTicks)*c.TickInterval, time.Duration(c.HeartbeatTicks)*c.TickInterval)
 	case c.SnapshotEntries == 0 && c.SnapshotBytes == 0:
-		return errors.New("node: config: SnapshotEntries and SnapshotBytes must not both be 0")
+		return errors.New("node: config: SnapshotEntries (0) and SnapshotBytes (0) must not both be 0")
 	case c.InboxSize <= 0:
 		return fmt.Errorf("node: config: InboxSize (%d) must be positive", c.InboxSize)
 	case c.EventBuffer <= 0:
@@ -99,7 +99,11 @@ func (c *Config) Validate() error {
 	case c.MaxInflightMsgs <= 0:
 		return fmt.Errorf("node: config: MaxInflightMsgs (%d) must be positive", c.MaxInflightMsgs)
 	case c.MaxSizePerMsg == 0:
-		return errors.New("node: config: MaxSizePerMsg must be positive")
+		return errors.New("node: config: MaxSizePerMsg (0) must be positive")
+	case c.LeaseRead && !c.CheckQuorum:
+		// A lease relies on followers refusing votes while they hear from
+		// the leader (thesis §6.4.1, §4.2.3).
+		return errors.New("node: config: LeaseRead (true) requires CheckQuorum (false)")
 	}
 	if len(c.InitialMembership.Voters) > 0 {
 		if err := c.InitialMembership.Validate(); err != nil {

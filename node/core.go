@@ -28,7 +28,7 @@ func (n *Node) runCore(r *raft.Raft) {
 	for {
 		if inflight == nil && r.HasReady() {
 			rd := r.Ready()
-			n.startReady(rd, reads)
+			n.startReady(r, rd, reads)
 			if rd.MustSync() {
 				inflight = &rd
 				n.persistc <- rd
@@ -101,10 +101,13 @@ func (n *Node) propose(r *raft.Raft, p *proposal) {
 
 // startReady does what may happen before the durable write: send the
 // leader's messages (thesis §10.2.1), publish events, note confirmed reads.
-func (n *Node) startReady(rd raft.Ready, reads *readBatches) {
+func (n *Node) startReady(r *raft.Raft, rd raft.Ready, reads *readBatches) {
 	n.trans.Send(rd.Messages)
 	for _, e := range rd.Events {
 		n.mirror(e, reads)
+		if e.Kind == raft.EventRoleChanged && e.PrevRole == raft.Leader {
+			n.leadershipLost(r)
+		}
 		n.publish(e)
 	}
 	for _, rs := range rd.ReadStates {
@@ -119,6 +122,14 @@ func (n *Node) finishReady(r *raft.Raft, rd raft.Ready) {
 		n.applier.enqueue(applyTask{snapshot: rd.Snapshot, entries: rd.CommittedEntries})
 	}
 	r.Advance(rd)
+}
+
+// leadershipLost fails the proposals this node can no longer see through:
+// those past its commit index may never commit (another leader may
+// overwrite them, §5.3), and nothing would resolve them until a later
+// entry lands at their index. Committed ones still resolve when applied.
+func (n *Node) leadershipLost(r *raft.Raft) {
+	n.proposals.failAfter(r.Status().Commit, ErrLeadershipLost)
 }
 
 // mirror keeps the atomics other goroutines read in step with the core,

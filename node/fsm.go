@@ -12,11 +12,14 @@ import (
 // apply goroutine), in log order, never concurrently with each other. A
 // snapshot's WriteTo runs on another goroutine, concurrently with later
 // Apply calls: Snapshot must capture a point-in-time view cheaply (copy on
-// write) so a long write never stalls applying.
+// write) so a long write never stalls applying. A slow Apply delays only
+// the Propose and Read calls waiting for it, never heartbeats; Stop waits
+// for a running Apply or WriteTo to return.
 type FSM interface {
 	// Apply applies a committed entry (Type raft.EntryNormal) and returns
 	// the result handed to whoever proposed it. It must be deterministic:
-	// every node applies the same entries in the same order.
+	// every node applies the same entries in the same order. e.Data is
+	// shared with the log: read it, keep it, but never modify it.
 	Apply(e raft.Entry) any
 	// Snapshot captures the state after the last applied entry.
 	Snapshot() (FSMSnapshot, error)

@@ -150,9 +150,13 @@ func (n *Node) restoreNewestSnapshot() (uint64, error) {
 func (n *Node) ID() uint64 { return n.cfg.ID }
 
 // Propose replicates cmd and returns what the FSM's Apply returned for it,
-// once applied on this node. Errors: a *raft.NotLeaderError (with the
-// leader's id) on a follower; ErrLeadershipLost or ErrStopped when the
-// outcome is unknown; ctx's error when it ends first (outcome unknown).
+// once applied on this node. The node keeps cmd: do not modify it after
+// the call. Errors: a *raft.NotLeaderError (with the leader's id) on a
+// follower; raft.ErrProposalDropped during a leadership transfer or over
+// the uncommitted-bytes limit; ErrLeadershipLost when this node stopped
+// leading before the entry committed, ErrStopped or ErrStorageFailed when
+// the node stops, and ctx's error when it ends first: in those three cases
+// the outcome is unknown.
 func (n *Node) Propose(ctx context.Context, cmd []byte) (any, error) {
 	p := &proposal{data: cmd, done: make(chan proposalResult, 1)}
 	if err := submit(n, ctx, n.propc, p); err != nil {
@@ -172,14 +176,17 @@ func (n *Node) Propose(ctx context.Context, cmd []byte) (any, error) {
 
 // Read returns once a linearizable read of the FSM is safe on this node
 // (thesis §6.4, ReadIndex): the leader confirmed its leadership with a
-// quorum after Read was called, and this node applied everything committed
-// before then. Followers obtain the read index from the leader. Read the
-// FSM right after Read returns nil.
+// heartbeat round after Read was called, and this node applied everything
+// committed before then. Followers obtain the read index from the leader.
+// Read the FSM right after Read returns nil. Errors (retry them):
+// raft.ErrNoLeader, ErrLeadershipLost, ErrReadLost; and ErrStopped,
+// ErrStorageFailed or ctx's error.
 func (n *Node) Read(ctx context.Context) error { return n.read(ctx, false) }
 
-// ReadLease is Read served from the leader's lease without a heartbeat
-// round when Config.LeaseRead is on (thesis §6.4.1; safe only while clock
-// drift stays within raft.Config.LeaseDriftTicks); otherwise it is Read.
+// ReadLease is Read answered from the leader's lease, without a heartbeat
+// round, when Config.LeaseRead is on and the lease holds (thesis §6.4.1;
+// safe only while clock drift stays within raft.Config.LeaseDriftTicks).
+// Otherwise, and on followers, it takes a round like Read.
 func (n *Node) ReadLease(ctx context.Context) error { return n.read(ctx, true) }
 
 func (n *Node) read(ctx context.Context, lease bool) error {
@@ -243,9 +250,11 @@ func (n *Node) onCore(ctx context.Context, f func(*raft.Raft)) error {
 
 // Status describes the node right now.
 type Status struct {
-	ID      uint64
-	Role    raft.Role
-	Term    uint64
+	ID   uint64
+	Role raft.Role
+	Term uint64
+	// Vote is the candidate voted for in Term (raft.None if none).
+	Vote    uint64
 	Leader  uint64
 	Commit  uint64
 	Applied uint64
@@ -268,7 +277,7 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 		return Status{}, err
 	}
 	return Status{
-		ID: st.ID, Role: st.Role, Term: st.Term, Leader: st.Leader, Commit: st.Commit,
+		ID: st.ID, Role: st.Role, Term: st.Term, Vote: st.Vote, Leader: st.Leader, Commit: st.Commit,
 		Applied: n.applyWait.applied(), FirstIndex: st.FirstIndex, LastIndex: st.LastIndex,
 		Membership: st.Membership, Progress: st.Progress,
 		DroppedMessages: n.dropped.Load(), DroppedEvents: n.events.droppedTotal(),
@@ -311,14 +320,20 @@ func (n *Node) Subscribe() *Subscription { return n.events.subscribe() }
 
 // Stop stops the node and returns once every goroutine it started has
 // ended, the storage is closed and consistent, and the transport stopped.
-// Pending proposals and reads fail with ErrStopped. Stop is idempotent.
+// Pending proposals and reads fail with ErrStopped. If the node had
+// already stopped itself on a storage failure, Stop returns that error
+// (ErrStorageFailed). Stop is idempotent: later calls return nil.
 func (n *Node) Stop() error {
 	var err error
 	n.stopOnce.Do(func() {
 		close(n.stopc)
 		<-n.coreDone
-		err = errors.Join(err, n.trans.Stop())
+		terr := n.trans.Stop()
 		n.wg.Wait()
+		if e := n.fatal.Load(); e != nil {
+			err = *e
+		}
+		err = errors.Join(err, terr)
 		n.proposals.failAll(ErrStopped)
 		err = errors.Join(err, n.store.Close())
 		n.publish(raft.Event{Kind: raft.EventNodeStopped, Node: n.cfg.ID, Term: n.term.Load(), Role: n.Role()})
