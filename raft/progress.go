@@ -111,14 +111,12 @@ func (p *Progress) sentEntries(last uint64) {
 
 // maybeDecrTo handles a rejection of the AppendEntries whose previous index
 // was rejected; next is where the conflict hint says to try. It returns
-// false for a stale rejection, which changes nothing.
+// false for a stale rejection, which changes nothing. In StateReplicate
+// the logs are known to match up to Match, so the caller probes from
+// there (becomeProbe) and the hint is not needed.
 func (p *Progress) maybeDecrTo(rejected, next uint64) bool {
 	if p.State == StateReplicate {
-		if rejected <= p.Match {
-			return false
-		}
-		p.Next = max(p.Match+1, min(next, rejected))
-		return true
+		return rejected > p.Match
 	}
 	if p.Next-1 != rejected {
 		return false

@@ -42,8 +42,8 @@ type readIndexState struct {
 	// held are reads waiting for the leader's first commit in its term.
 	held       []readRequest
 	leaseUntil uint64
-	// leaseRevoked: a leadership transfer was started, so no round may
-	// extend the lease again this term.
+	// leaseRevoked: TimeoutNow was sent (a transfer's voters ignore their
+	// leases), so no round may extend the lease again this term.
 	leaseRevoked bool
 }
 

@@ -220,7 +220,8 @@ func (r *Raft) bcastHeartbeat(round uint64) {
 
 // sendTimeoutNow tells the transfer target to campaign (thesis §3.10). Its
 // voters will ignore their leases for it, so ours no longer holds: from
-// now until the end of our term, reads take a heartbeat round (§6.4.1).
+// now until the end of our term, ReadLease takes a heartbeat round too
+// (thesis §6.4.1).
 func (r *Raft) sendTimeoutNow(to uint64) {
 	r.reads.revokeLease()
 	r.send(Message{Type: MsgTimeoutNow, To: to})
