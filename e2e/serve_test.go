@@ -279,3 +279,32 @@ func TestWALDump(t *testing.T) {
 		t.Fatalf("wal dump of a missing dir exited 0:\n%s", out)
 	}
 }
+
+// TestServeFlags: serve has exactly the flags of the issue, with their
+// defaults.
+func TestServeFlags(t *testing.T) {
+	t.Parallel()
+	out, code := runRaftex(t, nil, "serve", "--help")
+	if code != 0 {
+		t.Fatalf("serve --help: exit %d\n%s", code, out)
+	}
+	var flags []string
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		for _, w := range f {
+			if strings.HasPrefix(w, "--") {
+				flags = append(flags, w)
+				break
+			}
+		}
+	}
+	want := "--client-addr --data-dir --help --id --initial-cluster --log-format --peer-addr --request-timeout"
+	if got := strings.Join(flags, " "); got != want {
+		t.Errorf("serve flags: %s\nwant: %s", got, want)
+	}
+	for _, d := range []string{`--request-timeout duration`, `(default 5s)`, `--log-format string`, `(default "text")`, "RAFTEX_<FLAG>"} {
+		if !strings.Contains(out, d) {
+			t.Errorf("serve --help lacks %q:\n%s", d, out)
+		}
+	}
+}
