@@ -46,7 +46,10 @@ func newLog(s Storage, applied uint64) (*raftLog, error) {
 	l := &raftLog{storage: s}
 	l.unstable.offset = last + 1
 	l.unstable.inProgress = last + 1
-	l.committed = max(hs.Commit, first-1)
+	// The state machine applied only committed entries (§5.3), so those
+	// through applied are committed even where the hard state's commit,
+	// which a crash may lose, lags behind a snapshot the storage kept.
+	l.committed = max(hs.Commit, first-1, min(applied, last))
 	l.applied = min(max(applied, first-1), l.committed)
 	l.applying = l.applied
 	return l, nil
