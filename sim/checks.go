@@ -463,9 +463,12 @@ func (c *checker) started(n *node) error {
 			c.fail("Durable before speech", "node %d restarted without entry %d/%d it had acknowledged in term %d (its log ends at %d)", n.id, v.ack.index, v.ack.term, v.ackTerm, v.log.last())
 		}
 	}
-	first, _ := n.store.FirstIndex()
+	st := n.core.Status()
+	if st.Commit < n.applied || st.Applied != n.applied {
+		c.fail("Apply only committed", "node %d restarted with its state machine at %d (its newest snapshot), but its core at commit %d, applied %d: it would apply those entries again", n.id, n.applied, st.Commit, st.Applied)
+	}
 	v.term, v.role, v.leaderTerm = hs.Term, raft.Follower, 0
-	v.commit = max(hs.Commit, first-1)
+	v.commit = st.Commit
 	v.durable = hs
 	return nil
 }

@@ -120,6 +120,9 @@ func TestChecksCatch(t *testing.T) {
 				t.Fatal(err)
 			}
 			n.store = st
+			if n.core, err = raft.New(raft.DefaultConfig(1, st)); err != nil {
+				t.Fatal(err)
+			}
 			if err := c.s.chk.started(n); err != nil {
 				t.Fatal(err)
 			}

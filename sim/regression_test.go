@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/raftex/raftex/raft"
+	"github.com/raftex/raftex/storage"
+	"github.com/raftex/raftex/storage/vfs"
 )
 
 // Each bug the simulator found keeps a test here, named for the bug, with
@@ -74,6 +76,60 @@ func TestRegressionStaleSnapshotLivelock(t *testing.T) {
 		t.Fatal(err)
 	}
 	if res := Run(Options{Seed: 102077, Nodes: 5, Faults: faults}); res.Failed() {
+		t.Fatalf("%v\nreplay: %s", res.Violation, res.Repro())
+	}
+}
+
+// TestRegressionRestartReappliesSnapshot: seed 306824 (7 nodes,
+// -faults=drop=0.0977,delay=0.0403,oneway=0.532,crash=0.605,skew=0.137)
+// failed Apply only committed. Follower n6 received the leader's snapshot
+// at 127/7, which its log already held through 127, so the store made it
+// the snapshot the log continues from; n6 crashed before the write that
+// raised its commit index from 125 to 127 was durable. On restart its
+// state machine was restored to 127, but the core clamped Config.Applied
+// to the hard state's commit (125) and handed out entries 126 and 127
+// again. Fixed in raft: commit starts at least at Applied.
+func TestRegressionRestartReappliesSnapshot(t *testing.T) {
+	d := newDisk(vfs.NewMem())
+	st, err := storage.Open(d, "/data", storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := raft.NewMembership(1, 2, 3)
+	if err := st.Bootstrap(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Save(raft.HardState{Term: 7, Commit: 125}, ents(7, 1, 127, "x")); err != nil {
+		t.Fatal(err)
+	}
+	w, err := st.CreateSnapshot(raft.SnapshotMeta{Index: 127, Term: 7, Membership: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("state at 127")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := raft.DefaultConfig(1, st)
+	cfg.Applied = 127
+	core, err := raft.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := core.Status(); s.Commit < 127 || s.Applied != 127 {
+		t.Fatalf("restarted with the state machine at 127: core commit %d applied %d", s.Commit, s.Applied)
+	}
+	if rd := core.Ready(); len(rd.CommittedEntries) > 0 {
+		t.Fatalf("the core hands out entries %d.. again", rd.CommittedEntries[0].Index)
+	}
+
+	faults, err := ParseFaults("drop=0.0977,delay=0.0403,oneway=0.532,crash=0.605,skew=0.137")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := Run(Options{Seed: 306824, Nodes: 7, Faults: faults}); res.Failed() {
 		t.Fatalf("%v\nreplay: %s", res.Violation, res.Repro())
 	}
 }
