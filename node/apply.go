@@ -26,6 +26,7 @@ type applier struct {
 	wake  chan struct{}
 
 	// Owned by the apply goroutine.
+	spare        []applyTask // the queue's other buffer: the two swap
 	appliedIndex uint64
 	appliedTerm  uint64
 	lastSnap     uint64
@@ -72,7 +73,7 @@ func (a *applier) run() {
 		}
 		a.mu.Lock()
 		tasks := a.tasks
-		a.tasks = nil
+		a.tasks = a.spare
 		a.mu.Unlock()
 		for _, t := range tasks {
 			if err := a.apply(t); err != nil {
@@ -80,6 +81,8 @@ func (a *applier) run() {
 				return
 			}
 		}
+		clear(tasks) // let applied entries go
+		a.spare = tasks[:0]
 		a.maybeSnapshot()
 	}
 }

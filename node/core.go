@@ -24,13 +24,16 @@ func (n *Node) runCore(r *raft.Raft) {
 	ticker := time.NewTicker(n.cfg.TickInterval)
 	defer ticker.Stop()
 	reads := newReadBatches()
-	var inflight *raft.Ready
+	// The Ready being written, if writing; held by value so that no Ready
+	// escapes to the heap.
+	var inflight raft.Ready
+	writing := false
 	for {
-		if inflight == nil && r.HasReady() {
+		if !writing && r.HasReady() {
 			rd := r.Ready()
 			n.startReady(r, rd, reads)
 			if rd.MustSync() {
-				inflight = &rd
+				inflight, writing = rd, true
 				n.persistc <- rd
 			} else {
 				n.finishReady(r, rd)
@@ -60,8 +63,8 @@ func (n *Node) runCore(r *raft.Raft) {
 		case f := <-n.ctrlc:
 			f(r)
 		case err := <-n.persisted:
-			rd := *inflight
-			inflight = nil
+			rd := inflight
+			inflight, writing = raft.Ready{}, false
 			if err != nil {
 				n.fail(err)
 				reads.failAll(n.stoppedErr())
@@ -72,7 +75,7 @@ func (n *Node) runCore(r *raft.Raft) {
 			reads.failAll(n.stoppedErr())
 			return
 		case <-n.stopc:
-			if inflight != nil {
+			if writing {
 				// Leave the disk consistent: let the write in flight end.
 				if err := <-n.persisted; err != nil {
 					n.fail(err)

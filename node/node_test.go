@@ -217,8 +217,8 @@ func TestAutomaticSnapshotByBytes(t *testing.T) {
 			cfg.SnapshotEntries, cfg.SnapshotBytes = 0, 4096
 		}))
 		lead := c.waitLeader(wait)
-		cmd := make([]byte, 128)
 		for i := range 100 {
+			cmd := make([]byte, 128) // the node keeps it
 			cmd[0] = byte(i)
 			if _, err := c.nodes[lead].Propose(t.Context(), cmd); err != nil {
 				t.Fatal(err)
