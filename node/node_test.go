@@ -84,11 +84,7 @@ func TestMinorityLeaderCannotCommit(t *testing.T) {
 		majority := others(c, old)
 		c.network.Partition([]uint64{old}, majority)
 
-		res := make(chan error, 1)
-		go func() {
-			_, err := c.nodes[old].Propose(context.Background(), []byte("minority"))
-			res <- err
-		}()
+		res := proposeAsync(c.nodes[old], "minority")
 		select {
 		case err := <-res:
 			if !errors.Is(err, ErrLeadershipLost) {
@@ -100,23 +96,80 @@ func TestMinorityLeaderCannotCommit(t *testing.T) {
 		if st := c.status(old); st.Role == raft.Leader {
 			t.Fatalf("minority leader %d still leads", old)
 		}
+		majorityCommits(t, c, old, majority)
+	})
+}
+
+// Without CheckQuorum the cut-off leader keeps leading (and committing
+// nothing) until the heal shows it a higher term (§5.1); then it steps
+// down and its pending proposal fails with ErrLeadershipLost.
+func TestMinorityLeaderStepsDownAtHeal(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		c := newTestCluster(t, 3, withMemNetwork(4), withConfig(func(cfg *Config) { cfg.CheckQuorum = false }))
+		old := c.waitLeader(wait)
+		c.writeMany("a", 10, 2)
+		majority := others(c, old)
+		c.network.Partition([]uint64{old}, majority)
+
+		res := proposeAsync(c.nodes[old], "minority")
 		next := c.waitLeaderAmong(wait, majority...)
 		if err := c.propose(next, "majority"); err != nil {
 			t.Fatal(err)
 		}
-		if c.fsms[old].contains("minority") {
-			t.Fatal("the minority leader applied its own uncommitted entry")
+		time.Sleep(5 * time.Second)
+		if st := c.status(old); st.Role != raft.Leader || st.Commit >= st.LastIndex {
+			t.Fatalf("cut-off leader: role %v, commit %d of %d: want still leading, its last entry uncommitted",
+				st.Role, st.Commit, st.LastIndex)
+		}
+		select {
+		case err := <-res:
+			t.Fatalf("proposal on the cut-off leader finished before the heal: %v", err)
+		default:
 		}
 
 		c.network.Heal()
-		c.waitLeader(wait)
-		c.waitConverged(wait)
-		for _, id := range c.ids {
-			if c.fsms[id].contains("minority") || !c.fsms[id].contains("majority") {
-				t.Fatalf("node %d: minority entry applied or majority entry missing", id)
+		select {
+		case err := <-res:
+			if !errors.Is(err, ErrLeadershipLost) {
+				t.Fatalf("proposal on the old leader after the heal: %v, want ErrLeadershipLost", err)
 			}
+		case <-time.After(wait):
+			t.Fatal("proposal on the old leader still pending after the heal")
 		}
+		majorityCommits(t, c, old, majority)
 	})
+}
+
+// proposeAsync proposes cmd on n and delivers the error.
+func proposeAsync(n *Node, cmd string) <-chan error {
+	res := make(chan error, 1)
+	go func() {
+		_, err := n.Propose(context.Background(), []byte(cmd))
+		res <- err
+	}()
+	return res
+}
+
+// majorityCommits checks the end of a partition of old from majority:
+// the majority commits "majority", the heal converges every node on it,
+// and old's uncommitted "minority" is applied nowhere.
+func majorityCommits(t *testing.T, c *testCluster, old uint64, majority []uint64) {
+	t.Helper()
+	next := c.waitLeaderAmong(wait, majority...)
+	if err := c.propose(next, "majority"); err != nil {
+		t.Fatal(err)
+	}
+	if c.fsms[old].contains("minority") {
+		t.Fatal("the minority leader applied its own uncommitted entry")
+	}
+	c.network.Heal()
+	c.waitLeader(wait)
+	c.waitConverged(wait)
+	for _, id := range c.ids {
+		if c.fsms[id].contains("minority") || !c.fsms[id].contains("majority") {
+			t.Fatalf("node %d: minority entry applied or majority entry missing", id)
+		}
+	}
 }
 
 func TestStopFailsPendingAndIsIdempotent(t *testing.T) {
