@@ -674,3 +674,25 @@ func storedState(t *testing.T, fs vfs.FS, dir string) (raft.HardState, uint64) {
 	last, _ := s.LastIndex()
 	return hs, last
 }
+
+// Thesis §3.10: TransferLeadership hands leadership to the chosen voter,
+// and writes go on under it.
+func TestTransferLeadership(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		c := newTestCluster(t, 3, withMemNetwork(17))
+		old := c.waitLeader(wait)
+		c.writeMany("a", 20, 2)
+		to := c.follower(old)
+		if err := c.nodes[old].TransferLeadership(t.Context(), to); err != nil {
+			t.Fatal(err)
+		}
+		c.eventually(wait, "the transfer", func() bool { return c.agreedLeader() == to })
+		if err := c.propose(to, "after"); err != nil {
+			t.Fatal(err)
+		}
+		c.waitConverged(wait)
+		if err := c.nodes[old].TransferLeadership(t.Context(), to); !errors.Is(err, raft.ErrNotLeader) {
+			t.Fatalf("TransferLeadership on a follower: %v, want ErrNotLeader", err)
+		}
+	})
+}
