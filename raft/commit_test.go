@@ -121,6 +121,37 @@ func TestCommit_10_2_1_LeaderCountsItselfOnlyAfterAdvance(t *testing.T) {
 	expectEq(t, "commit with both followers", n.log.committed, 3)
 }
 
+// Thesis §10.2.1: while the leader's write is in flight, TakeMessages
+// hands out its heartbeats and the AppendEntries of entries proposed
+// since, so a slow disk delays neither; a follower's replies never come
+// out before its write is durable.
+func TestCommit_10_2_1_TakeMessagesWhileTheWriteIsInFlight(t *testing.T) {
+	n := leaderWithFollowers(t)
+	n.Propose([]byte("a"))
+	rd := n.Ready() // entry 2 being written
+	n.Propose([]byte("b"))
+	for range 5 {
+		n.Tick() // one heartbeat interval
+	}
+	expectMsgs(t, renderMsgs(n.TakeMessages()),
+		"Heartbeat 1→2 term=1 commit=1 round=1",
+		"Heartbeat 1→3 term=1 commit=1 round=1",
+		"AppendEntries 1→2 term=1 prev=2/1 entries=1 commit=1",
+		"AppendEntries 1→3 term=1 prev=2/1 entries=1 commit=1")
+	expectMsgs(t, renderMsgs(n.TakeMessages()))
+	if err := n.st.Append(rd.Entries); err != nil {
+		t.Fatal(err)
+	}
+	n.Advance(rd)
+	rd = n.Ready()
+	expectEq(t, "entries of the next write", len(rd.Entries), 1)
+	expectMsgs(t, renderMsgs(rd.Messages))
+
+	f := newTestNode(t, 2, storeWith(voters3, HardState{Term: 1}, 1, 1))
+	f.step(Message{Type: MsgApp, From: 1, To: 2, Term: 1, Index: 1, LogTerm: 1, Entries: []Entry{{Term: 1, Index: 2}}})
+	expectMsgs(t, renderMsgs(f.TakeMessages()))
+}
+
 // A leader whose Ready with entries is not advanced for an election
 // timeout has a stalled disk: it cannot make progress, so it steps down
 // and lets a healthy node lead.

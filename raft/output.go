@@ -35,9 +35,11 @@ func (r *Raft) Ready() Ready {
 		Events:               r.events,
 	}
 	if hs := r.hardState(); hs != r.prevHardState {
+		rd.mustSync = hs.Term != r.prevHardState.Term || hs.Vote != r.prevHardState.Vote
 		rd.HardState = hs
 		r.prevHardState = hs
 	}
+	rd.mustSync = rd.mustSync || len(rd.Entries) > 0 || rd.Snapshot != nil
 	r.log.unstable.acceptInProgress()
 	if n := len(rd.CommittedEntries); n > 0 {
 		r.log.applying = rd.CommittedEntries[n-1].Index
@@ -52,6 +54,24 @@ func (r *Raft) Ready() Ready {
 	r.mustSyncOut = rd.MustSync()
 	r.unsyncedTicks = 0
 	return rd
+}
+
+// TakeMessages returns the messages that may be sent at once (Ready rule 1:
+// the leader's AppendEntries, heartbeats and snapshots) produced since the
+// last Ready or TakeMessages, including AppendEntries carrying entries
+// proposed since then. It may be called at any time, also while a Ready is
+// outstanding: a runtime calls it while the leader's fsync is in flight, so
+// a slow disk delays neither heartbeats nor replication (thesis §10.2.1).
+// Messages that must wait for persistence never come out here.
+func (r *Raft) TakeMessages() []Message {
+	r.flushAppends()
+	if len(r.msgs) == 0 {
+		return nil
+	}
+	r.reads.open = nil // its heartbeats leave now
+	msgs := r.msgs
+	r.msgs = nil
+	return msgs
 }
 
 // Advance tells the core that the caller has done everything rd asked

@@ -7,9 +7,13 @@ package raft
 //  1. Messages may be sent at once, even before step 2 finishes. They are
 //     the leader's AppendEntries, heartbeats and snapshots, which depend
 //     only on state already durable (thesis §10.2.1: the leader writes its
-//     log in parallel with replicating it).
-//  2. Persist durably (fsync) Snapshot if it is set, then Entries, then
-//     HardState if it is not empty. Entries replace any stored entry at or
+//     log in parallel with replicating it). While step 2 runs,
+//     TakeMessages hands out more of them as they are produced.
+//  2. If MustSync, persist durably (fsync) Snapshot if it is set, then
+//     Entries, then HardState if it is not empty. A Snapshot's body travels out of band
+//     (Snapshot.Data may be nil): the runtime stores the body it received
+//     before stepping the InstallSnapshot message, so here it only makes
+//     the snapshot the log's base. Entries replace any stored entry at or
 //     after Entries[0].Index (§5.3). A Snapshot replaces the whole log and
 //     the state machine must be restored from it before CommittedEntries
 //     are applied (§7).
@@ -41,6 +45,8 @@ type Ready struct {
 	ReadStates []ReadState
 	// Events that happened since the last Ready.
 	Events []Event
+
+	mustSync bool
 }
 
 // ReadState is a read confirmed safe (thesis §6.4): once the state machine
@@ -58,7 +64,10 @@ func (rd *Ready) IsEmpty() bool {
 		len(rd.CommittedEntries) == 0 && len(rd.ReadStates) == 0 && len(rd.Events) == 0
 }
 
-// MustSync reports whether step 2 has anything to make durable.
-func (rd *Ready) MustSync() bool {
-	return !rd.HardState.IsEmpty() || len(rd.Entries) > 0 || rd.Snapshot != nil
-}
+// MustSync reports whether step 2 has anything that must be durable before
+// the node speaks again: entries, a snapshot, or a new term or vote (§5.1:
+// currentTerm, votedFor and the log are the persistent state). A HardState
+// whose only change is Commit need not be synced: the caller may skip it
+// or write it with the next sync, since a lost commit index is learned
+// again from the leader.
+func (rd *Ready) MustSync() bool { return rd.mustSync }
