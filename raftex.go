@@ -151,7 +151,7 @@ func (n *Node) startRaft(cluster clusterFile) error {
 		n.log.Warn("UNSAFE: fsync is off; a crash can lose acknowledged writes and break Raft's guarantees")
 	}
 	tcfg := tcp.DefaultConfig()
-	tcfg.ID, tcfg.ClusterID, tcfg.ListenAddr, tcfg.Logger = cfg.ID, cluster.ClusterID, cfg.PeerAddr, n.log
+	tcfg.ID, tcfg.ClusterID, tcfg.ListenAddr, tcfg.Logger = cfg.ID, cluster.ClusterID, cfg.PeerAddr, cfg.Logger
 	tcfg.Peers = map[uint64]string{}
 	for id, addr := range cluster.members() {
 		if id != cfg.ID {
@@ -165,7 +165,7 @@ func (n *Node) startRaft(cluster clusterFile) error {
 	}
 	ncfg := node.DefaultConfig(cfg.ID)
 	ncfg.InitialMembership = raft.NewMembership(cluster.ids()...)
-	ncfg.Logger = n.log
+	ncfg.Logger = cfg.Logger // node and tcp add node=nX themselves
 	ncfg.Observer = n.metrics
 	if cfg.Tune != nil {
 		cfg.Tune(&ncfg)
@@ -226,29 +226,22 @@ func (n *Node) startHTTP(cluster clusterFile) error {
 	return nil
 }
 
-// feedMetrics turns the node's events and a status sample every second
-// into metrics.
+// feedMetrics samples the node's status into metrics every second (its
+// events reach the metrics directly: they are its node.Observer).
 func (n *Node) feedMetrics(ctx context.Context) {
-	sub := n.node.Subscribe()
-	defer sub.Close()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case e, ok := <-sub.C:
-			if !ok {
-				return
-			}
-			n.metrics.ObserveEvent(e)
 		case <-tick.C:
-			n.sampleMetrics(ctx, sub)
+			n.sampleMetrics(ctx)
 		}
 	}
 }
 
-func (n *Node) sampleMetrics(ctx context.Context, sub *node.Subscription) {
+func (n *Node) sampleMetrics(ctx context.Context) {
 	st, err := n.node.Status(ctx)
 	if err != nil {
 		return

@@ -138,4 +138,7 @@ type Observer interface {
 	// ObserveSnapshot: a snapshot was taken (installed=false) or installed
 	// from the leader (installed=true).
 	ObserveSnapshot(installed bool, d time.Duration, bytes int64)
+	// ObserveEvent: every event the node publishes, from its start (before
+	// any Subscribe could) to its stop, on the publishing goroutine.
+	ObserveEvent(e raft.Event)
 }

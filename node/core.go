@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/binary"
+	"math/rand/v2"
 	"time"
 
 	"github.com/raftex/raftex/raft"
@@ -16,7 +17,9 @@ const drainLimit = 1024
 // through the contract: Messages at once, then the durable write on the
 // storage goroutine, then MessagesAfterPersist, the apply queue and
 // Advance. While one write is in flight, new proposals collect in the
-// core and leave together in the next Ready (group commit).
+// core and go to disk together in the next Ready (group commit), while
+// their AppendEntries and the heartbeats leave at once (TakeMessages,
+// thesis §10.2.1): a slow fsync never silences the leader.
 func (n *Node) runCore(r *raft.Raft) {
 	defer n.wg.Done()
 	defer close(n.coreDone)
@@ -28,15 +31,30 @@ func (n *Node) runCore(r *raft.Raft) {
 	// escapes to the heap.
 	var inflight raft.Ready
 	writing := false
+	// lazy is a hard state whose only change was the commit index: it is
+	// not worth an fsync of its own, so it rides along with the next write
+	// (or the last one, at Stop). Losing it in a crash is harmless.
+	var lazy raft.HardState
 	for {
 		if !writing && r.HasReady() {
 			rd := r.Ready()
 			n.startReady(r, rd, reads)
 			if rd.MustSync() {
+				if rd.HardState.IsEmpty() {
+					rd.HardState = lazy
+				}
+				lazy = raft.HardState{}
 				inflight, writing = rd, true
 				n.persistc <- rd
 			} else {
+				if !rd.HardState.IsEmpty() {
+					lazy = rd.HardState
+				}
 				n.finishReady(r, rd)
+			}
+		} else if writing {
+			if msgs := r.TakeMessages(); len(msgs) > 0 {
+				n.trans.Send(msgs)
 			}
 		}
 		select {
@@ -77,6 +95,12 @@ func (n *Node) runCore(r *raft.Raft) {
 		case <-n.stopc:
 			if writing {
 				// Leave the disk consistent: let the write in flight end.
+				if err := <-n.persisted; err != nil {
+					n.fail(err)
+				}
+			}
+			if !lazy.IsEmpty() {
+				n.persistc <- raft.Ready{HardState: lazy}
 				if err := <-n.persisted; err != nil {
 					n.fail(err)
 				}
@@ -177,6 +201,10 @@ func (n *Node) persist(rd raft.Ready) error {
 // Every read that arrives while the core is busy joins one request, so a
 // burst of reads costs one heartbeat round (thesis §6.4).
 type readBatches struct {
+	// epoch is random per node start, so that an answer to a read
+	// request sent before a restart can never release a read made after
+	// it with the same sequence number (its index could be stale).
+	epoch   uint64
 	seq     uint64
 	pending map[uint64]*readBatch
 }
@@ -196,7 +224,9 @@ type readResult struct {
 	err   error
 }
 
-func newReadBatches() *readBatches { return &readBatches{pending: map[uint64]*readBatch{}} }
+func newReadBatches() *readBatches {
+	return &readBatches{epoch: rand.Uint64(), pending: map[uint64]*readBatch{}}
+}
 
 // start asks the core for one read index for the waiters of batch whose
 // lease flag equals lease.
@@ -211,7 +241,7 @@ func (b *readBatches) start(r *raft.Raft, batch []*readWaiter, lease bool) {
 		return
 	}
 	b.seq++
-	ctx := binary.BigEndian.AppendUint64(nil, b.seq)
+	ctx := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(make([]byte, 0, 16), b.epoch), b.seq)
 	read := r.ReadIndex
 	if lease {
 		read = r.ReadLease
@@ -226,10 +256,10 @@ func (b *readBatches) start(r *raft.Raft, batch []*readWaiter, lease bool) {
 }
 
 func (b *readBatches) confirm(rs raft.ReadState) {
-	if len(rs.RequestCtx) != 8 {
+	if len(rs.RequestCtx) != 16 || binary.BigEndian.Uint64(rs.RequestCtx) != b.epoch {
 		return
 	}
-	seq := binary.BigEndian.Uint64(rs.RequestCtx)
+	seq := binary.BigEndian.Uint64(rs.RequestCtx[8:])
 	batch := b.pending[seq]
 	if batch == nil {
 		return

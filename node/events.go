@@ -83,4 +83,9 @@ func (b *broker) closeAll() {
 	}
 }
 
-func (n *Node) publish(e raft.Event) { n.events.publish(e) }
+func (n *Node) publish(e raft.Event) {
+	if n.cfg.Observer != nil {
+		n.cfg.Observer.ObserveEvent(e)
+	}
+	n.events.publish(e)
+}

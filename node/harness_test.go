@@ -172,6 +172,14 @@ func (f *logFSM) Restore(r io.Reader) error {
 type testObserver struct {
 	fsyncs, fsyncEntries atomic.Int64
 	taken, installed     atomic.Int64
+	started, events      atomic.Int64
+}
+
+func (o *testObserver) ObserveEvent(e raft.Event) {
+	o.events.Add(1)
+	if e.Kind == raft.EventNodeStarted {
+		o.started.Add(1)
+	}
 }
 
 func (o *testObserver) ObserveFsync(_ time.Duration, entries, _ int) {

@@ -91,7 +91,7 @@ func Start(cfg Config, fsm FSM, store *storage.Store, trans transport.Transport)
 		return nil, fmt.Errorf("node: reading storage: %w", err)
 	}
 	n := &Node{
-		cfg: cfg, log: cfg.Logger.With("node", cfg.ID),
+		cfg: cfg, log: cfg.Logger.With("node", FormatID(cfg.ID)),
 		store: store, trans: trans, fsm: fsm, membership: membership,
 		inbox:     make(chan raft.Message, cfg.InboxSize),
 		propc:     make(chan *proposal, 1024),

@@ -241,6 +241,25 @@ func TestSubscribeDropsCounted(t *testing.T) {
 	})
 }
 
+// The Observer sees every event from the very start, including the
+// node-started event published before any Subscribe could run.
+func TestObserverSeesEventsFromStart(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		c := newTestCluster(t, 3, withMemNetwork(12))
+		lead := c.waitLeader(wait)
+		for _, id := range c.ids {
+			if got := c.obs[id].started.Load(); got != 1 {
+				t.Fatalf("node %d: observer saw %d node-started events, want 1", id, got)
+			}
+		}
+		before := c.obs[lead].events.Load()
+		c.writeMany("a", 5, 1)
+		if c.obs[lead].events.Load() <= before {
+			t.Fatal("the observer saw no event of the writes")
+		}
+	})
+}
+
 // §7: after SnapshotEntries applied entries the node snapshots its FSM and
 // compacts the log, keeping SnapshotTrailing entries for slow followers.
 func TestAutomaticSnapshotByEntries(t *testing.T) {

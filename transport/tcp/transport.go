@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -87,7 +88,7 @@ func New(cfg Config) (*Transport, error) {
 func newTransport(cfg Config, ln net.Listener, dial dialFunc) *Transport {
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &Transport{
-		cfg: cfg, log: cfg.Logger.With("node", cfg.ID), ln: ln, dial: dial, ctx: ctx, cancel: cancel,
+		cfg: cfg, log: cfg.Logger.With("node", "n"+strconv.FormatUint(cfg.ID, 10)), ln: ln, dial: dial, ctx: ctx, cancel: cancel,
 		peers: make(map[uint64]*peer, len(cfg.Peers)), conns: make(map[net.Conn]connTag),
 	}
 	for id, addr := range cfg.Peers {
