@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/anishathalye/porcupine"
 )
@@ -39,7 +40,7 @@ func SaveArtifacts(dir string, res *Result) ([]string, error) {
 	if res.Violation == nil || res.Violation.Check != "Linearizability" {
 		return files, nil
 	}
-	_, info := porcupine.CheckOperationsVerbose(kvModel, res.ops, 0)
+	_, info := porcupine.CheckOperationsVerbose(kvModel, res.ops, 20*time.Second)
 	html := base + "-history.html"
 	if err := porcupine.VisualizePath(kvModel, info, html); err != nil {
 		return files, err

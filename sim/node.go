@@ -351,7 +351,7 @@ func (n *node) maybeSnapshot() {
 // transfer's end reported to the sender.
 func (n *node) receive(m raft.Message, body []byte) {
 	if m.Type == raft.MsgSnap {
-		if !n.storeSnapshot(m.Snapshot.Meta, body) {
+		if m.Term >= n.core.Status().Term && !n.storeSnapshot(m.Snapshot.Meta, body) {
 			return
 		}
 		n.s.net.reportSnapshot(m.From, m.To, true)
@@ -361,12 +361,19 @@ func (n *node) receive(m raft.Message, body []byte) {
 	}
 }
 
-// storeSnapshot stores a received snapshot body. A body older than a
-// snapshot the node holds is not stored (the store refuses it), but the
-// message still goes to the core: the node's log covers that snapshot, so
-// the core will not install it and answers with its commit index, the only
-// way the leader learns to stop sending it (found by seed 102077; see
-// TestRegressionStaleSnapshotLivelock).
+// storeSnapshot stores a received snapshot body. Two rules keep every
+// stored body at or below the core's commit index, so the core never asks
+// to install a body the store refused:
+//
+//   - receive stores no body of a message from an earlier term: the core
+//     ignores that message (§5.1), and its body, newer than anything the
+//     node needs, would make the store refuse the older snapshot the
+//     current leader sends (found by seed 401856);
+//   - a body older than one the node holds is not stored (the store
+//     refuses it), but the message still goes to the core: the node's log
+//     covers that snapshot, so the core will not install it and answers
+//     with its commit index, the only way the leader learns to stop
+//     sending it (found by seed 102077).
 func (n *node) storeSnapshot(meta raft.SnapshotMeta, body []byte) bool {
 	w, err := n.store.CreateSnapshot(meta)
 	if errors.Is(err, raft.ErrSnapshotOutOfDate) {

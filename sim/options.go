@@ -104,3 +104,9 @@ func drawParams(seed uint64) params {
 	p.fsyncMax = p.fsyncMin + between(0, 3*time.Millisecond)
 	return p
 }
+
+func (p params) String() string {
+	return fmt.Sprintf("fault phase %v; MaxSizePerMsg %d, MaxInflightMsgs %d; WAL segments %d B; snapshot every %d entries keeping %d; latency %v–%v; fsync %v–%v; %d clients on %d keys, think ≤%v, timeout %v",
+		p.faultPhase, p.maxSizePerMsg, p.maxInflight, p.segmentSize, p.snapEvery, p.snapTrailing,
+		p.latencyMin, p.latencyMax, p.fsyncMin, p.fsyncMax, p.clients, p.keys, p.thinkMax, p.clientTimeout)
+}

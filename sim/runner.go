@@ -135,7 +135,7 @@ func newSim(opts Options) *sim {
 func (s *sim) run() {
 	if s.tr.on() {
 		s.tr.printf(0, "replay: %s", (&Result{Seed: s.opts.Seed, Nodes: s.opts.Nodes, Faults: s.opts.Faults}).Repro())
-		s.tr.printf(0, "params: %+v", s.p)
+		s.tr.printf(0, "params: %v", s.p)
 	}
 	for _, n := range s.nodes {
 		if err := n.start(); err != nil {
@@ -287,6 +287,7 @@ func (s *sim) fillResult(res *Result) {
 	}
 	res.Stats = s.stats
 	res.ops = s.ops
+	s.tr.printf(s.now, "END     %+v violation: %v", s.stats, s.violation)
 }
 
 func (s *sim) node(id uint64) *node { return s.nodes[id-1] }
