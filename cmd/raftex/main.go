@@ -31,7 +31,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(serveCmd(), clusterCmd(), demoCmd(), putCmd(), getCmd(), delCmd(), statusCmd(),
-		walCmd(), benchCmd())
+		walCmd(), benchCmd(), simCmd())
 	usageExits(root)
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "raftex:", err)
