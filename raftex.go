@@ -111,7 +111,7 @@ func StartNode(cfg Config) (*Node, error) {
 	n.wg.Add(2)
 	go func() {
 		defer n.wg.Done()
-		n.server.PublishSelf(ctx, kv.MemberInfo{PeerAddr: cfg.PeerAddr, ClientAddr: n.ClientAddr()})
+		n.server.PublishSelf(ctx, kv.MemberInfo{PeerAddr: cfg.PeerAddr, ClientAddr: advertisedClientAddr(n.ClientAddr(), cfg.PeerAddr)})
 	}()
 	go func() {
 		defer n.wg.Done()
@@ -259,6 +259,26 @@ func (n *Node) sampleMetrics(ctx context.Context) {
 	ts := n.trans.Stats()
 	n.metrics.ObserveTransport(ts.BytesSent, ts.BytesReceived, ts.Dropped)
 	n.metrics.ObserveDroppedEvents(st.DroppedEvents)
+}
+
+// advertisedClientAddr is the client address this node publishes for the
+// others to forward writes to. A listener on every interface (0.0.0.0:8000,
+// [::]:8000, as in a container) gives no address another host can dial, and
+// dialing it reaches the dialer itself; so the host of the peer address,
+// which the others already reach, stands in with the listener's port.
+func advertisedClientAddr(listen, peer string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
+		return listen
+	}
+	peerHost, _, err := net.SplitHostPort(peer)
+	if ip := net.ParseIP(peerHost); err != nil || peerHost == "" || (ip != nil && ip.IsUnspecified()) {
+		return listen
+	}
+	return net.JoinHostPort(peerHost, port)
 }
 
 // ID returns the node's id.
