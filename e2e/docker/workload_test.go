@@ -1,0 +1,295 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+
+	"github.com/raftex/raftex/client"
+)
+
+const (
+	workers = 4 // concurrent clients, each with its own session
+	hotKeys = 4 // keys every worker reads, writes, CASes and deletes
+	// opTimeout bounds one client call. Long enough to outlast an
+	// election and a node's restart, so that most calls get an answer; a
+	// write that does not is of unknown outcome.
+	opTimeout = 20 * time.Second
+	// checkTimeout bounds porcupine; running out of it fails the test.
+	checkTimeout = 2 * time.Minute
+)
+
+// workload is a concurrent client load on a cluster, recording a history
+// of every call: its input, when it was called and returned, and what it
+// returned (or that it returned nothing: a write of unknown outcome).
+type workload struct {
+	t     *testing.T
+	c     *cluster
+	start time.Time
+	stop  chan struct{}
+	wg    sync.WaitGroup
+
+	writes   atomic.Int64          // acknowledged writes
+	unknown  atomic.Int64          // writes without an answer
+	answered [workers]atomic.Int64 // per worker, calls that got an answer
+
+	mu      sync.Mutex
+	history []porcupine.Operation
+	unique  map[string]acked // acknowledged writes of keys written once
+}
+
+type acked struct {
+	value string
+	rev   uint64
+}
+
+// startWorkload starts the workers. Each has its own client (its own
+// session) with the endpoints in another order, so the load goes through
+// followers (forwarded) as well as through the leader.
+func startWorkload(t *testing.T, c *cluster) *workload {
+	t.Helper()
+	w := &workload{t: t, c: c, start: time.Now(), stop: make(chan struct{}), unique: map[string]acked{}}
+	eps := c.endpoints()
+	seed := rand.Uint64()
+	t.Logf("workload seed %d", seed)
+	for id := range workers {
+		rotated := append(append([]string{}, eps[id%len(eps):]...), eps[:id%len(eps)]...)
+		cl, err := client.New(rotated, client.Options{
+			ClientID: fmt.Sprintf("%s-w%d", c.prefix, id),
+			// A frozen node answers nothing: give up on it soon after
+			// the servers' own request timeout would have answered 503.
+			AttemptTimeout: requestTimeout + time.Second,
+			MaxBackoff:     500 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(seed, uint64(id)))
+		w.wg.Go(func() {
+			defer cl.Close()
+			w.run(id, cl, rng)
+		})
+	}
+	t.Cleanup(w.halt) // a test that fails early still stops its workers
+	return w
+}
+
+func (w *workload) now() int64 { return int64(time.Since(w.start)) }
+
+// run is one worker: a loop of random operations until the workload stops.
+func (w *workload) run(id int, cl *client.Client, rng *rand.Rand) {
+	lastRev := map[string]uint64{} // per key, the revision this worker saw last
+	for i := 0; ; i++ {
+		select {
+		case <-w.stop:
+			return
+		default:
+		}
+		in := kvInput{Key: fmt.Sprintf("hot/%d", rng.IntN(hotKeys)), Value: fmt.Sprintf("w%d.%d", id, i)}
+		switch p := rng.IntN(100); {
+		case p < 40:
+			in.Kind = opGet
+		case p < 65:
+			in.Kind = opPut
+		case p < 80:
+			in.Kind, in.Expect = opCAS, lastRev[in.Key]
+		case p < 85:
+			in.Kind = opDelete
+		default: // a key written once: its write must be on every node afterwards
+			in.Kind, in.Key = opPut, fmt.Sprintf("once/w%d/%d", id, i)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		call := w.now()
+		out, err := w.exec(ctx, cl, in)
+		ret := w.now()
+		cancel()
+		switch {
+		case errors.Is(err, client.ErrUnavailable) && in.Kind == opGet:
+			continue // a read without an answer had no effect
+		case errors.Is(err, client.ErrUnavailable):
+			out, ret = kvOutput{Unknown: true}, math.MaxInt64
+			w.unknown.Add(1)
+		case err != nil:
+			w.t.Errorf("worker %d: %v: %v", id, in, err)
+			return
+		case in.Kind != opGet && !out.Mismatch:
+			w.writes.Add(1)
+		}
+		if !out.Unknown {
+			w.answered[id].Add(1)
+			lastRev[in.Key] = out.Rev
+			if in.Kind == opDelete {
+				lastRev[in.Key] = 0
+			}
+		}
+		w.mu.Lock()
+		w.history = append(w.history, porcupine.Operation{ClientId: id, Input: in, Call: call, Output: out, Return: ret})
+		if in.Kind == opPut && !out.Unknown && strings.HasPrefix(in.Key, "once/") {
+			w.unique[in.Key] = acked{in.Value, out.Rev}
+		}
+		w.mu.Unlock()
+	}
+}
+
+// exec runs one operation through the client.
+func (w *workload) exec(ctx context.Context, cl *client.Client, in kvInput) (kvOutput, error) {
+	switch in.Kind {
+	case opGet:
+		v, rev, err := cl.Get(ctx, in.Key, client.Linearizable)
+		if errors.Is(err, client.ErrNotFound) {
+			return kvOutput{}, nil
+		}
+		return kvOutput{Found: true, Value: string(v), Rev: rev}, err
+	case opPut:
+		rev, err := cl.Put(ctx, in.Key, []byte(in.Value))
+		return kvOutput{Rev: rev}, err
+	case opCAS:
+		rev, err := cl.Put(ctx, in.Key, []byte(in.Value), client.WithCAS(in.Expect))
+		var mismatch *client.CASMismatchError
+		if errors.As(err, &mismatch) {
+			return kvOutput{Mismatch: true, Rev: mismatch.Revision}, nil
+		}
+		return kvOutput{Rev: rev}, err
+	case opDelete:
+		deleted, rev, err := cl.Delete(ctx, in.Key)
+		return kvOutput{Deleted: deleted, Rev: rev}, err
+	}
+	panic(in)
+}
+
+// acknowledged returns how many writes have been acknowledged so far.
+func (w *workload) acknowledged() int64 { return w.writes.Load() }
+
+// waitWrites waits until n more writes than at the call are acknowledged
+// and every worker has had an answer: none is stuck on a node that is
+// down, cut off or frozen.
+func (w *workload) waitWrites(n int64, why string) {
+	w.t.Helper()
+	want := w.writes.Load() + n
+	var answered [workers]int64
+	for i := range answered {
+		answered[i] = w.answered[i].Load()
+	}
+	eventually(w.t, deadline, fmt.Sprintf("%d more writes acknowledged and an answer to every worker (%s)", n, why), func() error {
+		if got := w.writes.Load(); got < want {
+			return fmt.Errorf("%d of %d writes", got, want)
+		}
+		for i := range answered {
+			if w.answered[i].Load() == answered[i] {
+				return fmt.Errorf("worker %d has had no answer", i)
+			}
+		}
+		return nil
+	})
+}
+
+// halt stops the workers and waits for their calls in flight to end.
+func (w *workload) halt() {
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+	}
+	w.wg.Wait()
+}
+
+// check stops the workload, then checks, with every node up: every
+// acknowledged write of a key written once is on every node, with its
+// revision; a linearizable read of each hot key through each node; and the
+// whole history is linearizable.
+func (w *workload) check() {
+	w.t.Helper()
+	w.halt()
+	if w.t.Failed() {
+		return
+	}
+	c := w.c
+	c.leader(c.nodes...) // every node ready: caught up with the leader
+	w.mu.Lock()
+	unique := w.unique
+	w.mu.Unlock()
+	for _, m := range c.nodes {
+		for key, a := range unique {
+			code, body, h, err := do(http.MethodGet, m.url("/v1/kv/"+key+"?consistency=stale"), nil)
+			if err != nil {
+				w.t.Fatalf("reading %s on %s: %v", key, m.name, err)
+			}
+			if rev := h.Get("Raftex-Revision"); code != http.StatusOK || string(body) != a.value || rev != strconv.FormatUint(a.rev, 10) {
+				w.t.Errorf("acknowledged write %s=%s at revision %d: on %s it is %d %q revision %q",
+					key, a.value, a.rev, m.name, code, body, rev)
+			}
+		}
+	}
+	for i, m := range c.nodes {
+		cl, err := client.New([]string{m.endpoint}, client.Options{})
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		for k := range hotKeys {
+			in := kvInput{Kind: opGet, Key: fmt.Sprintf("hot/%d", k)}
+			ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+			call := w.now()
+			out, err := w.exec(ctx, cl, in)
+			ret := w.now()
+			cancel()
+			if err != nil {
+				w.t.Fatalf("final read of %s through %s: %v", in.Key, m.name, err)
+			}
+			w.history = append(w.history, porcupine.Operation{ClientId: workers + i, Input: in, Call: call, Output: out, Return: ret})
+		}
+		cl.Close()
+	}
+	w.checkHistory()
+}
+
+func (w *workload) checkHistory() {
+	w.t.Helper()
+	started := time.Now()
+	res, info := porcupine.CheckOperationsVerbose(kvModel.ToModel(), w.history, checkTimeout)
+	w.t.Logf("history: %d operations, %d writes acknowledged, %d of unknown outcome, %d keys written once; porcupine: %s in %s",
+		len(w.history), w.writes.Load(), w.unknown.Load(), len(w.unique), res, time.Since(started).Round(time.Millisecond))
+	switch res {
+	case porcupine.Ok:
+		return
+	case porcupine.Unknown:
+		w.t.Errorf("porcupine did not finish within %s: the history is not known to be linearizable", checkTimeout)
+	default:
+		w.t.Errorf("the history is not linearizable")
+	}
+	if dir := artifactDir(w.t); dir != "" {
+		path := filepath.Join(dir, "history.html")
+		if err := porcupine.VisualizePath(kvModel.ToModel(), info, path); err != nil {
+			w.t.Logf("visualizing the history: %v", err)
+		} else {
+			w.t.Logf("porcupine's visualization: %s", path)
+		}
+	}
+}
+
+// artifactDir is $RAFTEX_ARTIFACTS/docker/<test>, made; "" without
+// RAFTEX_ARTIFACTS.
+func artifactDir(t *testing.T) string {
+	base := os.Getenv("RAFTEX_ARTIFACTS")
+	if base == "" {
+		return ""
+	}
+	dir := filepath.Join(base, "docker", shortName(t.Name()))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Logf("artifacts: %v", err)
+		return ""
+	}
+	return dir
+}
