@@ -2,6 +2,7 @@ package docker
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"testing"
 	"time"
@@ -52,8 +53,9 @@ func TestDockerPartitionedLeader(t *testing.T) {
 
 	// A write through the cut-off node cannot commit: 503, outcome
 	// unknown. (Its own session, so that no retry could apply it twice.)
-	start := time.Now()
-	code, body, _, err := do(http.MethodPut, old.url("/v1/kv/partition/lost"), []byte("lost"),
+	lost := kvInput{Kind: opPut, Key: "partition/lost", Value: "lost"}
+	start, call := time.Now(), w.now()
+	code, body, _, err := do(http.MethodPut, old.url("/v1/kv/"+lost.Key), []byte(lost.Value),
 		"Raftex-Client-Id", c.prefix+"-probe", "Raftex-Request-Seq", "1")
 	if err != nil {
 		t.Fatalf("write through the cut-off %s: %v", old.name, err)
@@ -61,6 +63,7 @@ func TestDockerPartitionedLeader(t *testing.T) {
 	if code != http.StatusServiceUnavailable {
 		t.Fatalf("write through the cut-off %s = %d %s, want 503", old.name, code, body)
 	}
+	w.record(testClient, lost, kvOutput{Unknown: true}, call, math.MaxInt64)
 	t.Logf("write through the cut-off %s: 503 after %s", old.name, time.Since(start).Round(time.Millisecond))
 	code, body, _, err = do(http.MethodGet, old.url("/v1/kv/hot/0"), nil)
 	if err != nil || code != http.StatusServiceUnavailable {
@@ -85,10 +88,12 @@ func TestDockerPartitionedLeader(t *testing.T) {
 	c.leader(c.nodes...)
 	// The write the cut-off leader took never applied, anywhere.
 	for _, m := range c.nodes {
-		code, body, _, err := do(http.MethodGet, m.url("/v1/kv/partition/lost"), nil)
+		call := w.now()
+		code, body, _, err := do(http.MethodGet, m.url("/v1/kv/"+lost.Key), nil)
 		if err != nil || code != http.StatusNotFound {
 			t.Errorf("the write taken by the cut-off leader, read through %s = %d %s (%v), want 404", m.name, code, body, err)
 		}
+		w.record(testClient, kvInput{Kind: opGet, Key: lost.Key}, kvOutput{}, call, w.now())
 	}
 	w.waitWrites(50, old.name+" reconnected")
 	w.check()

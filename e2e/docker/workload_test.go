@@ -43,7 +43,6 @@ type workload struct {
 	wg    sync.WaitGroup
 
 	writes   atomic.Int64          // acknowledged writes
-	unknown  atomic.Int64          // writes without an answer
 	answered [workers]atomic.Int64 // per worker, calls that got an answer
 
 	mu      sync.Mutex
@@ -121,7 +120,6 @@ func (w *workload) run(id int, cl *client.Client, rng *rand.Rand) {
 			continue // a read without an answer had no effect
 		case errors.Is(err, client.ErrUnavailable):
 			out, ret = kvOutput{Unknown: true}, math.MaxInt64
-			w.unknown.Add(1)
 		case err != nil:
 			w.t.Errorf("worker %d: %v: %v", id, in, err)
 			return
@@ -168,6 +166,20 @@ func (w *workload) exec(ctx context.Context, cl *client.Client, in kvInput) (kvO
 		return kvOutput{Deleted: deleted, Rev: rev}, err
 	}
 	panic(in)
+}
+
+// Client ids in the history beyond the workers': the final reads through
+// each node, then the test's own requests.
+const (
+	finalReader = workers
+	testClient  = workers + 3
+)
+
+// record adds an operation the test made itself to the history.
+func (w *workload) record(client int, in kvInput, out kvOutput, call, ret int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.history = append(w.history, porcupine.Operation{ClientId: client, Input: in, Call: call, Output: out, Return: ret})
 }
 
 // acknowledged returns how many writes have been acknowledged so far.
@@ -248,7 +260,7 @@ func (w *workload) check() {
 			if err != nil {
 				w.t.Fatalf("final read of %s through %s: %v", in.Key, m.name, err)
 			}
-			w.history = append(w.history, porcupine.Operation{ClientId: workers + i, Input: in, Call: call, Output: out, Return: ret})
+			w.record(finalReader+i, in, out, call, ret)
 		}
 		cl.Close()
 	}
@@ -257,10 +269,16 @@ func (w *workload) check() {
 
 func (w *workload) checkHistory() {
 	w.t.Helper()
+	unknown := 0
+	for _, op := range w.history {
+		if op.Output.(kvOutput).Unknown {
+			unknown++
+		}
+	}
 	started := time.Now()
 	res, info := porcupine.CheckOperationsVerbose(kvModel.ToModel(), w.history, checkTimeout)
 	w.t.Logf("history: %d operations, %d writes acknowledged, %d of unknown outcome, %d keys written once; porcupine: %s in %s",
-		len(w.history), w.writes.Load(), w.unknown.Load(), len(w.unique), res, time.Since(started).Round(time.Millisecond))
+		len(w.history), w.writes.Load(), unknown, len(w.unique), res, time.Since(started).Round(time.Millisecond))
 	switch res {
 	case porcupine.Ok:
 		return
