@@ -157,7 +157,7 @@ func (nw *network) deliver(env *envelope) {
 	s := nw.s
 	m, err := transport.DecodeMessage(env.data)
 	if err != nil {
-		s.fail("codec", fmt.Sprintf("cannot decode a message of %d bytes the codec encoded: %v", len(env.data), err))
+		s.fail("Codec", fmt.Sprintf("cannot decode a message of %d bytes the codec encoded: %v", len(env.data), err))
 		return
 	}
 	to := s.node(env.to)

@@ -197,7 +197,7 @@ func (n *node) persist(rd raft.Ready) {
 		err := n.store.Save(rd.HardState, rd.Entries)
 		n.disk.release()
 		if err != nil {
-			n.s.fail("storage", fmt.Sprintf("node %d: save: %v", n.id, err))
+			n.s.fail("Storage", fmt.Sprintf("node %d: save: %v", n.id, err))
 			return
 		}
 	}
@@ -234,11 +234,11 @@ func (n *node) persisted() {
 	n.inflight = nil
 	if rd.Snapshot != nil {
 		if err := n.store.ApplySnapshot(rd.Snapshot.Meta); err != nil {
-			n.s.fail("storage", fmt.Sprintf("node %d: apply snapshot %d: %v", n.id, rd.Snapshot.Meta.Index, err))
+			n.s.fail("Storage", fmt.Sprintf("node %d: apply snapshot %d: %v", n.id, rd.Snapshot.Meta.Index, err))
 			return
 		}
 		if err := n.store.Save(rd.HardState, rd.Entries); err != nil {
-			n.s.fail("storage", fmt.Sprintf("node %d: save: %v", n.id, err))
+			n.s.fail("Storage", fmt.Sprintf("node %d: save: %v", n.id, err))
 			return
 		}
 	} else {
@@ -258,7 +258,7 @@ func (n *node) finish(rd raft.Ready) {
 	if rd.Snapshot != nil {
 		n.s.stats.Snapshots++
 		if err := n.restoreKV(rd.Snapshot.Meta); err != nil {
-			n.s.fail("storage", fmt.Sprintf("node %d: %v", n.id, err))
+			n.s.fail("Storage", fmt.Sprintf("node %d: %v", n.id, err))
 			return
 		}
 	}
@@ -276,7 +276,7 @@ func (n *node) finish(rd raft.Ready) {
 // apply applies one committed entry to the state machine (§5.3).
 func (n *node) apply(e raft.Entry) {
 	if e.Index != n.applied+1 {
-		n.s.fail("apply order", fmt.Sprintf("node %d applied entry %d after %d", n.id, e.Index, n.applied))
+		n.s.fail("Apply in order", fmt.Sprintf("node %d applied entry %d after %d", n.id, e.Index, n.applied))
 		return
 	}
 	var res any
@@ -322,7 +322,7 @@ func (n *node) maybeSnapshot() {
 		return // a newer snapshot arrived from the leader
 	}
 	if err != nil {
-		n.s.fail("storage", fmt.Sprintf("node %d: create snapshot %d: %v", n.id, meta.Index, err))
+		n.s.fail("Storage", fmt.Sprintf("node %d: create snapshot %d: %v", n.id, meta.Index, err))
 		return
 	}
 	view, err := n.kv.Snapshot()
@@ -337,7 +337,7 @@ func (n *node) maybeSnapshot() {
 		err = n.store.Compact(meta.Index - n.s.p.snapTrailing)
 	}
 	if err != nil {
-		n.s.fail("storage", fmt.Sprintf("node %d: snapshot %d: %v", n.id, meta.Index, err))
+		n.s.fail("Storage", fmt.Sprintf("node %d: snapshot %d: %v", n.id, meta.Index, err))
 		return
 	}
 	n.s.tr.add(trSnapshot, n.id, meta.Index, meta.Term)
@@ -357,7 +357,7 @@ func (n *node) receive(m raft.Message, body []byte) {
 		n.s.net.reportSnapshot(m.From, m.To, true)
 	}
 	if err := n.core.Step(m); err != nil {
-		n.s.fail("step", fmt.Sprintf("node %d: step %v: %v", n.id, m, err))
+		n.s.fail("Step", fmt.Sprintf("node %d: step %v: %v", n.id, m, err))
 	}
 }
 
@@ -386,7 +386,7 @@ func (n *node) storeSnapshot(meta raft.SnapshotMeta, body []byte) bool {
 		err = w.Commit()
 	}
 	if err != nil {
-		n.s.fail("storage", fmt.Sprintf("node %d: receive snapshot %d: %v", n.id, meta.Index, err))
+		n.s.fail("Storage", fmt.Sprintf("node %d: receive snapshot %d: %v", n.id, meta.Index, err))
 		return false
 	}
 	return true

@@ -118,12 +118,12 @@ func (n *node) resolve(e raft.Entry, res any) {
 	}
 	r, ok := res.(kv.Result)
 	if !ok {
-		n.s.fail("kv", fmt.Sprintf("node %d: entry %d of a proposal applied with result %T", n.id, e.Index, res))
+		n.s.fail("State machine", fmt.Sprintf("node %d: entry %d of a proposal applied with result %T", n.id, e.Index, res))
 		return
 	}
 	out, err := writeOutput(r)
 	if err != nil {
-		n.s.fail("kv", fmt.Sprintf("node %d: entry %d: %v", n.id, e.Index, err))
+		n.s.fail("State machine", fmt.Sprintf("node %d: entry %d: %v", n.id, e.Index, err))
 		return
 	}
 	n.s.chk.acked(e)
