@@ -49,6 +49,9 @@ type node struct {
 	inflight *raft.Ready
 	// backlog holds what arrived while paused, run in order on resume.
 	backlog []func()
+	// lazy is a hard state whose only change was the commit index, kept
+	// for the next write.
+	lazy raft.HardState
 
 	server
 
@@ -161,8 +164,16 @@ func (n *node) input(fn func()) {
 }
 
 // process pushes Readys through the contract until the core has nothing
-// more or a durable write is in flight (raft.Ready, rules 1–5).
+// more or a durable write is in flight (raft.Ready, rules 1–5). While one
+// is, the leader's messages still leave as they are produced
+// (TakeMessages, thesis §10.2.1).
 func (n *node) process() {
+	if n.state == up && n.inflight != nil {
+		for _, m := range n.core.TakeMessages() {
+			n.s.net.send(m)
+		}
+		return
+	}
 	for n.state == up && n.inflight == nil && n.core.HasReady() {
 		rd := n.core.Ready()
 		n.s.chk.ready(n, &rd)
@@ -179,9 +190,18 @@ func (n *node) process() {
 		}
 		n.confirmReads(rd.ReadStates)
 		if !rd.MustSync() {
+			// A hard state that changed only its commit index is not worth
+			// an fsync: it rides with the next write, as in package node.
+			if !rd.HardState.IsEmpty() {
+				n.lazy = rd.HardState
+			}
 			n.finish(rd)
 			continue
 		}
+		if rd.HardState.IsEmpty() {
+			rd.HardState = n.lazy
+		}
+		n.lazy = raft.HardState{}
 		n.persist(rd)
 	}
 }
@@ -399,6 +419,7 @@ func (n *node) crash() {
 	n.inc++
 	n.state = down
 	n.core, n.store, n.kv, n.inflight, n.backlog = nil, nil, nil, nil, nil
+	n.lazy = raft.HardState{}
 	n.crashArmed = crashNone
 	n.server.reset()
 }
