@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/raftex/raftex/internal/e2etest"
 )
 
 // TestAPI runs every route of the HTTP API, and every error it promises,
@@ -14,39 +16,39 @@ import (
 func TestAPI(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 3)
-	lead := c.leader()
-	follower := c.followers(lead)[0]
+	lead := c.Leader()
+	follower := c.Followers(lead)[0]
 
 	t.Run("PutThenGetFromEveryNode", func(t *testing.T) {
 		// A write through each node is read back from every node, at
 		// every consistency level: a follower forwards the write, and a
 		// linearizable or lease read anywhere sees it at once.
-		for _, writer := range c.nodes {
-			key := "every-node/" + writer.name
-			value := "written via " + writer.name
-			rev := put(t, writer, key, value)
-			for _, reader := range c.nodes {
+		for _, writer := range c.Nodes {
+			key := "every-node/" + writer.Name
+			value := "written via " + writer.Name
+			rev := writer.Put(t, key, value)
+			for _, reader := range c.Nodes {
 				for _, cons := range []string{"", "?consistency=linearizable", "?consistency=lease"} {
-					r := must(t, http.MethodGet, reader.url("/v1/kv/"+key+cons), nil)
-					if err := r.want(http.StatusOK); err != nil {
-						t.Fatalf("GET %s%s on %s: %v", key, cons, reader.name, err)
+					r := must(t, http.MethodGet, reader.URL("/v1/kv/"+key+cons), nil)
+					if err := r.Want(http.StatusOK); err != nil {
+						t.Fatalf("GET %s%s on %s: %v", key, cons, reader.Name, err)
 					}
-					if string(r.body) != value || headerRevision(t, r) != rev {
-						t.Fatalf("GET %s%s on %s = %q rev %s, want %q rev %d", key, cons, reader.name, r.body, r.header.Get("Raftex-Revision"), value, rev)
+					if string(r.Body) != value || headerRevision(t, r) != rev {
+						t.Fatalf("GET %s%s on %s = %q rev %s, want %q rev %d", key, cons, reader.Name, r.Body, r.Header.Get("Raftex-Revision"), value, rev)
 					}
-					if ct := r.header.Get("Content-Type"); ct != "application/octet-stream" {
+					if ct := r.Header.Get("Content-Type"); ct != "application/octet-stream" {
 						t.Errorf("Content-Type %q", ct)
 					}
 				}
 				// A stale read is served from the node's own state: it
 				// gets there, but maybe not at once.
-				eventually(t, startDeadline, "stale read on "+reader.name, func() error {
-					r := must(t, http.MethodGet, reader.url("/v1/kv/"+key+"?consistency=stale"), nil)
-					if err := r.want(http.StatusOK); err != nil {
+				soon.Until(t, "stale read on "+reader.Name, func() error {
+					r := must(t, http.MethodGet, reader.URL("/v1/kv/"+key+"?consistency=stale"), nil)
+					if err := r.Want(http.StatusOK); err != nil {
 						return err
 					}
-					if string(r.body) != value {
-						return fmt.Errorf("value %q", r.body)
+					if string(r.Body) != value {
+						return fmt.Errorf("value %q", r.Body)
 					}
 					return nil
 				})
@@ -55,34 +57,34 @@ func TestAPI(t *testing.T) {
 	})
 
 	t.Run("RevisionsGrowAndOverwrite", func(t *testing.T) {
-		r1 := put(t, follower, "grow", "one")
-		r2 := put(t, lead, "grow", "two")
+		r1 := follower.Put(t, "grow", "one")
+		r2 := lead.Put(t, "grow", "two")
 		if r2 <= r1 {
 			t.Fatalf("revisions %d then %d: want growing", r1, r2)
 		}
-		r := must(t, http.MethodGet, follower.url("/v1/kv/grow"), nil)
-		if string(r.body) != "two" || headerRevision(t, r) != r2 {
-			t.Fatalf("GET = %q rev %d, want two rev %d", r.body, headerRevision(t, r), r2)
+		r := must(t, http.MethodGet, follower.URL("/v1/kv/grow"), nil)
+		if string(r.Body) != "two" || headerRevision(t, r) != r2 {
+			t.Fatalf("GET = %q rev %d, want two rev %d", r.Body, headerRevision(t, r), r2)
 		}
 		// Empty values are values.
-		put(t, follower, "empty-value", "")
-		r = must(t, http.MethodGet, lead.url("/v1/kv/empty-value"), nil)
-		if err := r.want(http.StatusOK); err != nil || len(r.body) != 0 {
-			t.Fatalf("empty value: %v %q", err, r.body)
+		follower.Put(t, "empty-value", "")
+		r = must(t, http.MethodGet, lead.URL("/v1/kv/empty-value"), nil)
+		if err := r.Want(http.StatusOK); err != nil || len(r.Body) != 0 {
+			t.Fatalf("empty value: %v %q", err, r.Body)
 		}
 	})
 
 	t.Run("GetAbsent404", func(t *testing.T) {
-		for _, nd := range c.nodes {
+		for _, nd := range c.Nodes {
 			for _, cons := range []string{"", "?consistency=lease", "?consistency=stale"} {
-				r := must(t, http.MethodGet, nd.url("/v1/kv/never-written"+cons), nil)
-				if err := r.want(http.StatusNotFound); err != nil {
+				r := must(t, http.MethodGet, nd.URL("/v1/kv/never-written"+cons), nil)
+				if err := r.Want(http.StatusNotFound); err != nil {
 					t.Fatal(err)
 				}
-				if msg, _ := r.fields(t)["error"].(string); msg == "" {
-					t.Errorf("404 body %q has no error", r.body)
+				if msg, _ := r.Fields(t)["error"].(string); msg == "" {
+					t.Errorf("404 body %q has no error", r.Body)
 				}
-				if h := r.header.Get("Raftex-Revision"); h != "" {
+				if h := r.Header.Get("Raftex-Revision"); h != "" {
 					t.Errorf("404 carries Raftex-Revision %q", h)
 				}
 			}
@@ -91,45 +93,45 @@ func TestAPI(t *testing.T) {
 
 	t.Run("CAS", func(t *testing.T) {
 		// cas=0: only if absent.
-		rev := put(t, follower, "cas?cas=0", "first")
-		r := must(t, http.MethodPut, lead.url("/v1/kv/cas?cas=0"), []byte("again"))
+		rev := follower.Put(t, "cas?cas=0", "first")
+		r := must(t, http.MethodPut, lead.URL("/v1/kv/cas?cas=0"), []byte("again"))
 		wantConflict(t, r, rev)
 		// cas=R: only at revision R.
-		r = must(t, http.MethodPut, follower.url(fmt.Sprintf("/v1/kv/cas?cas=%d", rev+1000)), []byte("x"))
+		r = must(t, http.MethodPut, follower.URL(fmt.Sprintf("/v1/kv/cas?cas=%d", rev+1000)), []byte("x"))
 		wantConflict(t, r, rev)
-		rev2 := put(t, follower, fmt.Sprintf("cas?cas=%d", rev), "second")
-		r = must(t, http.MethodPut, lead.url(fmt.Sprintf("/v1/kv/cas?cas=%d", rev)), []byte("third"))
+		rev2 := follower.Put(t, fmt.Sprintf("cas?cas=%d", rev), "second")
+		r = must(t, http.MethodPut, lead.URL(fmt.Sprintf("/v1/kv/cas?cas=%d", rev)), []byte("third"))
 		wantConflict(t, r, rev2)
 		// On an absent key, a mismatch reports revision 0.
-		r = must(t, http.MethodPut, follower.url("/v1/kv/cas-absent?cas=7"), []byte("x"))
+		r = must(t, http.MethodPut, follower.URL("/v1/kv/cas-absent?cas=7"), []byte("x"))
 		wantConflict(t, r, 0)
-		if got := must(t, http.MethodGet, lead.url("/v1/kv/cas"), nil); string(got.body) != "second" {
-			t.Fatalf("value after CAS = %q, want second", got.body)
+		if got := must(t, http.MethodGet, lead.URL("/v1/kv/cas"), nil); string(got.Body) != "second" {
+			t.Fatalf("value after CAS = %q, want second", got.Body)
 		}
 	})
 
 	t.Run("Delete", func(t *testing.T) {
-		rev := put(t, follower, "del", "v")
-		for _, nd := range []*node{follower, lead} {
-			r := must(t, http.MethodDelete, nd.url("/v1/kv/del"), nil)
-			if err := r.want(http.StatusOK); err != nil {
+		rev := follower.Put(t, "del", "v")
+		for _, nd := range []*e2etest.Node{follower, lead} {
+			r := must(t, http.MethodDelete, nd.URL("/v1/kv/del"), nil)
+			if err := r.Want(http.StatusOK); err != nil {
 				t.Fatal(err)
 			}
-			f := r.fields(t)
+			f := r.Fields(t)
 			wantDeleted := nd == follower
-			if f["deleted"] != wantDeleted || revisionOf(t, r) <= rev {
-				t.Fatalf("DELETE via %s = %s, want deleted %v and a revision after %d", nd.name, r.body, wantDeleted, rev)
+			if f["deleted"] != wantDeleted || r.Revision(t) <= rev {
+				t.Fatalf("DELETE via %s = %s, want deleted %v and a revision after %d", nd.Name, r.Body, wantDeleted, rev)
 			}
 		}
-		for _, nd := range c.nodes {
-			if err := must(t, http.MethodGet, nd.url("/v1/kv/del"), nil).want(http.StatusNotFound); err != nil {
-				t.Fatalf("GET on %s after delete: %v", nd.name, err)
+		for _, nd := range c.Nodes {
+			if err := must(t, http.MethodGet, nd.URL("/v1/kv/del"), nil).Want(http.StatusNotFound); err != nil {
+				t.Fatalf("GET on %s after delete: %v", nd.Name, err)
 			}
 		}
 		// After a delete the key's revision reads as 0 for cas.
-		r := must(t, http.MethodPut, lead.url("/v1/kv/del?cas=1"), []byte("x"))
+		r := must(t, http.MethodPut, lead.URL("/v1/kv/del?cas=1"), []byte("x"))
 		wantConflict(t, r, 0)
-		put(t, follower, "del?cas=0", "back")
+		follower.Put(t, "del?cas=0", "back")
 	})
 
 	t.Run("KeysWithSlashesAndAnyBytes", func(t *testing.T) {
@@ -149,29 +151,29 @@ func TestAPI(t *testing.T) {
 		}
 		for i, tc := range cases {
 			value := fmt.Sprintf("value %d", i)
-			rev := put(t, c.nodes[i%3], tc.path, value)
+			rev := c.Nodes[i%3].Put(t, tc.path, value)
 			// Read back through the canonical escaping of the key.
-			for _, nd := range c.nodes {
-				r := must(t, http.MethodGet, nd.url("/v1/kv/"+url.PathEscape(tc.key)), nil)
-				if err := r.want(http.StatusOK); err != nil {
-					t.Fatalf("key %q written as %q, read on %s: %v", tc.key, tc.path, nd.name, err)
+			for _, nd := range c.Nodes {
+				r := must(t, http.MethodGet, nd.URL("/v1/kv/"+url.PathEscape(tc.key)), nil)
+				if err := r.Want(http.StatusOK); err != nil {
+					t.Fatalf("key %q written as %q, read on %s: %v", tc.key, tc.path, nd.Name, err)
 				}
-				if string(r.body) != value || headerRevision(t, r) != rev {
-					t.Fatalf("key %q = %q rev %d, want %q rev %d", tc.key, r.body, headerRevision(t, r), value, rev)
+				if string(r.Body) != value || headerRevision(t, r) != rev {
+					t.Fatalf("key %q = %q rev %d, want %q rev %d", tc.key, r.Body, headerRevision(t, r), value, rev)
 				}
 			}
 		}
 		// "a/b" and "a%2Fb" are one key.
-		rev := put(t, lead, "same/key", "1")
-		r := must(t, http.MethodDelete, follower.url("/v1/kv/same%2Fkey"), nil)
-		if r.fields(t)["deleted"] != true || revisionOf(t, r) <= rev {
-			t.Fatalf("DELETE same%%2Fkey = %s", r.body)
+		rev := lead.Put(t, "same/key", "1")
+		r := must(t, http.MethodDelete, follower.URL("/v1/kv/same%2Fkey"), nil)
+		if r.Fields(t)["deleted"] != true || r.Revision(t) <= rev {
+			t.Fatalf("DELETE same%%2Fkey = %s", r.Body)
 		}
 		// The longest key is fine, one byte more is not.
 		long := strings.Repeat("k", 1024)
-		put(t, follower, long, "long")
-		if r := must(t, http.MethodGet, lead.url("/v1/kv/"+long), nil); string(r.body) != "long" {
-			t.Fatalf("1024-byte key reads %q", r.body)
+		follower.Put(t, long, "long")
+		if r := must(t, http.MethodGet, lead.URL("/v1/kv/"+long), nil); string(r.Body) != "long" {
+			t.Fatalf("1024-byte key reads %q", r.Body)
 		}
 	})
 
@@ -195,14 +197,14 @@ func TestAPI(t *testing.T) {
 			{http.MethodGet, "/v1/kv/k?consistency=STALE"},
 		}
 		for _, tc := range cases {
-			for _, nd := range []*node{lead, follower} {
-				r := must(t, tc.method, nd.url(tc.path), []byte("v"))
-				if err := r.want(http.StatusBadRequest); err != nil {
-					t.Errorf("%s %.40s on %s: %v", tc.method, tc.path, nd.name, err)
+			for _, nd := range []*e2etest.Node{lead, follower} {
+				r := must(t, tc.method, nd.URL(tc.path), []byte("v"))
+				if err := r.Want(http.StatusBadRequest); err != nil {
+					t.Errorf("%s %.40s on %s: %v", tc.method, tc.path, nd.Name, err)
 					continue
 				}
-				if msg, _ := r.fields(t)["error"].(string); msg == "" {
-					t.Errorf("%s %.40s: 400 body %q has no error", tc.method, tc.path, r.body)
+				if msg, _ := r.Fields(t)["error"].(string); msg == "" {
+					t.Errorf("%s %.40s: 400 body %q has no error", tc.method, tc.path, r.Body)
 				}
 			}
 		}
@@ -218,14 +220,14 @@ func TestAPI(t *testing.T) {
 			{"Raftex-Client-Id", "c", "Raftex-Request-Seq", "one"},
 			{"Raftex-Client-Id", strings.Repeat("c", 257), "Raftex-Request-Seq", "1"},
 		} {
-			r := must(t, http.MethodPut, follower.url("/v1/kv/session-bad"), []byte("v"), h...)
-			if err := r.want(http.StatusBadRequest); err != nil {
+			r := must(t, http.MethodPut, follower.URL("/v1/kv/session-bad"), []byte("v"), h...)
+			if err := r.Want(http.StatusBadRequest); err != nil {
 				t.Errorf("headers %q: %v", h, err)
 			}
 		}
 		// Nothing above was written.
 		for _, k := range []string{"k", "session-bad"} {
-			if err := must(t, http.MethodGet, lead.url("/v1/kv/"+k), nil).want(http.StatusNotFound); err != nil {
+			if err := must(t, http.MethodGet, lead.URL("/v1/kv/"+k), nil).Want(http.StatusNotFound); err != nil {
 				t.Errorf("key %s: %v", k, err)
 			}
 		}
@@ -233,20 +235,20 @@ func TestAPI(t *testing.T) {
 
 	t.Run("ValueTooLarge413", func(t *testing.T) {
 		const limit = 1 << 20
-		put(t, follower, "big", strings.Repeat("v", limit))
-		for _, nd := range []*node{lead, follower} {
-			r := must(t, http.MethodPut, nd.url("/v1/kv/too-big"), []byte(strings.Repeat("v", limit+1)))
-			if err := r.want(http.StatusRequestEntityTooLarge); err != nil {
-				t.Fatalf("on %s: %v", nd.name, err)
+		follower.Put(t, "big", strings.Repeat("v", limit))
+		for _, nd := range []*e2etest.Node{lead, follower} {
+			r := must(t, http.MethodPut, nd.URL("/v1/kv/too-big"), []byte(strings.Repeat("v", limit+1)))
+			if err := r.Want(http.StatusRequestEntityTooLarge); err != nil {
+				t.Fatalf("on %s: %v", nd.Name, err)
 			}
-			if msg, _ := r.fields(t)["error"].(string); msg == "" {
-				t.Errorf("413 body %q has no error", r.body)
+			if msg, _ := r.Fields(t)["error"].(string); msg == "" {
+				t.Errorf("413 body %q has no error", r.Body)
 			}
 		}
-		if r := must(t, http.MethodGet, lead.url("/v1/kv/big"), nil); len(r.body) != limit {
-			t.Fatalf("1 MiB value reads %d bytes", len(r.body))
+		if r := must(t, http.MethodGet, lead.URL("/v1/kv/big"), nil); len(r.Body) != limit {
+			t.Fatalf("1 MiB value reads %d bytes", len(r.Body))
 		}
-		if err := must(t, http.MethodGet, lead.url("/v1/kv/too-big"), nil).want(http.StatusNotFound); err != nil {
+		if err := must(t, http.MethodGet, lead.URL("/v1/kv/too-big"), nil).Want(http.StatusNotFound); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -261,34 +263,34 @@ func TestAPI(t *testing.T) {
 			{http.MethodPut, "/readyz", "GET"},
 		}
 		for _, tc := range cases {
-			r := must(t, tc.method, follower.url(tc.path), nil)
-			if err := r.want(http.StatusMethodNotAllowed); err != nil {
+			r := must(t, tc.method, follower.URL(tc.path), nil)
+			if err := r.Want(http.StatusMethodNotAllowed); err != nil {
 				t.Errorf("%s %s: %v", tc.method, tc.path, err)
 				continue
 			}
-			if got := r.header.Get("Allow"); got != tc.allow {
+			if got := r.Header.Get("Allow"); got != tc.allow {
 				t.Errorf("%s %s: Allow %q, want %q", tc.method, tc.path, got, tc.allow)
 			}
-			if msg, _ := r.fields(t)["error"].(string); msg == "" {
-				t.Errorf("405 body %q has no error", r.body)
+			if msg, _ := r.Fields(t)["error"].(string); msg == "" {
+				t.Errorf("405 body %q has no error", r.Body)
 			}
 		}
 	})
 
 	t.Run("Status", func(t *testing.T) {
-		lead := c.leader()
-		for _, nd := range c.nodes {
-			r := must(t, http.MethodGet, nd.url("/v1/status"), nil)
-			if err := r.want(http.StatusOK); err != nil {
+		lead := c.Leader()
+		for _, nd := range c.Nodes {
+			r := must(t, http.MethodGet, nd.URL("/v1/status"), nil)
+			if err := r.Want(http.StatusOK); err != nil {
 				t.Fatal(err)
 			}
-			f := r.fields(t)
+			f := r.Fields(t)
 			for _, k := range []string{"id", "role", "term", "leader", "commit_index", "applied_index", "last_index", "members"} {
 				if _, ok := f[k]; !ok {
-					t.Errorf("status of %s lacks %q: %s", nd.name, k, r.body)
+					t.Errorf("status of %s lacks %q: %s", nd.Name, k, r.Body)
 				}
 			}
-			st, err := status(nd)
+			st, err := nd.Status()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -296,28 +298,28 @@ func TestAPI(t *testing.T) {
 			if nd == lead {
 				wantRole = "leader"
 			}
-			if st.ID != nd.name || st.Role != wantRole || st.Leader != lead.name || st.Term == 0 ||
+			if st.ID != nd.Name || st.Role != wantRole || st.Leader != lead.Name || st.Term == 0 ||
 				st.CommitIndex == 0 || st.AppliedIndex > st.CommitIndex || st.LastIndex < st.CommitIndex {
-				t.Errorf("status of %s: %+v (leader %s)", nd.name, st, lead.name)
+				t.Errorf("status of %s: %+v (leader %s)", nd.Name, st, lead.Name)
 			}
 			if len(st.Members) != 3 {
-				t.Fatalf("status of %s lists %d members: %+v", nd.name, len(st.Members), st.Members)
+				t.Fatalf("status of %s lists %d members: %+v", nd.Name, len(st.Members), st.Members)
 			}
 			for i, m := range st.Members {
-				want := c.nodes[i]
-				if m.ID != want.name || m.PeerAddr != want.peerAddr || m.ClientAddr != want.clientAddr || !m.Voter {
-					t.Errorf("status of %s: member %d = %+v, want %s peer %s client %s voter", nd.name, i, m, want.name, want.peerAddr, want.clientAddr)
+				want := c.Nodes[i]
+				if m.ID != want.Name || m.PeerAddr != want.PeerAddr || m.ClientAddr != want.ClientAddr || !m.Voter {
+					t.Errorf("status of %s: member %d = %+v, want %s peer %s client %s voter", nd.Name, i, m, want.Name, want.PeerAddr, want.ClientAddr)
 				}
 			}
 		}
 	})
 
 	t.Run("HealthAndReady", func(t *testing.T) {
-		for _, nd := range c.nodes {
+		for _, nd := range c.Nodes {
 			for _, path := range []string{"/healthz", "/readyz"} {
-				r := must(t, http.MethodGet, nd.url(path), nil)
-				if err := r.want(http.StatusOK); err != nil {
-					t.Errorf("%s on %s: %v", path, nd.name, err)
+				r := must(t, http.MethodGet, nd.URL(path), nil)
+				if err := r.Want(http.StatusOK); err != nil {
+					t.Errorf("%s on %s: %v", path, nd.Name, err)
 				}
 			}
 		}
@@ -339,16 +341,16 @@ func TestAPI(t *testing.T) {
 			var wg sync.WaitGroup
 			for i := range racers {
 				wg.Go(func() {
-					nd := c.nodes[i%3]
+					nd := c.Nodes[i%3]
 					value := fmt.Sprintf("round %d racer %d", round, i)
-					r, err := request(http.MethodPut, nd.url(fmt.Sprintf("/v1/kv/race?cas=%d", prev)), []byte(value))
+					r, err := request(http.MethodPut, nd.URL(fmt.Sprintf("/v1/kv/race?cas=%d", prev)), []byte(value))
 					if err != nil {
 						t.Errorf("racer %d: %v", i, err)
 						return
 					}
-					results[i] = outcome{code: r.code, value: value}
-					if r.code == http.StatusOK || r.code == http.StatusConflict {
-						results[i].rev = revisionOf(t, r)
+					results[i] = outcome{code: r.Code, value: value}
+					if r.Code == http.StatusOK || r.Code == http.StatusConflict {
+						results[i].rev = r.Revision(t)
 					}
 				})
 			}
@@ -374,41 +376,41 @@ func TestAPI(t *testing.T) {
 					t.Errorf("round %d: racer %d lost to revision %d, the winner wrote %d", round, i, o.rev, winner.rev)
 				}
 			}
-			r := must(t, http.MethodGet, c.nodes[round%3].url("/v1/kv/race"), nil)
-			if string(r.body) != winner.value || headerRevision(t, r) != winner.rev {
-				t.Fatalf("round %d: race = %q rev %d, winner %+v", round, r.body, headerRevision(t, r), *winner)
+			r := must(t, http.MethodGet, c.Nodes[round%3].URL("/v1/kv/race"), nil)
+			if string(r.Body) != winner.value || headerRevision(t, r) != winner.rev {
+				t.Fatalf("round %d: race = %q rev %d, winner %+v", round, r.Body, headerRevision(t, r), *winner)
 			}
 			prev = winner.rev
 		}
 	})
 
 	t.Run("HeadAndCORS", func(t *testing.T) {
-		rev := put(t, follower, "head", "value")
-		r := must(t, http.MethodHead, lead.url("/v1/kv/head"), nil)
-		if r.code != http.StatusOK || len(r.body) != 0 || headerRevision(t, r) != rev || r.header.Get("Content-Length") != "5" {
-			t.Fatalf("HEAD = %d %q %v", r.code, r.body, r.header)
+		rev := follower.Put(t, "head", "value")
+		r := must(t, http.MethodHead, lead.URL("/v1/kv/head"), nil)
+		if r.Code != http.StatusOK || len(r.Body) != 0 || headerRevision(t, r) != rev || r.Header.Get("Content-Length") != "5" {
+			t.Fatalf("HEAD = %d %q %v", r.Code, r.Body, r.Header)
 		}
-		r = must(t, http.MethodOptions, lead.url("/v1/kv/head"), nil)
-		if r.code != http.StatusNoContent || r.header.Get("Access-Control-Allow-Origin") != "*" {
-			t.Fatalf("OPTIONS = %d %v", r.code, r.header)
+		r = must(t, http.MethodOptions, lead.URL("/v1/kv/head"), nil)
+		if r.Code != http.StatusNoContent || r.Header.Get("Access-Control-Allow-Origin") != "*" {
+			t.Fatalf("OPTIONS = %d %v", r.Code, r.Header)
 		}
 	})
 }
 
 // wantConflict checks a 409 answer carrying the key's current revision.
-func wantConflict(t *testing.T, r response, current uint64) {
+func wantConflict(t *testing.T, r e2etest.Response, current uint64) {
 	t.Helper()
-	if err := r.want(http.StatusConflict); err != nil {
+	if err := r.Want(http.StatusConflict); err != nil {
 		t.Fatal(err)
 	}
-	f := r.fields(t)
+	f := r.Fields(t)
 	if msg, _ := f["error"].(string); msg == "" {
-		t.Errorf("409 body %q has no error", r.body)
+		t.Errorf("409 body %q has no error", r.Body)
 	}
 	if _, ok := f["revision"]; !ok {
-		t.Fatalf("409 body %q has no revision", r.body)
+		t.Fatalf("409 body %q has no revision", r.Body)
 	}
-	if got := revisionOf(t, r); got != current {
+	if got := r.Revision(t); got != current {
 		t.Fatalf("409 reports revision %d, want %d", got, current)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/raftex/raftex/internal/e2etest"
 )
 
 // TestCLI runs `raftex put/get/del/status` against a cluster and checks
@@ -15,10 +17,10 @@ import (
 func TestCLI(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 3)
-	lead := c.leader()
-	eps := "--endpoints=" + strings.Join(c.endpoints(), ",")
+	lead := c.Leader()
+	eps := "--endpoints=" + strings.Join(c.Endpoints(), ",")
 	// A follower alone: it forwards.
-	one := "--endpoints=" + c.followers(lead)[0].clientAddr
+	one := "--endpoints=" + c.Followers(lead)[0].ClientAddr
 
 	type run struct {
 		args   []string
@@ -90,9 +92,9 @@ func TestCLI(t *testing.T) {
 		leaders := 0
 		for i, line := range lines {
 			f := strings.Fields(line)
-			nd := c.nodes[i]
-			if len(f) != 8 || f[0] != nd.name || f[1] != nd.clientAddr || f[4] != lead.name {
-				t.Fatalf("row %q: want %s at %s led by %s", line, nd.name, nd.clientAddr, lead.name)
+			nd := c.Nodes[i]
+			if len(f) != 8 || f[0] != nd.Name || f[1] != nd.ClientAddr || f[4] != lead.Name {
+				t.Fatalf("row %q: want %s at %s led by %s", line, nd.Name, nd.ClientAddr, lead.Name)
 			}
 			if f[2] == "leader" {
 				leaders++
@@ -104,12 +106,12 @@ func TestCLI(t *testing.T) {
 	})
 
 	t.Run("Environment", func(t *testing.T) {
-		env := []string{"RAFTEX_ENDPOINTS=" + strings.Join(c.endpoints(), ",")}
+		env := []string{"RAFTEX_ENDPOINTS=" + strings.Join(c.Endpoints(), ",")}
 		check(t, run{args: []string{"put", "from-env", "v"}, env: env, stdout: `OK revision=\d+\n`})
 		check(t, run{args: []string{"get", "from-env"}, env: env, stdout: "v\n", stderr: `revision=\d+\n`})
 		// A bare port takes the host before it, as in the default.
 		ports := make([]string, 0, 3)
-		for _, e := range c.endpoints() {
+		for _, e := range c.Endpoints() {
 			ports = append(ports, e[strings.LastIndex(e, ":")+1:])
 		}
 		short := "--endpoints=127.0.0.1:" + strings.Join(ports, ",")
@@ -154,8 +156,8 @@ func TestCLI(t *testing.T) {
 // after --timeout; status prints a row per endpoint that did not answer.
 func TestCLIUnavailable(t *testing.T) {
 	t.Parallel()
-	p := freePorts(t, 2)
-	eps := fmt.Sprintf("--endpoints=%s,%s", addr(p[0]), addr(p[1]))
+	p := ports.Free(t, 2)
+	eps := fmt.Sprintf("--endpoints=%s,%s", e2etest.Addr(p[0]), e2etest.Addr(p[1]))
 	for _, args := range [][]string{
 		{"put", "k", "v"},
 		{"get", "k"},
@@ -177,15 +179,15 @@ func TestCLIUnavailable(t *testing.T) {
 func TestCLIStatusWithAMemberDown(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 3)
-	lead := c.leader()
-	down := c.followers(lead)[0]
-	c.kill(down)
-	stdout, stderr, code := runCLI(t, nil, "status", "--endpoints="+lead.clientAddr)
+	lead := c.Leader()
+	down := c.Followers(lead)[0]
+	c.Kill(down)
+	stdout, stderr, code := runCLI(t, nil, "status", "--endpoints="+lead.ClientAddr)
 	if code != 0 {
 		t.Fatalf("exit %d: %s%s", code, stdout, stderr)
 	}
-	want := regexp.MustCompile(`(?m)^` + down.name + ` +` + regexp.QuoteMeta(down.clientAddr) + ` +unreachable( +-){5}$`)
+	want := regexp.MustCompile(`(?m)^` + down.Name + ` +` + regexp.QuoteMeta(down.ClientAddr) + ` +unreachable( +-){5}$`)
 	if !want.MatchString(stdout) || strings.Count(stdout, "\n") != 4 {
-		t.Fatalf("status with %s down:\n%s", down.name, stdout)
+		t.Fatalf("status with %s down:\n%s", down.Name, stdout)
 	}
 }

@@ -10,26 +10,33 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/raftex/raftex/internal/e2etest"
 )
 
 // clusterCmd starts `raftex cluster --nodes 3` on free ports in its own
 // temporary working directory (so its data goes to ./raftex-data there)
 // and waits until its nodes serve and agree on a leader.
-func clusterCmd(t *testing.T) (p *proc, dir string, nodes []*node) {
+func clusterCmd(t *testing.T) (p *e2etest.Proc, dir string, nodes []*e2etest.Node) {
 	t.Helper()
-	run := freeRun(t, 6, true) // peers base+1..3, clients base+4..6
+	run := ports.Run(t, 6) // peers base+1..3, clients base+4..6
 	peerBase, clientBase := run[0]-1, run[3]-1
 	dir = t.TempDir()
-	p = startProcIn(t, dir, "cluster", filepath.Join(dir, "cluster.log"), nil, "cluster", "--nodes", "3",
-		"--peer-port-base", strconv.Itoa(peerBase), "--client-port-base", strconv.Itoa(clientBase))
-	c := &cluster{t: t, dir: dir}
+	p = startClusterCmd(t, dir, peerBase, clientBase)
 	for i := 1; i <= 3; i++ {
-		nd := &node{id: i, name: fmt.Sprintf("n%d", i), peerAddr: addr(peerBase + i), clientAddr: addr(clientBase + i),
-			dataDir: filepath.Join(dir, "raftex-data", fmt.Sprintf("n%d", i)), proc: p}
-		c.nodes = append(c.nodes, nd)
+		nodes = append(nodes, &e2etest.Node{Name: fmt.Sprintf("n%d", i), PeerAddr: e2etest.Addr(peerBase + i), ClientAddr: e2etest.Addr(clientBase + i),
+			DataDir: filepath.Join(dir, "raftex-data", fmt.Sprintf("n%d", i)), HTTP: httpClient, Proc: p})
 	}
-	c.leader()
-	return p, dir, c.nodes
+	e2etest.WaitLeader(t, soon, nodes...)
+	return p, dir, nodes
+}
+
+// startClusterCmd starts `raftex cluster --nodes 3` in dir, its nodes'
+// ports numbered from the bases.
+func startClusterCmd(t *testing.T, dir string, peerBase, clientBase int) *e2etest.Proc {
+	t.Helper()
+	return e2etest.StartProc(t, e2etest.ProcSpec{Name: "cluster", Dir: dir, Log: filepath.Join(dir, "cluster.log"),
+		Args: []string{"cluster", "--nodes", "3", "--peer-port-base", strconv.Itoa(peerBase), "--client-port-base", strconv.Itoa(clientBase)}})
 }
 
 // TestClusterCommand runs `raftex cluster`: three serve processes, the
@@ -43,23 +50,23 @@ func TestClusterCommand(t *testing.T) {
 	if len(children) != 3 {
 		t.Fatalf("raftex cluster runs %d children, want 3: %v", len(children), children)
 	}
-	rev := put(t, nodes[1], "via-cluster", "v")
-	stdout, stderr, code := runCLI(t, nil, "get", "via-cluster", "--endpoints", nodes[2].clientAddr)
+	rev := nodes[1].Put(t, "via-cluster", "v")
+	stdout, stderr, code := runCLI(t, nil, "get", "via-cluster", "--endpoints", nodes[2].ClientAddr)
 	if code != 0 || stdout != "v\n" || stderr != fmt.Sprintf("revision=%d\n", rev) {
 		t.Fatalf("get: exit %d, %q %q", code, stdout, stderr)
 	}
-	out := p.log()
+	out := p.Log()
 	for _, nd := range nodes {
 		for _, want := range []string{
-			fmt.Sprintf("  %s  client http://%s   peer %s", nd.name, nd.clientAddr, nd.peerAddr),
-			fmt.Sprintf("[%s] ", nd.name),
+			fmt.Sprintf("  %s  client http://%s   peer %s", nd.Name, nd.ClientAddr, nd.PeerAddr),
+			fmt.Sprintf("[%s] ", nd.Name),
 		} {
 			if !strings.Contains(out, want) {
 				t.Errorf("the cluster's output lacks %q:\n%s", want, out)
 			}
 		}
-		if _, err := os.Stat(filepath.Join(nd.dataDir, "cluster.json")); err != nil {
-			t.Errorf("no data for %s under ./raftex-data: %v", nd.name, err)
+		if _, err := os.Stat(filepath.Join(nd.DataDir, "cluster.json")); err != nil {
+			t.Errorf("no data for %s under ./raftex-data: %v", nd.Name, err)
 		}
 	}
 	if !strings.Contains(out, "raftex put greeting hello --endpoints ") || !strings.Contains(out, "Ctrl-C stops every node.") {
@@ -71,9 +78,9 @@ func TestClusterCommand(t *testing.T) {
 
 	// kill -9 of one node (the leader) to watch a failover: the others
 	// go on and elect another.
-	var lead *node
+	var lead *e2etest.Node
 	for _, nd := range nodes {
-		if st, err := status(nd); err == nil && st.Role == "leader" {
+		if st, err := nd.Status(); err == nil && st.Role == "leader" {
 			lead = nd
 		}
 	}
@@ -81,46 +88,46 @@ func TestClusterCommand(t *testing.T) {
 		t.Fatal("no leader")
 	}
 	for _, pid := range children {
-		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); strings.Contains(string(b), "\x00--id\x00"+lead.name+"\x00") {
+		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); strings.Contains(string(b), "\x00--id\x00"+lead.Name+"\x00") {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
-	var survivors []*node
+	var survivors []*e2etest.Node
 	for _, nd := range nodes {
 		if nd != lead {
 			survivors = append(survivors, nd)
 		}
 	}
-	eventually(t, startDeadline, "a new leader among the survivors", func() error {
+	soon.Until(t, "a new leader among the survivors", func() error {
 		for _, nd := range survivors {
-			if st, err := status(nd); err == nil && st.Role == "leader" {
+			if st, err := nd.Status(); err == nil && st.Role == "leader" {
 				return nil
 			}
 		}
 		return fmt.Errorf("none leads")
 	})
-	put(t, survivors[0], "after-kill", "v")
-	if want := fmt.Sprintf("raftex cluster: %s exited (signal: killed); the others go on (Ctrl-C stops them)", lead.name); !strings.Contains(p.log(), want) {
-		t.Errorf("the output lacks %q:\n%s", want, tail(p.logPath, 10))
+	survivors[0].Put(t, "after-kill", "v")
+	if want := fmt.Sprintf("raftex cluster: %s exited (signal: killed); the others go on (Ctrl-C stops them)", lead.Name); !strings.Contains(p.Log(), want) {
+		t.Errorf("the output lacks %q:\n%s", want, p.Tail(10))
 	}
 
-	p.signal(t, syscall.SIGINT) // the cluster process only, not its group
-	if code := p.wait(t, startDeadline); code != 0 {
-		t.Fatalf("raftex cluster exited %d on SIGINT:\n%s", code, tail(p.logPath, 20))
+	p.Signal(t, syscall.SIGINT) // the cluster process only, not its group
+	if code := p.Wait(t, startDeadline); code != 0 {
+		t.Fatalf("raftex cluster exited %d on SIGINT:\n%s", code, p.Tail(20))
 	}
 	for _, pid := range children {
 		if alive(pid) {
 			t.Errorf("node process %d still runs after the cluster stopped", pid)
 		}
 	}
-	out = p.log()
+	out = p.Log()
 	for _, nd := range survivors {
-		if !strings.Contains(out, fmt.Sprintf(`[%s] time=`, nd.name)) || !regexp.MustCompile(`\[`+nd.name+`\] .*msg="shutting down"`).MatchString(out) {
-			t.Errorf("%s's shutdown is not in the output:\n%s", nd.name, tail(p.logPath, 20))
+		if !strings.Contains(out, fmt.Sprintf(`[%s] time=`, nd.Name)) || !regexp.MustCompile(`\[`+nd.Name+`\] .*msg="shutting down"`).MatchString(out) {
+			t.Errorf("%s's shutdown is not in the output:\n%s", nd.Name, p.Tail(20))
 		}
 	}
 	if !strings.HasSuffix(out, "raftex cluster: every node stopped\n") {
-		t.Errorf("the output does not end with the stop:\n%s", tail(p.logPath, 10))
+		t.Errorf("the output does not end with the stop:\n%s", p.Tail(10))
 	}
 }
 
@@ -133,9 +140,9 @@ func TestClusterCommandKilled(t *testing.T) {
 	if len(children) != 3 {
 		t.Fatalf("raftex cluster runs %d children, want 3: %v", len(children), children)
 	}
-	p.signal(t, syscall.SIGKILL)
-	p.wait(t, startDeadline)
-	eventually(t, startDeadline, "the nodes stop", func() error {
+	p.Signal(t, syscall.SIGKILL)
+	p.Wait(t, startDeadline)
+	soon.Until(t, "the nodes stop", func() error {
 		for _, pid := range children {
 			if alive(pid) {
 				return fmt.Errorf("node process %d still runs", pid)
@@ -149,34 +156,33 @@ func TestClusterCommandKilled(t *testing.T) {
 // is taken) stops the cluster, which exits 1 and says which.
 func TestClusterCommandNodeFails(t *testing.T) {
 	t.Parallel()
-	run := freeRun(t, 6, true)
+	run := ports.Run(t, 6)
 	peerBase, clientBase := run[0]-1, run[3]-1
-	busy, err := listen(addr(clientBase + 2))
+	busy, err := listen(e2etest.Addr(clientBase + 2))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer busy.Close()
 	dir := t.TempDir()
-	p := startProcIn(t, dir, "cluster", filepath.Join(dir, "cluster.log"), nil, "cluster", "--nodes", "3",
-		"--peer-port-base", strconv.Itoa(peerBase), "--client-port-base", strconv.Itoa(clientBase))
-	if code := p.wait(t, startDeadline); code != 1 {
-		t.Fatalf("raftex cluster exited %d with n2's port taken, want 1:\n%s", code, p.log())
+	p := startClusterCmd(t, dir, peerBase, clientBase)
+	if code := p.Wait(t, startDeadline); code != 1 {
+		t.Fatalf("raftex cluster exited %d with n2's port taken, want 1:\n%s", code, p.Log())
 	}
-	if !strings.Contains(p.log(), "raftex: n2 exited (exit status 1); stopped the others") {
-		t.Fatalf("output:\n%s", p.log())
+	if !strings.Contains(p.Log(), "raftex: n2 exited (exit status 1); stopped the others") {
+		t.Fatalf("output:\n%s", p.Log())
 	}
-	if _, err := http.Get("http://" + addr(clientBase+1) + "/healthz"); err == nil {
+	if _, err := http.Get("http://" + e2etest.Addr(clientBase+1) + "/healthz"); err == nil {
 		t.Fatal("n1 still serves")
 	}
 }
 
 // childPIDs returns the pids of p's children (the children of each of
 // its threads), from /proc.
-func childPIDs(t *testing.T, p *proc) []int {
+func childPIDs(t *testing.T, p *e2etest.Proc) []int {
 	t.Helper()
-	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", p.cmd.Process.Pid))
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", p.Cmd.Process.Pid))
 	if err != nil || len(tasks) == 0 {
-		t.Fatalf("no threads of %s: %v", p.name, err)
+		t.Fatalf("no threads of %s: %v", p.Name, err)
 	}
 	var pids []int
 	for _, task := range tasks {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/raftex/raftex/client"
+	"github.com/raftex/raftex/internal/e2etest"
 )
 
 // TestNoQuorum503 takes a quorum away: writes and linearizable reads
@@ -24,61 +25,61 @@ func TestNoQuorum503(t *testing.T) {
 	t.Parallel()
 	const timeout = time.Second
 	c := newCluster(t, 3, "--request-timeout", timeout.String())
-	lead := c.leader()
-	survivor := c.followers(lead)[0]
-	rev := put(t, survivor, "before", "v")
+	lead := c.Leader()
+	survivor := c.Followers(lead)[0]
+	rev := survivor.Put(t, "before", "v")
 	// The survivor sees the write before the others go.
-	eventually(t, startDeadline, "the survivor applied the write", func() error {
-		return must(t, http.MethodGet, survivor.url("/v1/kv/before?consistency=stale"), nil).want(http.StatusOK)
+	soon.Until(t, "the survivor applied the write", func() error {
+		return must(t, http.MethodGet, survivor.URL("/v1/kv/before?consistency=stale"), nil).Want(http.StatusOK)
 	})
-	var gone []*node
-	for _, nd := range c.nodes {
+	var gone []*e2etest.Node
+	for _, nd := range c.Nodes {
 		if nd != survivor {
-			c.kill(nd)
+			c.Kill(nd)
 			gone = append(gone, nd)
 		}
 	}
 
 	session := []string{"Raftex-Client-Id", "no-quorum", "Raftex-Request-Seq", "1"}
 	start := time.Now()
-	r := must(t, http.MethodPut, survivor.url("/v1/kv/during?cas=0"), []byte("once"), session...)
+	r := must(t, http.MethodPut, survivor.URL("/v1/kv/during?cas=0"), []byte("once"), session...)
 	want503(t, r)
 	if elapsed := time.Since(start); elapsed < timeout {
 		t.Errorf("503 after %s, before --request-timeout %s", elapsed, timeout)
 	}
-	for _, r := range []response{
+	for _, r := range []e2etest.Response{
 		r,
-		must(t, http.MethodDelete, survivor.url("/v1/kv/before"), nil, "Raftex-Client-Id", "no-quorum", "Raftex-Request-Seq", "2"),
-		must(t, http.MethodGet, survivor.url("/v1/kv/before"), nil),
-		must(t, http.MethodGet, survivor.url("/v1/kv/before?consistency=lease"), nil),
+		must(t, http.MethodDelete, survivor.URL("/v1/kv/before"), nil, "Raftex-Client-Id", "no-quorum", "Raftex-Request-Seq", "2"),
+		must(t, http.MethodGet, survivor.URL("/v1/kv/before"), nil),
+		must(t, http.MethodGet, survivor.URL("/v1/kv/before?consistency=lease"), nil),
 	} {
 		want503(t, r)
-		if msg := r.fields(t)["error"].(string); !strings.HasPrefix(msg, "no leader or no quorum answered within 1s: ") {
+		if msg := r.Fields(t)["error"].(string); !strings.HasPrefix(msg, "no leader or no quorum answered within 1s: ") {
 			t.Errorf("503 says %q; want it to name the request timeout", msg)
 		}
 	}
 	// Without a session the outcome of a write is unknown at once or
 	// after the timeout: 503 either way.
-	want503(t, must(t, http.MethodDelete, survivor.url("/v1/kv/before"), nil))
+	want503(t, must(t, http.MethodDelete, survivor.URL("/v1/kv/before"), nil))
 
-	r = must(t, http.MethodGet, survivor.url("/v1/kv/before?consistency=stale"), nil)
-	if r.code != http.StatusOK || string(r.body) != "v" || headerRevision(t, r) != rev {
-		t.Fatalf("stale read without quorum = %d %q", r.code, r.body)
+	r = must(t, http.MethodGet, survivor.URL("/v1/kv/before?consistency=stale"), nil)
+	if r.Code != http.StatusOK || string(r.Body) != "v" || headerRevision(t, r) != rev {
+		t.Fatalf("stale read without quorum = %d %q", r.Code, r.Body)
 	}
 	for _, path := range []string{"/v1/status", "/healthz"} {
-		if err := must(t, http.MethodGet, survivor.url(path), nil).want(http.StatusOK); err != nil {
+		if err := must(t, http.MethodGet, survivor.URL(path), nil).Want(http.StatusOK); err != nil {
 			t.Fatalf("%s without quorum: %v", path, err)
 		}
 	}
-	eventually(t, startDeadline, "/readyz turns 503", func() error {
-		r := must(t, http.MethodGet, survivor.url("/readyz"), nil)
-		if r.code != http.StatusServiceUnavailable {
-			return fmt.Errorf("status %d", r.code)
+	soon.Until(t, "/readyz turns 503", func() error {
+		r := must(t, http.MethodGet, survivor.URL("/readyz"), nil)
+		if r.Code != http.StatusServiceUnavailable {
+			return fmt.Errorf("status %d", r.Code)
 		}
 		want503(t, r)
 		return nil
 	})
-	st, err := status(survivor)
+	st, err := survivor.Status()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,31 +88,31 @@ func TestNoQuorum503(t *testing.T) {
 	}
 
 	// Quorum back (with no --initial-cluster: the data dirs hold state).
-	c.start(gone[0], false)
-	c.leader()
-	r = must(t, http.MethodPut, survivor.url("/v1/kv/during?cas=0"), []byte("once"), session...)
-	if err := r.want(http.StatusOK); err != nil {
+	c.Restart(gone[0])
+	c.Leader()
+	r = must(t, http.MethodPut, survivor.URL("/v1/kv/during?cas=0"), []byte("once"), session...)
+	if err := r.Want(http.StatusOK); err != nil {
 		t.Fatalf("retry after quorum came back: %v", err)
 	}
-	first := revisionOf(t, r)
-	r = must(t, http.MethodPut, gone[0].url("/v1/kv/during?cas=0"), []byte("once"), session...)
-	if err := r.want(http.StatusOK); err != nil || revisionOf(t, r) != first {
-		t.Fatalf("second retry = %d %s, want 200 revision %d", r.code, r.body, first)
+	first := r.Revision(t)
+	r = must(t, http.MethodPut, gone[0].URL("/v1/kv/during?cas=0"), []byte("once"), session...)
+	if err := r.Want(http.StatusOK); err != nil || r.Revision(t) != first {
+		t.Fatalf("second retry = %d %s, want 200 revision %d", r.Code, r.Body, first)
 	}
 }
 
 // want503 checks a 503 answer: {"error": ..., "leader": ...}.
-func want503(t testing.TB, r response) {
+func want503(t testing.TB, r e2etest.Response) {
 	t.Helper()
-	if err := r.want(http.StatusServiceUnavailable); err != nil {
+	if err := r.Want(http.StatusServiceUnavailable); err != nil {
 		t.Fatal(err)
 	}
-	f := r.fields(t)
+	f := r.Fields(t)
 	if msg, _ := f["error"].(string); msg == "" {
-		t.Errorf("503 body %q has no error", r.body)
+		t.Errorf("503 body %q has no error", r.Body)
 	}
 	if _, ok := f["leader"].(string); !ok {
-		t.Errorf("503 body %q has no leader", r.body)
+		t.Errorf("503 body %q has no leader", r.Body)
 	}
 }
 
@@ -123,7 +124,7 @@ func want503(t testing.TB, r response) {
 func TestAcknowledgedWritesSurviveLeaderKill(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 3)
-	cl, err := client.New(c.endpoints(), client.Options{})
+	cl, err := client.New(c.Endpoints(), client.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +163,7 @@ func TestAcknowledgedWritesSurviveLeaderKill(t *testing.T) {
 		})
 	}
 	waitCount := func(n int64) {
-		eventually(t, startDeadline, fmt.Sprintf("%d writes acknowledged", n), func() error {
+		soon.Until(t, fmt.Sprintf("%d writes acknowledged", n), func() error {
 			if got := count.Load(); got < n {
 				return fmt.Errorf("%d", got)
 			}
@@ -170,16 +171,16 @@ func TestAcknowledgedWritesSurviveLeaderKill(t *testing.T) {
 		})
 	}
 	waitCount(50)
-	old := c.leader()
-	c.kill(old)
+	old := c.Leader()
+	c.Kill(old)
 	killedAt := count.Load()
 	waitCount(killedAt + 50) // the writes go on through the new leader
 	// Then the new leader stops gracefully mid-stream, and exits 0.
-	c.start(old, false)
-	stopped := c.leader()
+	c.Restart(old)
+	stopped := c.Leader()
 	stoppedAt := count.Load()
-	if code := c.stop(stopped); code != 0 {
-		t.Errorf("%s exited %d on SIGTERM under load", stopped.name, code)
+	if code := c.Stop(stopped); code != 0 {
+		t.Errorf("%s exited %d on SIGTERM under load", stopped.Name, code)
 	}
 	waitCount(count.Load() + 50)
 	cancel()
@@ -188,8 +189,8 @@ func TestAcknowledgedWritesSurviveLeaderKill(t *testing.T) {
 		return
 	}
 
-	c.start(stopped, false)
-	c.leader()
+	c.Restart(stopped)
+	c.Leader()
 	revs := map[uint64]string{}
 	for key, a := range acked {
 		if other, dup := revs[a.rev]; dup {
@@ -197,16 +198,16 @@ func TestAcknowledgedWritesSurviveLeaderKill(t *testing.T) {
 		}
 		revs[a.rev] = key
 	}
-	for _, nd := range c.nodes {
-		eventually(t, startDeadline, nd.name+" holds every acknowledged write", func() error {
+	for _, nd := range c.Nodes {
+		soon.Until(t, nd.Name+" holds every acknowledged write", func() error {
 			for key, a := range acked {
-				r, err := get(nd.url("/v1/kv/" + key))
+				r, err := get(nd.URL("/v1/kv/" + key))
 				if err != nil {
 					return err
 				}
-				if r.code != http.StatusOK || string(r.body) != a.value || headerRevision(t, r) != a.rev {
-					return stop(fmt.Errorf("%s on %s = %d %q rev %s, acknowledged %q rev %d",
-						key, nd.name, r.code, r.body, r.header.Get("Raftex-Revision"), a.value, a.rev))
+				if r.Code != http.StatusOK || string(r.Body) != a.value || headerRevision(t, r) != a.rev {
+					return e2etest.StopPolling(fmt.Errorf("%s on %s = %d %q rev %s, acknowledged %q rev %d",
+						key, nd.Name, r.Code, r.Body, r.Header.Get("Raftex-Revision"), a.value, a.rev))
 				}
 			}
 			return nil
@@ -224,11 +225,11 @@ func TestSessionlessWritesApplyAtMostOnce(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 3)
 	for round := range 3 {
-		lead := c.leader()
+		lead := c.Leader()
 		var wg sync.WaitGroup
 		var sent, unknown atomic.Int64
 		done := make(chan struct{})
-		for w, nd := range append(c.followers(lead), c.followers(lead)...) {
+		for w, nd := range append(c.Followers(lead), c.Followers(lead)...) {
 			wg.Go(func() {
 				for i := 0; ; i++ {
 					select {
@@ -237,32 +238,32 @@ func TestSessionlessWritesApplyAtMostOnce(t *testing.T) {
 					default:
 					}
 					key := fmt.Sprintf("sessionless/%d/%d/%d", round, w, i)
-					r, err := request(http.MethodPut, nd.url("/v1/kv/"+key+"?cas=0"), []byte("v"))
+					r, err := request(http.MethodPut, nd.URL("/v1/kv/"+key+"?cas=0"), []byte("v"))
 					sent.Add(1)
 					if err != nil {
 						t.Errorf("PUT %s: %v", key, err)
 						return
 					}
-					switch r.code {
+					switch r.Code {
 					case http.StatusOK:
 					case http.StatusServiceUnavailable:
 						unknown.Add(1)
 					default:
-						t.Errorf("PUT %s via %s = %d %s: applied twice", key, nd.name, r.code, r.body)
+						t.Errorf("PUT %s via %s = %d %s: applied twice", key, nd.Name, r.Code, r.Body)
 					}
 				}
 			})
 		}
-		eventually(t, startDeadline, "writes flow", func() error {
+		soon.Until(t, "writes flow", func() error {
 			if sent.Load() < 20 {
 				return errors.New("not yet")
 			}
 			return nil
 		})
-		c.kill(lead)
-		c.leader()
+		c.Kill(lead)
+		c.Leader()
 		at := sent.Load()
-		eventually(t, startDeadline, "writes flow again", func() error {
+		soon.Until(t, "writes flow again", func() error {
 			if sent.Load() < at+20 {
 				return errors.New("not yet")
 			}
@@ -271,7 +272,7 @@ func TestSessionlessWritesApplyAtMostOnce(t *testing.T) {
 		close(done)
 		wg.Wait()
 		t.Logf("round %d: %d writes, %d of unknown outcome (503)", round, sent.Load(), unknown.Load())
-		c.start(lead, false)
+		c.Restart(lead)
 		if t.Failed() {
 			return
 		}
@@ -285,31 +286,31 @@ func TestSessionlessWritesApplyAtMostOnce(t *testing.T) {
 func TestFollowerForwardsPastHungLeader(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 3, "--request-timeout", "20s")
-	lead := c.leader()
-	follower := c.followers(lead)[0]
-	put(t, follower, "warm", "up") // a kept-alive connection to the leader
-	lead.proc.signal(t, syscall.SIGSTOP)
-	defer lead.proc.cmd.Process.Signal(syscall.SIGCONT)
+	lead := c.Leader()
+	follower := c.Followers(lead)[0]
+	follower.Put(t, "warm", "up") // a kept-alive connection to the leader
+	lead.Proc.Signal(t, syscall.SIGSTOP)
+	defer lead.Proc.Cmd.Process.Signal(syscall.SIGCONT)
 	start := time.Now()
-	r := must(t, http.MethodPut, follower.url("/v1/kv/after-stop"), []byte("v"),
+	r := must(t, http.MethodPut, follower.URL("/v1/kv/after-stop"), []byte("v"),
 		"Raftex-Client-Id", "past-hung", "Raftex-Request-Seq", "1")
-	if err := r.want(http.StatusOK); err != nil {
-		t.Fatalf("write through %s after the leader hung (%s later): %v", follower.name, time.Since(start), err)
+	if err := r.Want(http.StatusOK); err != nil {
+		t.Fatalf("write through %s after the leader hung (%s later): %v", follower.Name, time.Since(start), err)
 	}
 	t.Logf("write answered %s after the leader hung", time.Since(start))
-	for _, nd := range c.followers(lead) {
-		r := must(t, http.MethodGet, nd.url("/v1/kv/after-stop"), nil)
-		if r.code != http.StatusOK || string(r.body) != "v" {
-			t.Fatalf("read on %s = %d %q", nd.name, r.code, r.body)
+	for _, nd := range c.Followers(lead) {
+		r := must(t, http.MethodGet, nd.URL("/v1/kv/after-stop"), nil)
+		if r.Code != http.StatusOK || string(r.Body) != "v" {
+			t.Fatalf("read on %s = %d %q", nd.Name, r.Code, r.Body)
 		}
 	}
 	// The old leader wakes up, steps down, and serves again.
-	lead.proc.signal(t, syscall.SIGCONT)
-	c.leader()
-	put(t, lead, "after-wake", "w")
-	r = must(t, http.MethodGet, lead.url("/v1/kv/after-stop"), nil)
-	if r.code != http.StatusOK || string(r.body) != "v" {
-		t.Fatalf("read on the woken %s = %d %q", lead.name, r.code, r.body)
+	lead.Proc.Signal(t, syscall.SIGCONT)
+	c.Leader()
+	lead.Put(t, "after-wake", "w")
+	r = must(t, http.MethodGet, lead.URL("/v1/kv/after-stop"), nil)
+	if r.Code != http.StatusOK || string(r.Body) != "v" {
+		t.Fatalf("read on the woken %s = %d %q", lead.Name, r.Code, r.Body)
 	}
 }
 
@@ -318,14 +319,14 @@ func TestFollowerForwardsPastHungLeader(t *testing.T) {
 func TestClientSkipsHungEndpoint(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 3)
-	lead := c.leader()
-	hung := c.followers(lead)[0]
-	hung.proc.signal(t, syscall.SIGSTOP)
-	defer hung.proc.cmd.Process.Signal(syscall.SIGCONT)
-	eps := []string{hung.clientAddr}
-	for _, nd := range c.nodes {
+	lead := c.Leader()
+	hung := c.Followers(lead)[0]
+	hung.Proc.Signal(t, syscall.SIGSTOP)
+	defer hung.Proc.Cmd.Process.Signal(syscall.SIGCONT)
+	eps := []string{hung.ClientAddr}
+	for _, nd := range c.Nodes {
 		if nd != hung {
-			eps = append(eps, nd.clientAddr)
+			eps = append(eps, nd.ClientAddr)
 		}
 	}
 	cl, err := client.New(eps, client.Options{AttemptTimeout: time.Second})

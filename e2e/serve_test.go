@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/raftex/raftex/internal/e2etest"
 )
 
 // TestServeFromEnvironment configures every node through RAFTEX_<FLAG>
@@ -16,75 +18,66 @@ import (
 // beats its variable.
 func TestServeFromEnvironment(t *testing.T) {
 	t.Parallel()
-	c := &cluster{t: t, dir: t.TempDir()}
-	ports := freePorts(t, 6)
-	var initial []string
-	for i := range 3 {
-		nd := &node{id: i + 1, name: fmt.Sprintf("n%d", i+1), peerAddr: addr(ports[2*i]), clientAddr: addr(ports[2*i+1])}
-		nd.dataDir = filepath.Join(c.dir, nd.name)
-		initial = append(initial, nd.name+"="+nd.peerAddr)
-		c.nodes = append(c.nodes, nd)
-	}
-	c.initial = strings.Join(initial, ",")
-	for _, nd := range c.nodes {
+	c := e2etest.PlanCluster(t, clusterConfig(3))
+	for _, nd := range c.Nodes {
 		env := []string{
-			"RAFTEX_ID=" + nd.name,
-			"RAFTEX_DATA_DIR=" + nd.dataDir,
-			"RAFTEX_PEER_ADDR=" + nd.peerAddr,
-			"RAFTEX_CLIENT_ADDR=" + nd.clientAddr,
-			"RAFTEX_INITIAL_CLUSTER=" + c.initial,
+			"RAFTEX_ID=" + nd.Name,
+			"RAFTEX_DATA_DIR=" + nd.DataDir,
+			"RAFTEX_PEER_ADDR=" + nd.PeerAddr,
+			"RAFTEX_CLIENT_ADDR=" + nd.ClientAddr,
+			"RAFTEX_INITIAL_CLUSTER=" + c.Initial,
 			"RAFTEX_REQUEST_TIMEOUT=1500ms",
 			"RAFTEX_LOG_FORMAT=json",
 		}
 		args := []string{"serve"}
-		if nd.id == 3 {
+		if nd.Name == "n3" {
 			args = append(args, "--log-format", "text") // beats RAFTEX_LOG_FORMAT
 		}
-		c.startArgs(nd, args, env...)
+		c.StartArgs(nd, args, env...)
 	}
-	lead := c.leader()
-	for _, nd := range c.nodes {
-		st, err := status(nd)
+	lead := c.Leader()
+	for _, nd := range c.Nodes {
+		st, err := nd.Status()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.ID != nd.name || len(st.Members) != 3 {
-			t.Fatalf("status of %s: %+v", nd.name, st)
+		if st.ID != nd.Name || len(st.Members) != 3 {
+			t.Fatalf("status of %s: %+v", nd.Name, st)
 		}
 		for i, m := range st.Members {
-			if m.PeerAddr != c.nodes[i].peerAddr {
-				t.Errorf("%s lists %s at %s, want %s", nd.name, m.ID, m.PeerAddr, c.nodes[i].peerAddr)
+			if m.PeerAddr != c.Nodes[i].PeerAddr {
+				t.Errorf("%s lists %s at %s, want %s", nd.Name, m.ID, m.PeerAddr, c.Nodes[i].PeerAddr)
 			}
 		}
 	}
-	put(t, c.followers(lead)[0], "env", "ok")
+	c.Followers(lead)[0].Put(t, "env", "ok")
 
 	// RAFTEX_LOG_FORMAT=json: every line is a JSON object; n3's flag
 	// made its lines text.
-	for _, nd := range c.nodes {
-		lines := strings.Split(strings.TrimSpace(nd.proc.log()), "\n")
+	for _, nd := range c.Nodes {
+		lines := strings.Split(strings.TrimSpace(nd.Proc.Log()), "\n")
 		for _, line := range lines {
 			var obj map[string]any
 			isJSON := json.Unmarshal([]byte(line), &obj) == nil
-			if wantJSON := nd.id != 3; isJSON != wantJSON {
-				t.Fatalf("%s logged %q (want JSON: %v)", nd.name, line, wantJSON)
+			if wantJSON := nd.Name != "n3"; isJSON != wantJSON {
+				t.Fatalf("%s logged %q (want JSON: %v)", nd.Name, line, wantJSON)
 			}
 		}
-		if !strings.Contains(nd.proc.log(), "serving") {
-			t.Errorf("%s never logged that it serves", nd.name)
+		if !strings.Contains(nd.Proc.Log(), "serving") {
+			t.Errorf("%s never logged that it serves", nd.Name)
 		}
 	}
 
 	// RAFTEX_REQUEST_TIMEOUT=1500ms: a write without a quorum gives up
 	// after it, and says so.
-	survivor := c.nodes[0]
-	c.kill(c.nodes[1])
-	c.kill(c.nodes[2])
+	survivor := c.Nodes[0]
+	c.Kill(c.Nodes[1])
+	c.Kill(c.Nodes[2])
 	start := time.Now()
-	r := must(t, http.MethodPut, survivor.url("/v1/kv/no-quorum"), []byte("v"), "Raftex-Client-Id", "env", "Raftex-Request-Seq", "1")
+	r := must(t, http.MethodPut, survivor.URL("/v1/kv/no-quorum"), []byte("v"), "Raftex-Client-Id", "env", "Raftex-Request-Seq", "1")
 	want503(t, r)
-	if !strings.Contains(string(r.body), "within 1.5s") || time.Since(start) < 1500*time.Millisecond {
-		t.Fatalf("503 after %s: %s; want one after the 1.5s request timeout", time.Since(start), r.body)
+	if !strings.Contains(string(r.Body), "within 1.5s") || time.Since(start) < 1500*time.Millisecond {
+		t.Fatalf("503 after %s: %s; want one after the 1.5s request timeout", time.Since(start), r.Body)
 	}
 }
 
@@ -93,9 +86,9 @@ func TestServeFromEnvironment(t *testing.T) {
 func TestServeUsageErrors(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	p := freePorts(t, 2)
-	base := []string{"--data-dir", filepath.Join(dir, "d"), "--peer-addr", addr(p[0]), "--client-addr", addr(p[1])}
-	ok := append([]string{"--id", "n1", "--initial-cluster", "n1=" + addr(p[0])}, base...)
+	p := ports.Free(t, 2)
+	base := []string{"--data-dir", filepath.Join(dir, "d"), "--peer-addr", e2etest.Addr(p[0]), "--client-addr", e2etest.Addr(p[1])}
+	ok := append([]string{"--id", "n1", "--initial-cluster", "n1=" + e2etest.Addr(p[0])}, base...)
 	cases := []struct {
 		name string
 		env  []string
@@ -103,16 +96,16 @@ func TestServeUsageErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{"no id", nil, append([]string{"--initial-cluster", "n1=" + addr(p[0])}, base...), 2, "--id"},
+		{"no id", nil, append([]string{"--initial-cluster", "n1=" + e2etest.Addr(p[0])}, base...), 2, "--id"},
 		{"bad id", nil, append([]string{"--id", "x1"}, base...), 2, "invalid node id"},
-		{"no data dir", nil, []string{"--id", "n1", "--peer-addr", addr(p[0]), "--client-addr", addr(p[1])}, 2, "--data-dir"},
+		{"no data dir", nil, []string{"--id", "n1", "--peer-addr", e2etest.Addr(p[0]), "--client-addr", e2etest.Addr(p[1])}, 2, "--data-dir"},
 		{"bad log format", nil, append(ok, "--log-format", "xml"), 2, "--log-format"},
 		{"bad initial cluster", nil, append([]string{"--id", "n1", "--initial-cluster", "n1"}, base...), 2, "--initial-cluster"},
 		{"bad timeout variable", []string{"RAFTEX_REQUEST_TIMEOUT=soon"}, ok, 2, "RAFTEX_REQUEST_TIMEOUT"},
 		{"bad id variable", []string{"RAFTEX_ID=zz"}, base, 2, "invalid node id"},
 		{"unknown flag", nil, append(ok, "--peers", "x"), 2, "unknown flag: --peers"},
 		{"argument", nil, append(ok, "extra"), 2, "unknown command"},
-		{"not in the initial cluster", nil, append([]string{"--id", "n2", "--initial-cluster", "n1=" + addr(p[0])}, base...), 1, "does not include this node n2"},
+		{"not in the initial cluster", nil, append([]string{"--id", "n2", "--initial-cluster", "n1=" + e2etest.Addr(p[0])}, base...), 1, "does not include this node n2"},
 		{"no state, no initial cluster", nil, append([]string{"--id", "n1"}, base...), 1, "holds no cluster yet"},
 	}
 	for _, tc := range cases {
@@ -132,69 +125,69 @@ func TestRestartKeepsEverything(t *testing.T) {
 	c := newCluster(t, 3)
 	written := map[string]uint64{}
 	write := func(key string) {
-		lead := c.leader()
-		written[key] = put(t, c.followers(lead)[0], key, "value of "+key)
+		lead := c.Leader()
+		written[key] = c.Followers(lead)[0].Put(t, key, "value of "+key)
 	}
 	write("a")
 
 	// A follower stops on SIGTERM, misses writes, comes back without
 	// --initial-cluster and catches up.
-	lead := c.leader()
-	f := c.followers(lead)[0]
-	if code := c.stop(f); code != 0 {
-		t.Fatalf("%s exited %d on SIGTERM:\n%s", f.name, code, tail(f.proc.logPath, 10))
+	lead := c.Leader()
+	f := c.Followers(lead)[0]
+	if code := c.Stop(f); code != 0 {
+		t.Fatalf("%s exited %d on SIGTERM:\n%s", f.Name, code, f.Proc.Tail(10))
 	}
-	if !strings.Contains(f.proc.log(), `msg="shutting down" signal=terminated`) {
-		t.Errorf("%s did not log its shutdown:\n%s", f.name, tail(f.proc.logPath, 5))
+	if !strings.Contains(f.Proc.Log(), `msg="shutting down" signal=terminated`) {
+		t.Errorf("%s did not log its shutdown:\n%s", f.Name, f.Proc.Tail(5))
 	}
 	for i := range 20 {
-		written[fmt.Sprintf("while-down/%d", i)] = put(t, lead, fmt.Sprintf("while-down/%d", i), fmt.Sprintf("value of while-down/%d", i))
+		written[fmt.Sprintf("while-down/%d", i)] = lead.Put(t, fmt.Sprintf("while-down/%d", i), fmt.Sprintf("value of while-down/%d", i))
 	}
-	c.start(f, false)
+	c.Restart(f)
 	// Once ready, the node has caught up: its own state holds every
 	// write acknowledged before.
-	eventually(t, startDeadline, f.name+" ready", func() error {
-		r, err := get(f.url("/readyz"))
+	soon.Until(t, f.Name+" ready", func() error {
+		r, err := get(f.URL("/readyz"))
 		if err != nil {
 			return err
 		}
-		return r.want(http.StatusOK)
+		return r.Want(http.StatusOK)
 	})
-	checkAll(t, []*node{f}, written, "?consistency=stale")
+	checkAll(t, []*e2etest.Node{f}, written, "?consistency=stale")
 
 	// The leader stops on SIGINT; the others go on.
-	if code := func() int { lead.proc.signal(t, syscall.SIGINT); return lead.proc.wait(t, startDeadline) }(); code != 0 {
-		t.Fatalf("leader %s exited %d on SIGINT", lead.name, code)
+	if code := func() int { lead.Proc.Signal(t, syscall.SIGINT); return lead.Proc.Wait(t, startDeadline) }(); code != 0 {
+		t.Fatalf("leader %s exited %d on SIGINT", lead.Name, code)
 	}
 	write("b")
 	// An --initial-cluster given to a node with state is ignored, even a
 	// wrong one.
-	c.startArgs(lead, append(c.serveArgs(lead, false), "--initial-cluster", lead.name+"="+lead.peerAddr+",n9=127.0.0.1:1"))
+	c.StartArgs(lead, append(c.ServeArgs(lead, false), "--initial-cluster", lead.Name+"="+lead.PeerAddr+",n9=127.0.0.1:1"))
 	write("c")
 
 	// The whole cluster stops and starts again.
-	for _, nd := range c.nodes {
-		if code := c.stop(nd); code != 0 {
-			t.Fatalf("%s exited %d on SIGTERM", nd.name, code)
+	for _, nd := range c.Nodes {
+		if code := c.Stop(nd); code != 0 {
+			t.Fatalf("%s exited %d on SIGTERM", nd.Name, code)
 		}
 	}
-	for _, nd := range c.nodes {
-		c.start(nd, false)
+	for _, nd := range c.Nodes {
+		c.Restart(nd)
 	}
-	c.leader()
-	checkAll(t, c.nodes, written, "")
+	c.Leader()
+	checkAll(t, c.Nodes, written, "")
 	write("d")
-	checkAll(t, c.nodes, written, "")
+	checkAll(t, c.Nodes, written, "")
 }
 
 // checkAll reads every key of written on every node of nodes.
-func checkAll(t *testing.T, nodes []*node, written map[string]uint64, query string) {
+func checkAll(t *testing.T, nodes []*e2etest.Node, written map[string]uint64, query string) {
 	t.Helper()
 	for _, nd := range nodes {
 		for key, rev := range written {
-			r := must(t, http.MethodGet, nd.url("/v1/kv/"+key+query), nil)
-			if r.code != http.StatusOK || string(r.body) != "value of "+key || headerRevision(t, r) != rev {
-				t.Fatalf("%s%s on %s = %d %q rev %s, want revision %d", key, query, nd.name, r.code, r.body, r.header.Get("Raftex-Revision"), rev)
+			r := must(t, http.MethodGet, nd.URL("/v1/kv/"+key+query), nil)
+			if r.Code != http.StatusOK || string(r.Body) != "value of "+key || headerRevision(t, r) != rev {
+				t.Fatalf("%s%s on %s = %d %q rev %s, want revision %d", key, query, nd.Name, r.Code, r.Body, r.Header.Get("Raftex-Revision"), rev)
 			}
 		}
 	}
@@ -207,31 +200,31 @@ func checkAll(t *testing.T, nodes []*node, written map[string]uint64, query stri
 func TestRestartWithNewClientAddresses(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 3)
-	lead := c.leader()
-	rev := put(t, c.followers(lead)[0], "k", "v")
-	for _, nd := range c.nodes {
-		c.stop(nd)
+	lead := c.Leader()
+	rev := c.Followers(lead)[0].Put(t, "k", "v")
+	for _, nd := range c.Nodes {
+		c.Stop(nd)
 	}
-	old := c.endpoints()
-	fresh := freePorts(t, 1)
-	for i, nd := range c.nodes {
+	old := c.Endpoints()
+	fresh := ports.Free(t, 1)
+	for i, nd := range c.Nodes {
 		if i+1 < len(old) {
-			nd.clientAddr = old[i+1]
+			nd.ClientAddr = old[i+1]
 		} else {
-			nd.clientAddr = addr(fresh[0])
+			nd.ClientAddr = e2etest.Addr(fresh[0])
 		}
 	}
-	for _, nd := range c.nodes {
-		c.start(nd, false)
+	for _, nd := range c.Nodes {
+		c.Restart(nd)
 	}
-	lead = c.leader()
-	c.published()
-	for _, nd := range c.followers(lead) {
-		put(t, nd, "via/"+nd.name, "v")
+	lead = c.Leader()
+	c.Published()
+	for _, nd := range c.Followers(lead) {
+		nd.Put(t, "via/"+nd.Name, "v")
 	}
-	r := must(t, http.MethodGet, c.nodes[2].url("/v1/kv/k"), nil)
-	if string(r.body) != "v" || headerRevision(t, r) != rev {
-		t.Fatalf("k = %q rev %d after the restart, want v rev %d", r.body, headerRevision(t, r), rev)
+	r := must(t, http.MethodGet, c.Nodes[2].URL("/v1/kv/k"), nil)
+	if string(r.Body) != "v" || headerRevision(t, r) != rev {
+		t.Fatalf("k = %q rev %d after the restart, want v rev %d", r.Body, headerRevision(t, r), rev)
 	}
 }
 
@@ -240,14 +233,14 @@ func TestRestartWithNewClientAddresses(t *testing.T) {
 func TestWALDump(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 3)
-	lead := c.leader()
+	lead := c.Leader()
 	var last uint64
 	for i := range 5 {
-		last = put(t, lead, fmt.Sprintf("dump/%d", i), "v")
+		last = lead.Put(t, fmt.Sprintf("dump/%d", i), "v")
 	}
-	nd := c.followers(lead)[0]
-	eventually(t, startDeadline, nd.name+" applied the writes", func() error {
-		st, err := status(nd)
+	nd := c.Followers(lead)[0]
+	soon.Until(t, nd.Name+" applied the writes", func() error {
+		st, err := nd.Status()
 		if err != nil {
 			return err
 		}
@@ -256,14 +249,14 @@ func TestWALDump(t *testing.T) {
 		}
 		return nil
 	})
-	c.stop(nd)
-	for _, dir := range []string{nd.dataDir, filepath.Join(nd.dataDir, "raft")} {
+	c.Stop(nd)
+	for _, dir := range []string{nd.DataDir, filepath.Join(nd.DataDir, "raft")} {
 		out, code := runRaftex(t, nil, "wal", "dump", dir)
 		if code != 0 {
 			t.Fatalf("wal dump %s: exit %d\n%s", dir, code, out)
 		}
 		for _, want := range []string{
-			"== log " + filepath.Join(nd.dataDir, "raft", "wal"),
+			"== log " + filepath.Join(nd.DataDir, "raft", "wal"),
 			"segment ",
 			"membership voters=[1 2 3]",
 			"hardstate  term=",
@@ -275,7 +268,7 @@ func TestWALDump(t *testing.T) {
 			}
 		}
 	}
-	if out, code := runRaftex(t, nil, "wal", "dump", filepath.Join(c.dir, "nowhere")); code == 0 {
+	if out, code := runRaftex(t, nil, "wal", "dump", filepath.Join(c.Dir, "nowhere")); code == 0 {
 		t.Fatalf("wal dump of a missing dir exited 0:\n%s", out)
 	}
 }

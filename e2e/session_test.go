@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/raftex/raftex/client"
+	"github.com/raftex/raftex/internal/e2etest"
 )
 
 // TestClientManyConcurrentWrites shares one Go client (one session) among
@@ -18,7 +19,7 @@ import (
 func TestClientManyConcurrentWrites(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 3)
-	cl, err := client.New(c.endpoints(), client.Options{})
+	cl, err := client.New(c.Endpoints(), client.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,71 +45,71 @@ func TestClientManyConcurrentWrites(t *testing.T) {
 func TestExactlyOnce(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 3)
-	lead := c.leader()
-	f1, f2 := c.followers(lead)[0], c.followers(lead)[1]
+	lead := c.Leader()
+	f1, f2 := c.Followers(lead)[0], c.Followers(lead)[1]
 	session := func(seq int) []string {
 		return []string{"Raftex-Client-Id", "exactly-once", "Raftex-Request-Seq", fmt.Sprint(seq)}
 	}
 	// A create (cas=0) would fail if applied again; so would a delete
 	// report deleted=false.
-	rev := put(t, f1, "once?cas=0", "v1", session(1)...)
-	for _, nd := range []*node{lead, f2, f1} {
-		if got := put(t, nd, "once?cas=0", "v1", session(1)...); got != rev {
-			t.Fatalf("retry via %s answered revision %d, first %d", nd.name, got, rev)
+	rev := f1.Put(t, "once?cas=0", "v1", session(1)...)
+	for _, nd := range []*e2etest.Node{lead, f2, f1} {
+		if got := nd.Put(t, "once?cas=0", "v1", session(1)...); got != rev {
+			t.Fatalf("retry via %s answered revision %d, first %d", nd.Name, got, rev)
 		}
 	}
-	r := must(t, http.MethodGet, f2.url("/v1/kv/once"), nil)
+	r := must(t, http.MethodGet, f2.URL("/v1/kv/once"), nil)
 	if headerRevision(t, r) != rev {
 		t.Fatalf("once has revision %d after the retries, want %d", headerRevision(t, r), rev)
 	}
-	r = must(t, http.MethodDelete, lead.url("/v1/kv/once"), nil, session(2)...)
-	delRev := revisionOf(t, r)
-	for _, nd := range c.nodes {
-		r := must(t, http.MethodDelete, nd.url("/v1/kv/once"), nil, session(2)...)
-		if r.code != http.StatusOK || r.fields(t)["deleted"] != true || revisionOf(t, r) != delRev {
-			t.Fatalf("delete retried via %s = %d %s, first deleted at %d", nd.name, r.code, r.body, delRev)
+	r = must(t, http.MethodDelete, lead.URL("/v1/kv/once"), nil, session(2)...)
+	delRev := r.Revision(t)
+	for _, nd := range c.Nodes {
+		r := must(t, http.MethodDelete, nd.URL("/v1/kv/once"), nil, session(2)...)
+		if r.Code != http.StatusOK || r.Fields(t)["deleted"] != true || r.Revision(t) != delRev {
+			t.Fatalf("delete retried via %s = %d %s, first deleted at %d", nd.Name, r.Code, r.Body, delRev)
 		}
 	}
 	// A new sequence number is a new write; without a session, the same
 	// create is refused.
-	rev3 := put(t, f2, "once?cas=0", "v3", session(3)...)
-	if err := must(t, http.MethodPut, f2.url("/v1/kv/once?cas=0"), []byte("v3")).want(http.StatusConflict); err != nil {
+	rev3 := f2.Put(t, "once?cas=0", "v3", session(3)...)
+	if err := must(t, http.MethodPut, f2.URL("/v1/kv/once?cas=0"), []byte("v3")).Want(http.StatusConflict); err != nil {
 		t.Fatal(err)
 	}
 
 	// A request older than the session's window is refused, not applied:
 	// 400, with its number and the session's newest.
 	old := []string{"Raftex-Client-Id", "window", "Raftex-Request-Seq", "1"}
-	put(t, f1, "window", "new", "Raftex-Client-Id", "window", "Raftex-Request-Seq", "300")
-	for _, nd := range []*node{f1, lead} {
-		r := must(t, http.MethodPut, nd.url("/v1/kv/window"), []byte("old"), old...)
+	f1.Put(t, "window", "new", "Raftex-Client-Id", "window", "Raftex-Request-Seq", "300")
+	for _, nd := range []*e2etest.Node{f1, lead} {
+		r := must(t, http.MethodPut, nd.URL("/v1/kv/window"), []byte("old"), old...)
 		want := `{"error":"kv: request is older than the session remembers: request 1, the session's newest is 300"}`
-		if r.code != http.StatusBadRequest || strings.TrimSpace(string(r.body)) != want {
-			t.Fatalf("stale request via %s = %d %s, want 400 %s", nd.name, r.code, r.body, want)
+		if r.Code != http.StatusBadRequest || strings.TrimSpace(string(r.Body)) != want {
+			t.Fatalf("stale request via %s = %d %s, want 400 %s", nd.Name, r.Code, r.Body, want)
 		}
 	}
-	if r := must(t, http.MethodGet, f2.url("/v1/kv/window"), nil); string(r.body) != "new" {
-		t.Fatalf("window = %q after a stale request", r.body)
+	if r := must(t, http.MethodGet, f2.URL("/v1/kv/window"), nil); string(r.Body) != "new" {
+		t.Fatalf("window = %q after a stale request", r.Body)
 	}
 
 	// Across a leader change: the old leader stops, and the retry goes to
 	// the new one, through each of the others.
-	c.stop(lead)
-	newLead := c.leader()
-	for _, nd := range c.running() {
-		if got := put(t, nd, "once?cas=0", "v3", session(3)...); got != rev3 {
-			t.Fatalf("retry via %s after the leader change (now %s) answered %d, first %d", nd.name, newLead.name, got, rev3)
+	c.Stop(lead)
+	newLead := c.Leader()
+	for _, nd := range c.Running() {
+		if got := nd.Put(t, "once?cas=0", "v3", session(3)...); got != rev3 {
+			t.Fatalf("retry via %s after the leader change (now %s) answered %d, first %d", nd.Name, newLead.Name, got, rev3)
 		}
 	}
 	// And the old leader, restarted, remembers the session too.
-	c.start(lead, false)
-	c.leader()
-	if got := put(t, lead, "once?cas=0", "v3", session(3)...); got != rev3 {
-		t.Fatalf("retry via the restarted %s answered %d, first %d", lead.name, got, rev3)
+	c.Restart(lead)
+	c.Leader()
+	if got := lead.Put(t, "once?cas=0", "v3", session(3)...); got != rev3 {
+		t.Fatalf("retry via the restarted %s answered %d, first %d", lead.Name, got, rev3)
 	}
-	r = must(t, http.MethodGet, lead.url("/v1/kv/once"), nil)
-	if string(r.body) != "v3" || headerRevision(t, r) != rev3 {
-		t.Fatalf("once = %q rev %d, want v3 rev %d", r.body, headerRevision(t, r), rev3)
+	r = must(t, http.MethodGet, lead.URL("/v1/kv/once"), nil)
+	if string(r.Body) != "v3" || headerRevision(t, r) != rev3 {
+		t.Fatalf("once = %q rev %d, want v3 rev %d", r.Body, headerRevision(t, r), rev3)
 	}
 }
 
@@ -120,30 +121,30 @@ func TestExactlyOnceThroughAKilledLeader(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 3)
 	for round := range 3 {
-		lead := c.leader()
-		f := c.followers(lead)[0]
+		lead := c.Leader()
+		f := c.Followers(lead)[0]
 		key := fmt.Sprintf("killed/%d", round)
 		h := []string{"Raftex-Client-Id", "killed", "Raftex-Request-Seq", fmt.Sprint(round + 1)}
-		first := make(chan response, 1)
+		first := make(chan e2etest.Response, 1)
 		go func() {
-			r, err := request(http.MethodPut, f.url("/v1/kv/"+key+"?cas=0"), []byte("v"), h...)
+			r, err := request(http.MethodPut, f.URL("/v1/kv/"+key+"?cas=0"), []byte("v"), h...)
 			if err != nil {
-				r.code = -1
+				r.Code = -1
 			}
 			first <- r
 		}()
-		c.kill(lead)
+		c.Kill(lead)
 		r1 := <-first
-		r2 := must(t, http.MethodPut, f.url("/v1/kv/"+key+"?cas=0"), []byte("v"), h...)
-		if err := r2.want(http.StatusOK); err != nil {
-			t.Fatalf("round %d: retry: %v (first attempt: %d %s)", round, err, r1.code, r1.body)
+		r2 := must(t, http.MethodPut, f.URL("/v1/kv/"+key+"?cas=0"), []byte("v"), h...)
+		if err := r2.Want(http.StatusOK); err != nil {
+			t.Fatalf("round %d: retry: %v (first attempt: %d %s)", round, err, r1.Code, r1.Body)
 		}
-		if r1.code == http.StatusOK && revisionOf(t, r1) != revisionOf(t, r2) {
-			t.Fatalf("round %d: first answered %s, retry %s", round, r1.body, r2.body)
+		if r1.Code == http.StatusOK && r1.Revision(t) != r2.Revision(t) {
+			t.Fatalf("round %d: first answered %s, retry %s", round, r1.Body, r2.Body)
 		}
-		if r1.code != http.StatusOK && r1.code != http.StatusServiceUnavailable {
-			t.Fatalf("round %d: first attempt %d %s", round, r1.code, r1.body)
+		if r1.Code != http.StatusOK && r1.Code != http.StatusServiceUnavailable {
+			t.Fatalf("round %d: first attempt %d %s", round, r1.Code, r1.Body)
 		}
-		c.start(lead, false)
+		c.Restart(lead)
 	}
 }

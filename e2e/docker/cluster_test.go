@@ -1,28 +1,26 @@
 package docker
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/raftex/raftex/internal/e2etest"
 )
 
 // Deadlines are generous (CI machines are small and shared); polls stop as
 // soon as their condition holds, so a healthy run never waits them out.
+var poll = e2etest.Poll{Within: 60 * time.Second, Every: 50 * time.Millisecond}
+
 const (
-	deadline  = 60 * time.Second
-	pollEvery = 50 * time.Millisecond
 	// requestTimeout is every node's --request-timeout: shorter than the
 	// default so that a request to a cut-off node answers 503 soon.
 	requestTimeout = 2 * time.Second
@@ -34,15 +32,23 @@ const (
 // single requests): its timeout makes a frozen node's silence an error.
 var probe = &http.Client{Timeout: 3 * requestTimeout}
 
-// member is one node of a test cluster: a container.
+// Host ports come from 10000-20000, a range of this package's own (e2e
+// takes 20000-32000, e2e/observe 32000-32768).
+var ports = e2etest.NewPorts(10000, 20000)
+
+// member is one node of a test cluster: a container. Its Name is its id
+// and its host name on the peer network; its ClientAddr, 127.0.0.1:port,
+// is its client port published on the host.
 type member struct {
-	name      string // "n1": its id, and its host name on the peer network
+	*e2etest.Node
 	container string // the container's name
 	ip        string // its fixed address on the peer network
-	endpoint  string // 127.0.0.1:port, its client port published on the host
 }
 
-func (m *member) url(path string) string { return "http://" + m.endpoint + path }
+// newMember is node n<i> (from 1), its client port published at port.
+func newMember(i, port int) *member {
+	return &member{Node: &e2etest.Node{Name: fmt.Sprintf("n%d", i), ClientAddr: e2etest.Addr(port), HTTP: probe}}
+}
 
 // cluster is three containers on a peer and a client network.
 type cluster struct {
@@ -63,20 +69,20 @@ func newCluster(t *testing.T) *cluster {
 	c.peerNet, c.clientNet = c.prefix+"-peer", c.prefix+"-client"
 	t.Cleanup(c.cleanup) // first: it removes whatever was created below
 	c.createNetworks()
-	ports := freePorts(t, 3)
+	hostPorts := ports.Free(t, 3)
 	var initial []string
 	for i := range 3 {
-		m := &member{name: fmt.Sprintf("n%d", i+1), container: fmt.Sprintf("%s-n%d", c.prefix, i+1),
-			endpoint: fmt.Sprintf("127.0.0.1:%d", ports[i])}
+		m := newMember(i+1, hostPorts[i])
+		m.container = fmt.Sprintf("%s-n%d", c.prefix, i+1)
 		m.ip = c.hostAddr(10 + i + 1)
-		initial = append(initial, m.name+"="+m.name+":7000")
+		initial = append(initial, m.Name+"="+m.Name+":7000")
 		c.nodes = append(c.nodes, m)
 	}
 	for _, m := range c.nodes {
 		c.docker("create", "--name", m.container, "--label", labelRun+"="+runID, "--label", labelPID+"="+strconv.Itoa(os.Getpid()),
-			"--network", c.clientNet, "--publish", m.endpoint+":8000",
-			c.image, "serve", "--id", m.name, "--data-dir", "/data",
-			"--peer-addr", m.name+":7000", "--client-addr", "0.0.0.0:8000",
+			"--network", c.clientNet, "--publish", m.ClientAddr+":8000",
+			c.image, "serve", "--id", m.Name, "--data-dir", "/data",
+			"--peer-addr", m.Name+":7000", "--client-addr", "0.0.0.0:8000",
 			"--initial-cluster", strings.Join(initial, ","), "--request-timeout", requestTimeout.String())
 		c.connect(m)
 	}
@@ -162,18 +168,13 @@ func (c *cluster) saveLogs() {
 	for _, m := range c.nodes {
 		out := dockerLogs(m.container, "")
 		if dir != "" {
-			path := filepath.Join(dir, m.name+".log")
+			path := filepath.Join(dir, m.Name+".log")
 			if err := os.WriteFile(path, []byte(out), 0o644); err == nil {
-				c.t.Logf("%s's log saved to %s", m.name, path)
+				c.t.Logf("%s's log saved to %s", m.Name, path)
 			}
 		}
-		c.t.Logf("last lines of %s's log (%s):\n%s", m.name, m.container, lastLines(out, 25))
+		c.t.Logf("last lines of %s's log (%s):\n%s", m.Name, m.container, e2etest.LastLines(out, 25))
 	}
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // docker runs a docker command and fails the test if it fails.
@@ -200,19 +201,14 @@ func (c *cluster) containers(ms ...*member) []string {
 
 // others returns the members other than m.
 func (c *cluster) others(m *member) []*member {
-	var out []*member
-	for _, o := range c.nodes {
-		if o != m {
-			out = append(out, o)
-		}
-	}
-	return out
+	return slices.DeleteFunc(slices.Clone(c.nodes), func(o *member) bool { return o == m })
 }
 
+// endpoints returns the members' client addresses on the host.
 func (c *cluster) endpoints() []string {
-	var out []string
-	for _, m := range c.nodes {
-		out = append(out, m.endpoint)
+	out := make([]string, len(c.nodes))
+	for i, m := range c.nodes {
+		out[i] = m.ClientAddr
 	}
 	return out
 }
@@ -224,7 +220,7 @@ func (c *cluster) kill(ms ...*member) {
 	c.t.Helper()
 	c.docker(append([]string{"kill", "--signal", "KILL"}, c.containers(ms...)...)...)
 	for _, m := range ms {
-		eventually(c.t, deadline, m.name+" is down", func() error {
+		poll.Until(c.t, m.Name+" is down", func() error {
 			if st := c.state(m); st != "exited" {
 				return fmt.Errorf("%s is %q after docker kill, want exited", m.container, st)
 			}
@@ -259,10 +255,10 @@ func (c *cluster) disconnect(m *member) {
 }
 
 // connect attaches m to the peer network at its fixed address, reachable
-// as m.name.
+// as m.Name.
 func (c *cluster) connect(m *member) {
 	c.t.Helper()
-	c.docker("network", "connect", "--ip", m.ip, "--alias", m.name, c.peerNet, m.container)
+	c.docker("network", "connect", "--ip", m.ip, "--alias", m.Name, c.peerNet, m.container)
 }
 
 // state is the container's status: running, paused, exited, ...
@@ -278,55 +274,26 @@ func (c *cluster) state(m *member) string {
 func (c *cluster) waitHealthy(ms ...*member) {
 	c.t.Helper()
 	for _, m := range ms {
-		eventually(c.t, deadline, m.name+" serves /healthz", func() error {
+		poll.Until(c.t, m.Name+" serves /healthz", func() error {
 			if st := c.state(m); st != "running" {
-				return stopPolling(fmt.Errorf("container %s is %s:\n%s", m.container, st,
-					lastLines(dockerLogs(m.container, ""), 20)))
+				return e2etest.StopPolling(fmt.Errorf("container %s is %s:\n%s", m.container, st,
+					e2etest.LastLines(dockerLogs(m.container, ""), 20)))
 			}
-			return getOK(m, "/healthz")
+			return m.OK("/healthz")
 		})
 	}
 }
 
-// leader waits until the given members all name the same leader, which is
-// one of them and says it leads, and each is ready (caught up with it);
-// it returns the leader.
+// leader waits until the given members agree on a leader, as
+// e2etest.WaitLeader says, and returns it.
 func (c *cluster) leader(among ...*member) *member {
 	c.t.Helper()
-	var lead *member
-	eventually(c.t, deadline, fmt.Sprintf("%s agree on a leader among them", names(among)), func() error {
-		var err error
-		lead, err = agreedLeader(among)
-		return err
-	})
-	return lead
-}
-
-func agreedLeader(among []*member) (*member, error) {
-	var lead *member
-	name := ""
-	for _, m := range among {
-		st, err := status(m)
-		if err != nil {
-			return nil, err
-		}
-		if st.Leader == "" || (name != "" && st.Leader != name) {
-			return nil, fmt.Errorf("%s sees leader %q, others %q", m.name, st.Leader, name)
-		}
-		name = st.Leader
-		if st.Role == "leader" {
-			lead = m
-		}
+	nodes := make([]*e2etest.Node, len(among))
+	for i, m := range among {
+		nodes[i] = m.Node
 	}
-	if lead == nil || lead.name != name {
-		return nil, fmt.Errorf("leader %q is not among %s or does not lead yet", name, names(among))
-	}
-	for _, m := range among {
-		if err := getOK(m, "/readyz"); err != nil {
-			return nil, fmt.Errorf("%s not ready: %w", m.name, err)
-		}
-	}
-	return lead, nil
+	lead, _ := e2etest.WaitLeader(c.t, poll, nodes...)
+	return among[slices.Index(nodes, lead)]
 }
 
 // published waits until every node lists a client address for every
@@ -335,19 +302,19 @@ func agreedLeader(among []*member) (*member, error) {
 // a follower forwards it to the leader at that address.
 func (c *cluster) published() {
 	c.t.Helper()
-	eventually(c.t, deadline, "every node lists every member's client address", func() error {
+	poll.Until(c.t, "every node lists every member's client address", func() error {
 		for _, m := range c.nodes {
-			st, err := status(m)
+			st, err := m.Status()
 			if err != nil {
 				return err
 			}
 			if len(st.Members) != len(c.nodes) {
-				return fmt.Errorf("%s lists %d members", m.name, len(st.Members))
+				return fmt.Errorf("%s lists %d members", m.Name, len(st.Members))
 			}
 			for _, mm := range st.Members {
 				host, _, err := net.SplitHostPort(mm.ClientAddr)
 				if ip := net.ParseIP(host); err != nil || host == "" || (ip != nil && ip.IsUnspecified()) {
-					return fmt.Errorf("%s lists %s's client address as %q, which another node cannot dial", m.name, mm.ID, mm.ClientAddr)
+					return fmt.Errorf("%s lists %s's client address as %q, which another node cannot dial", m.Name, mm.ID, mm.ClientAddr)
 				}
 			}
 		}
@@ -355,141 +322,11 @@ func (c *cluster) published() {
 	})
 	for i, m := range c.nodes {
 		start := time.Now()
-		code, body, _, err := do(http.MethodPut, m.url("/v1/kv/setup/"+m.name), []byte("v"),
+		r, err := e2etest.Do(probe, http.MethodPut, m.URL("/v1/kv/setup/"+m.Name), []byte("v"),
 			"Raftex-Client-Id", c.prefix+"-setup", "Raftex-Request-Seq", strconv.Itoa(i+1))
-		if err != nil || code != http.StatusOK {
-			c.t.Fatalf("a write through %s = %d %s (%v) after %s, want 200", m.name, code, body, err, time.Since(start).Round(time.Millisecond))
+		if err != nil || r.Code != http.StatusOK {
+			c.t.Fatalf("a write through %s = %d %s (%v) after %s, want 200", m.Name, r.Code, r.Body, err, time.Since(start).Round(time.Millisecond))
 		}
-	}
-}
-
-func names(ms []*member) string {
-	var out []string
-	for _, m := range ms {
-		out = append(out, m.name)
-	}
-	return strings.Join(out, ",")
-}
-
-// ---- HTTP
-
-// statusBody is GET /v1/status.
-type statusBody struct {
-	ID           string `json:"id"`
-	Role         string `json:"role"`
-	Term         uint64 `json:"term"`
-	Leader       string `json:"leader"`
-	CommitIndex  uint64 `json:"commit_index"`
-	AppliedIndex uint64 `json:"applied_index"`
-	Members      []struct {
-		ID         string `json:"id"`
-		ClientAddr string `json:"client_addr"`
-	} `json:"members"`
-}
-
-func status(m *member) (statusBody, error) {
-	var st statusBody
-	code, body, _, err := do(http.MethodGet, m.url("/v1/status"), nil)
-	if err != nil {
-		return st, err
-	}
-	if code != http.StatusOK {
-		return st, fmt.Errorf("%s: status %d: %s", m.name, code, body)
-	}
-	return st, json.Unmarshal(body, &st)
-}
-
-func getOK(m *member, path string) error {
-	code, body, _, err := do(http.MethodGet, m.url(path), nil)
-	if err != nil {
-		return err
-	}
-	if code != http.StatusOK {
-		return fmt.Errorf("GET %s on %s: %d %s", path, m.name, code, body)
-	}
-	return nil
-}
-
-// do sends one request with the probe client and reads the answer whole.
-func do(method, url string, body []byte, header ...string) (code int, respBody []byte, h http.Header, err error) {
-	var rd io.Reader
-	if body != nil {
-		rd = strings.NewReader(string(body))
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := probe.Do(req)
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, resp.Header, err
-}
-
-// ---- ports
-
-// Host ports come from below the kernel's ephemeral range (32768 and up),
-// and from another range than package e2e's (20000-32000).
-var ports = struct {
-	sync.Mutex
-	next int
-}{next: 10000 + rand.IntN(9000)}
-
-// freePorts returns n loopback ports, each free a moment ago.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	ports.Lock()
-	defer ports.Unlock()
-	var got []int
-	for tries := 0; len(got) < n && tries < 1000; tries++ {
-		p := ports.next
-		if ports.next++; ports.next >= 20000 {
-			ports.next = 10000
-		}
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		got = append(got, p)
-	}
-	if len(got) < n {
-		t.Fatalf("no %d free ports", n)
-	}
-	return got
-}
-
-// ---- polling
-
-type errStop struct{ error }
-
-// stopPolling ends a poll at once with err.
-func stopPolling(err error) error { return errStop{err} }
-
-// eventually polls f until it returns nil, failing the test with f's last
-// error after timeout, or at once when f returns stopPolling(err).
-func eventually(t testing.TB, timeout time.Duration, what string, f func() error) {
-	t.Helper()
-	end := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		var s errStop
-		if errors.As(err, &s) {
-			t.Fatalf("%s: %v", what, s.error)
-		}
-		if time.Now().After(end) {
-			t.Fatalf("%s: not after %s: %v", what, timeout, err)
-		}
-		time.Sleep(pollEvery)
 	}
 }
 

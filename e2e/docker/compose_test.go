@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/raftex/raftex/internal/e2etest"
 )
 
 // composeFile is the one users run: `docker compose up` of three nodes.
@@ -22,12 +24,12 @@ func TestDockerCompose(t *testing.T) {
 	img := testImage(t)
 	compose := composeCommand(t)
 	project := "raftex-e2e-" + runID + "-compose"
-	ports := freePorts(t, 3)
+	hostPorts := ports.Free(t, 3)
 	var nodes []*member
 	env := append(os.Environ(), "RAFTEX_IMAGE="+img)
-	for i, p := range ports {
-		m := &member{name: fmt.Sprintf("n%d", i+1), endpoint: fmt.Sprintf("127.0.0.1:%d", p)}
-		env = append(env, fmt.Sprintf("RAFTEX_N%d_PORT=%s", i+1, m.endpoint))
+	for i, p := range hostPorts {
+		m := newMember(i+1, p)
+		env = append(env, fmt.Sprintf("RAFTEX_N%d_PORT=%s", i+1, m.ClientAddr))
 		nodes = append(nodes, m)
 	}
 	run := func(args ...string) (string, error) {
@@ -46,7 +48,7 @@ func TestDockerCompose(t *testing.T) {
 			if dir := artifactDir(t); dir != "" {
 				os.WriteFile(filepath.Join(dir, "compose.log"), []byte(logs), 0o644)
 			}
-			t.Logf("last lines of the cluster's log:\n%s", lastLines(logs, 40))
+			t.Logf("last lines of the cluster's log:\n%s", e2etest.LastLines(logs, 40))
 		}
 		if _, err := run("down", "--volumes", "--remove-orphans", "--timeout", "10"); err != nil {
 			t.Errorf("compose down: %v", err)
@@ -72,18 +74,18 @@ func TestDockerCompose(t *testing.T) {
 	c := &cluster{t: t, nodes: nodes}
 	lead := c.leader(nodes...)
 	for i, m := range nodes {
-		key := "compose/" + m.name
-		code, body, _, err := do(http.MethodPut, m.url("/v1/kv/"+key), []byte(m.name),
+		key := "compose/" + m.Name
+		r, err := e2etest.Do(probe, http.MethodPut, m.URL("/v1/kv/"+key), []byte(m.Name),
 			"Raftex-Client-Id", project, "Raftex-Request-Seq", fmt.Sprint(i+1))
-		if err != nil || code != http.StatusOK {
-			t.Fatalf("write through %s (leader %s) = %d %s (%v), want 200", m.name, lead.name, code, body, err)
+		if err != nil || r.Code != http.StatusOK {
+			t.Fatalf("write through %s (leader %s) = %d %s (%v), want 200", m.Name, lead.Name, r.Code, r.Body, err)
 		}
 	}
 	for _, m := range nodes {
 		for _, w := range nodes {
-			code, body, _, err := do(http.MethodGet, m.url("/v1/kv/compose/"+w.name), nil)
-			if err != nil || code != http.StatusOK || string(body) != w.name {
-				t.Errorf("read of compose/%s through %s = %d %q (%v), want %q", w.name, m.name, code, body, err, w.name)
+			r, err := m.Get("/v1/kv/compose/" + w.Name)
+			if err != nil || r.Code != http.StatusOK || string(r.Body) != w.Name {
+				t.Errorf("read of compose/%s through %s = %d %q (%v), want %q", w.Name, m.Name, r.Code, r.Body, err, w.Name)
 			}
 		}
 	}

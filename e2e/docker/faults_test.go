@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/raftex/raftex/client"
+	"github.com/raftex/raftex/internal/e2etest"
 )
 
 // Each test runs a three-node cluster under the workload (workload_test.go),
@@ -24,11 +27,11 @@ func TestDockerLeaderKill(t *testing.T) {
 	old := c.leader(c.nodes...)
 	c.kill(old)
 	lead := c.leader(c.others(old)...)
-	t.Logf("%s killed; %s leads (%d writes acknowledged)", old.name, lead.name, w.acknowledged())
-	w.waitWrites(50, old.name+" down")
+	t.Logf("%s killed; %s leads (%d writes acknowledged)", old.Name, lead.Name, w.acknowledged())
+	w.waitWrites(50, old.Name+" down")
 	c.start(old)
 	c.leader(c.nodes...)
-	w.waitWrites(50, old.name+" back")
+	w.waitWrites(50, old.Name+" back")
 	w.check()
 }
 
@@ -47,38 +50,38 @@ func TestDockerPartitionedLeader(t *testing.T) {
 	lead := c.leader(c.others(old)...)
 	after := mustStatus(t, lead)
 	if after.Term <= before.Term {
-		t.Fatalf("new leader %s at term %d, the old one led at term %d", lead.name, after.Term, before.Term)
+		t.Fatalf("new leader %s at term %d, the old one led at term %d", lead.Name, after.Term, before.Term)
 	}
-	t.Logf("%s cut off at term %d; %s leads at term %d", old.name, before.Term, lead.name, after.Term)
+	t.Logf("%s cut off at term %d; %s leads at term %d", old.Name, before.Term, lead.Name, after.Term)
 
 	// A write through the cut-off node cannot commit: 503, outcome
 	// unknown. (Its own session, so that no retry could apply it twice.)
 	lost := kvInput{Kind: opPut, Key: "partition/lost", Value: "lost"}
 	start, call := time.Now(), w.now()
-	code, body, _, err := do(http.MethodPut, old.url("/v1/kv/"+lost.Key), []byte(lost.Value),
+	r, err := e2etest.Do(probe, http.MethodPut, old.URL("/v1/kv/"+lost.Key), []byte(lost.Value),
 		"Raftex-Client-Id", c.prefix+"-probe", "Raftex-Request-Seq", "1")
 	if err != nil {
-		t.Fatalf("write through the cut-off %s: %v", old.name, err)
+		t.Fatalf("write through the cut-off %s: %v", old.Name, err)
 	}
-	if code != http.StatusServiceUnavailable {
-		t.Fatalf("write through the cut-off %s = %d %s, want 503", old.name, code, body)
+	if r.Code != http.StatusServiceUnavailable {
+		t.Fatalf("write through the cut-off %s = %d %s, want 503", old.Name, r.Code, r.Body)
 	}
 	w.record(testClient, lost, kvOutput{Unknown: true}, call, math.MaxInt64)
-	t.Logf("write through the cut-off %s: 503 after %s", old.name, time.Since(start).Round(time.Millisecond))
-	code, body, _, err = do(http.MethodGet, old.url("/v1/kv/hot/0"), nil)
-	if err != nil || code != http.StatusServiceUnavailable {
-		t.Fatalf("linearizable read through the cut-off %s = %d %s (%v), want 503", old.name, code, body, err)
+	t.Logf("write through the cut-off %s: 503 after %s", old.Name, time.Since(start).Round(time.Millisecond))
+	r, err = old.Get("/v1/kv/hot/0")
+	if err != nil || r.Code != http.StatusServiceUnavailable {
+		t.Fatalf("linearizable read through the cut-off %s = %d %s (%v), want 503", old.Name, r.Code, r.Body, err)
 	}
-	w.waitWrites(50, "through the majority, "+old.name+" cut off")
+	w.waitWrites(50, "through the majority, "+old.Name+" cut off")
 	// CheckQuorum (thesis §6.2): a leader that hears from no quorum for an
 	// election timeout steps down by itself.
-	eventually(t, deadline, "the cut-off "+old.name+" stops leading", func() error {
-		st, err := status(old)
+	poll.Until(t, "the cut-off "+old.Name+" stops leading", func() error {
+		st, err := old.Status()
 		if err != nil {
 			return err
 		}
 		if st.Role == "leader" || st.Leader != "" {
-			return fmt.Errorf("%s is %s, leader %q", old.name, st.Role, st.Leader)
+			return fmt.Errorf("%s is %s, leader %q", old.Name, st.Role, st.Leader)
 		}
 		return nil
 	})
@@ -89,13 +92,13 @@ func TestDockerPartitionedLeader(t *testing.T) {
 	// The write the cut-off leader took never applied, anywhere.
 	for _, m := range c.nodes {
 		call := w.now()
-		code, body, _, err := do(http.MethodGet, m.url("/v1/kv/"+lost.Key), nil)
-		if err != nil || code != http.StatusNotFound {
-			t.Errorf("the write taken by the cut-off leader, read through %s = %d %s (%v), want 404", m.name, code, body, err)
+		r, err := m.Get("/v1/kv/" + lost.Key)
+		if err != nil || r.Code != http.StatusNotFound {
+			t.Errorf("the write taken by the cut-off leader, read through %s = %d %s (%v), want 404", m.Name, r.Code, r.Body, err)
 		}
 		w.record(testClient, kvInput{Kind: opGet, Key: lost.Key}, kvOutput{}, call, w.now())
 	}
-	w.waitWrites(50, old.name+" reconnected")
+	w.waitWrites(50, old.Name+" reconnected")
 	w.check()
 }
 
@@ -112,12 +115,12 @@ func TestDockerPausedLeader(t *testing.T) {
 	c.pause(old)
 	paused := time.Now()
 	lead := c.leader(c.others(old)...)
-	w.waitWrites(50, old.name+" paused")
+	w.waitWrites(50, old.Name+" paused")
 	c.unpause(old)
-	t.Logf("%s paused for %s; %s leads", old.name, time.Since(paused).Round(time.Millisecond), lead.name)
+	t.Logf("%s paused for %s; %s leads", old.Name, time.Since(paused).Round(time.Millisecond), lead.Name)
 	stepsDown(t, old, before)
 	c.leader(c.nodes...)
-	w.waitWrites(50, old.name+" resumed")
+	w.waitWrites(50, old.Name+" resumed")
 	w.check()
 }
 
@@ -139,7 +142,7 @@ func TestDockerWholeClusterRestart(t *testing.T) {
 	c.start(c.nodes...)
 	lead = c.leader(c.nodes...)
 	if st := mustStatus(t, lead); st.CommitIndex < before.CommitIndex {
-		t.Fatalf("after the restarts %s's commit index is %d, below %d before them", lead.name, st.CommitIndex, before.CommitIndex)
+		t.Fatalf("after the restarts %s's commit index is %d, below %d before them", lead.Name, st.CommitIndex, before.CommitIndex)
 	}
 	w.waitWrites(30, "after the whole cluster was killed and started")
 	t.Logf("%d writes acknowledged before the whole cluster was killed", killedAt)
@@ -149,24 +152,24 @@ func TestDockerWholeClusterRestart(t *testing.T) {
 // stepsDown waits until m, which led at term before.Term, has moved to a
 // later term: a leader leaves its term only by stepping down (§5.1), so it
 // no longer leads at the term it led.
-func stepsDown(t *testing.T, m *member, before statusBody) {
+func stepsDown(t *testing.T, m *member, before client.Status) {
 	t.Helper()
-	eventually(t, deadline, m.name+" steps down", func() error {
-		st, err := status(m)
+	poll.Until(t, m.Name+" steps down", func() error {
+		st, err := m.Status()
 		if err != nil {
 			return err
 		}
 		if st.Term <= before.Term {
-			return fmt.Errorf("%s is %s at term %d, the term it led", m.name, st.Role, st.Term)
+			return fmt.Errorf("%s is %s at term %d, the term it led", m.Name, st.Role, st.Term)
 		}
-		t.Logf("%s stepped down: %s at term %d (led at term %d), leader %q", m.name, st.Role, st.Term, before.Term, st.Leader)
+		t.Logf("%s stepped down: %s at term %d (led at term %d), leader %q", m.Name, st.Role, st.Term, before.Term, st.Leader)
 		return nil
 	})
 }
 
-func mustStatus(t *testing.T, m *member) statusBody {
+func mustStatus(t *testing.T, m *member) client.Status {
 	t.Helper()
-	st, err := status(m)
+	st, err := m.Status()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,6 +51,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftex/raftex/internal/e2etest"
 	"go.uber.org/goleak"
 )
 
@@ -144,12 +145,8 @@ func buildImage() (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(dir)
-	// go test puts its own GOROOT/bin first on PATH, so "go" is the
-	// toolchain running these tests.
-	build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, "raftex"), "github.com/raftex/raftex/cmd/raftex")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	if err := e2etest.BuildStatic(filepath.Join(dir, "raftex")); err != nil {
+		return "", err
 	}
 	dockerfile, err := os.ReadFile(filepath.Join("..", "..", "deploy", "Dockerfile"))
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/anishathalye/porcupine"
 
 	"github.com/raftex/raftex/client"
+	"github.com/raftex/raftex/internal/e2etest"
 )
 
 const (
@@ -195,7 +195,7 @@ func (w *workload) waitWrites(n int64, why string) {
 	for i := range answered {
 		answered[i] = w.answered[i].Load()
 	}
-	eventually(w.t, deadline, fmt.Sprintf("%d more writes acknowledged and an answer to every worker (%s)", n, why), func() error {
+	poll.Until(w.t, fmt.Sprintf("%d more writes acknowledged and an answer to every worker (%s)", n, why), func() error {
 		if got := w.writes.Load(); got < want {
 			return fmt.Errorf("%d of %d writes", got, want)
 		}
@@ -235,18 +235,18 @@ func (w *workload) check() {
 	w.mu.Unlock()
 	for _, m := range c.nodes {
 		for key, a := range unique {
-			code, body, h, err := do(http.MethodGet, m.url("/v1/kv/"+key+"?consistency=stale"), nil)
+			r, err := m.Get("/v1/kv/" + key + "?consistency=stale")
 			if err != nil {
-				w.t.Fatalf("reading %s on %s: %v", key, m.name, err)
+				w.t.Fatalf("reading %s on %s: %v", key, m.Name, err)
 			}
-			if rev := h.Get("Raftex-Revision"); code != http.StatusOK || string(body) != a.value || rev != strconv.FormatUint(a.rev, 10) {
+			if rev := r.Header.Get("Raftex-Revision"); r.Code != http.StatusOK || string(r.Body) != a.value || rev != strconv.FormatUint(a.rev, 10) {
 				w.t.Errorf("acknowledged write %s=%s at revision %d: on %s it is %d %q revision %q",
-					key, a.value, a.rev, m.name, code, body, rev)
+					key, a.value, a.rev, m.Name, r.Code, r.Body, rev)
 			}
 		}
 	}
 	for i, m := range c.nodes {
-		cl, err := client.New([]string{m.endpoint}, client.Options{})
+		cl, err := client.New([]string{m.ClientAddr}, client.Options{})
 		if err != nil {
 			w.t.Fatal(err)
 		}
@@ -258,7 +258,7 @@ func (w *workload) check() {
 			ret := w.now()
 			cancel()
 			if err != nil {
-				w.t.Fatalf("final read of %s through %s: %v", in.Key, m.name, err)
+				w.t.Fatalf("final read of %s through %s: %v", in.Key, m.Name, err)
 			}
 			w.record(finalReader+i, in, out, call, ret)
 		}
@@ -299,15 +299,4 @@ func (w *workload) checkHistory() {
 
 // artifactDir is $RAFTEX_ARTIFACTS/docker/<test>, made; "" without
 // RAFTEX_ARTIFACTS.
-func artifactDir(t *testing.T) string {
-	base := os.Getenv("RAFTEX_ARTIFACTS")
-	if base == "" {
-		return ""
-	}
-	dir := filepath.Join(base, "docker", shortName(t.Name()))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Logf("artifacts: %v", err)
-		return ""
-	}
-	return dir
-}
+func artifactDir(t *testing.T) string { return e2etest.ArtifactDir(t, "docker", shortName(t.Name())) }

@@ -3,6 +3,7 @@ package observe
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/raftex/raftex/internal/e2etest"
 )
 
 // findChromium returns the path of Debian's chromium. Without it the test
@@ -223,15 +225,18 @@ func (d dashboard) String() string {
 func (b *browser) waitDashboard(t *testing.T, what string, cond func(d dashboard) bool) dashboard {
 	t.Helper()
 	var d dashboard
-	waitFor(t, settleDeadline, what, func() (bool, string) {
+	settle.Until(t, what, func() error {
 		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 		defer cancel()
 		var err error
 		d, err = chromedp.Run(ctx, chromedp.Evaluate[dashboard](readDashboard))
 		if err != nil {
-			return false, err.Error()
+			return err
 		}
-		return cond(d), d.String()
+		if !cond(d) {
+			return errors.New(d.String())
+		}
+		return nil
 	})
 	return d
 }
@@ -286,8 +291,8 @@ func settled(d dashboard) bool {
 func TestDashboard(t *testing.T) {
 	chromium := findChromium(t)
 	c := startCluster(t, 3)
-	lead, term := c.waitLeader(c.nodes)
-	t.Logf("%s leads term %d; opening the dashboard it serves", lead.id, term)
+	lead, term := c.LeaderTerm(c.Nodes...)
+	t.Logf("%s leads term %d; opening the dashboard it serves", lead.Name, term)
 
 	b := newBrowser(t, chromium)
 	// Open the page from the leader, so that killing the leader also takes
@@ -297,19 +302,19 @@ func TestDashboard(t *testing.T) {
 	for attempt := 1; ; attempt++ {
 		// "/" redirects to "/ui/".
 		b.do(t, "opening the dashboard", chromedp.EmulateViewport(1400, 900),
-			chromedp.Navigate(lead.url("/")), chromedp.WaitVisible(chromedp.ID("put-key")))
+			chromedp.Navigate(lead.URL("/")), chromedp.WaitVisible(chromedp.ID("put-key")))
 		d = b.waitDashboard(t, "three nodes up, one leader, every event stream open", settled)
 		shown := d.leaderCard()
-		now, nowTerm := c.waitLeader(c.nodes)
-		if shown == now.id && shown == lead.id {
+		now, nowTerm := c.LeaderTerm(c.Nodes...)
+		if shown == now.Name && shown == lead.Name {
 			term = nowTerm
 			break
 		}
 		if attempt == 3 {
 			t.Fatalf("the lead keeps moving: opened %s's page, the page shows %s, the nodes say %s (term %d): %s",
-				lead.id, shown, now.id, nowTerm, d)
+				lead.Name, shown, now.Name, nowTerm, d)
 		}
-		t.Logf("the lead moved to %s (term %d) while the page loaded; opening its page", now.id, nowTerm)
+		t.Logf("the lead moved to %s (term %d) while the page loaded; opening its page", now.Name, nowTerm)
 		lead = now
 	}
 	if d.Banner != "" {
@@ -326,7 +331,7 @@ func TestDashboard(t *testing.T) {
 	}
 	rev := d.ResultRev
 	t.Logf("put %q: %s (%s)", key, d.Result, d.ResultDetail)
-	if got, gotRev := c.get(c.others(lead)[0], key); got != value || gotRev != rev {
+	if got, gotRev := get(t, c.Others(lead)[0], key); got != value || gotRev != rev {
 		t.Fatalf("the nodes say %q = %q at revision %s; the form said revision %s", key, got, gotRev, rev)
 	}
 
@@ -336,29 +341,29 @@ func TestDashboard(t *testing.T) {
 		t.Fatalf("get %q through the form: want value %q at revision %s; page shows %s", key, value, rev, d)
 	}
 	b.waitDashboard(t, "the write's commit in the timeline", func(d dashboard) bool {
-		return slices.Contains(d.Events, "commit_advanced/"+lead.id)
+		return slices.Contains(d.Events, "commit_advanced/"+lead.Name)
 	})
 
 	// Kill the leader, which also served the page: another node's card
 	// takes the lead and the old one shows down.
-	t.Logf("killing %s", lead.id)
-	c.kill(lead)
+	t.Logf("killing %s", lead.Name)
+	c.Kill(lead)
 	d = b.waitDashboard(t, "a new leader shown and the old one down", func(d dashboard) bool {
-		old, ok := d.card(lead.id)
+		old, ok := d.card(lead.Name)
 		nl := d.leaderCard()
-		return ok && old.Role == "down" && !old.Leader && d.Leaders == 1 && nl != "" && nl != lead.id &&
+		return ok && old.Role == "down" && !old.Leader && d.Leaders == 1 && nl != "" && nl != lead.Name &&
 			d.Leader == nl && d.Up == "2/3"
 	})
-	newLead, newTerm := c.waitLeader(c.others(lead))
-	if shown := d.leaderCard(); shown != newLead.id {
-		t.Fatalf("dashboard shows %s as the new leader, the nodes say %s (term %d): %s", shown, newLead.id, newTerm, d)
+	newLead, newTerm := c.LeaderTerm(c.Others(lead)...)
+	if shown := d.leaderCard(); shown != newLead.Name {
+		t.Fatalf("dashboard shows %s as the new leader, the nodes say %s (term %d): %s", shown, newLead.Name, newTerm, d)
 	}
 	if newTerm <= term {
-		t.Fatalf("new leader %s in term %d, not above %d", newLead.id, newTerm, term)
+		t.Fatalf("new leader %s in term %d, not above %d", newLead.Name, newTerm, term)
 	}
-	t.Logf("dashboard shows %s leading term %d", newLead.id, newTerm)
+	t.Logf("dashboard shows %s leading term %d", newLead.Name, newTerm)
 	b.waitDashboard(t, "the new leader's election in the timeline", func(d dashboard) bool {
-		return slices.Contains(d.Events, "election_won/"+newLead.id)
+		return slices.Contains(d.Events, "election_won/"+newLead.Name)
 	})
 
 	// The form still works without the page's own node. An absent key
@@ -374,7 +379,7 @@ func TestDashboard(t *testing.T) {
 	}
 	b.do(t, "reading the key again", fill("get-key", key), chromedp.Click(chromedp.ID("get-submit")))
 	d = b.waitDashboard(t, "the second get's answer", answered("value", "notfound"))
-	if d.ResultKind != "value" || d.Result != value || d.ResultRev != rev || strings.HasSuffix(d.ResultDetail, "via "+lead.id) {
+	if d.ResultKind != "value" || d.Result != value || d.ResultRev != rev || strings.HasSuffix(d.ResultDetail, "via "+lead.Name) {
 		t.Fatalf("get %q after the failover: want %q at revision %s from a survivor; page shows %s", key, value, rev, d)
 	}
 	t.Logf("read back after the failover: %s", d.ResultDetail)
@@ -383,12 +388,12 @@ func TestDashboard(t *testing.T) {
 
 	// The old leader comes back: its card leaves "down", rejoins as a
 	// follower of the new leader, and its event stream reopens.
-	t.Logf("restarting %s", lead.id)
-	c.start(lead)
+	t.Logf("restarting %s", lead.Name)
+	c.Restart(lead)
 	b.waitDashboard(t, "the restarted node back as a follower with its stream open", func(d dashboard) bool {
-		old, ok := d.card(lead.id)
+		old, ok := d.card(lead.Name)
 		return ok && old.Role == "follower" && old.Live && !old.Leader && d.Up == "3/3" &&
-			d.Leaders == 1 && d.leaderCard() == newLead.id && d.Banner == ""
+			d.Leaders == 1 && d.leaderCard() == newLead.Name && d.Banner == ""
 	})
 	b.checkExceptions(t)
 }
@@ -405,7 +410,7 @@ func saveScreenshot(t *testing.T, b *browser) {
 	if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
 		t.Fatalf("screenshot is not a PNG (%d bytes)", len(png))
 	}
-	dir := artifactDir(t)
+	dir := e2etest.ArtifactDir(t)
 	if dir == "" {
 		dir = t.TempDir()
 	}

@@ -1,30 +1,32 @@
 package observe
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/raftex/raftex/internal/e2etest"
 )
 
 // metrics is one scrape of a node's /metrics, parsed.
 type metrics map[string]*dto.MetricFamily
 
-func (c *cluster) scrape(p *proc) (metrics, error) {
-	resp, err := c.http.Get(p.url("/metrics"))
+func scrape(p *e2etest.Node) (metrics, error) {
+	r, err := p.Get("/metrics")
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
+	if err := r.Want(http.StatusOK); err != nil {
+		return nil, fmt.Errorf("GET /metrics: %w", err)
 	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := parser.TextToMetricFamilies(resp.Body)
+	mfs, err := parser.TextToMetricFamilies(bytes.NewReader(r.Body))
 	if err != nil {
 		return nil, fmt.Errorf("parsing /metrics: %w", err)
 	}
@@ -103,45 +105,45 @@ func (m metrics) nodeLabel(id string) error {
 }
 
 // check is one expectation on one node's scrape: ok and what was seen.
-type check func(p *proc, m metrics) (bool, string)
+type check func(p *e2etest.Node, m metrics) (bool, string)
 
 // waitMetrics scrapes every node of nodes until every check holds on
 // every one of them. Most of the metrics follow events, but the index
 // gauges are sampled from the node's status once a second, so every
 // expectation is polled against a deadline.
-func (c *cluster) waitMetrics(what string, nodes []*proc, checks ...check) map[*proc]metrics {
-	c.t.Helper()
-	var last map[*proc]metrics
-	waitFor(c.t, settleDeadline, what, func() (bool, string) {
-		last = map[*proc]metrics{}
+func waitMetrics(t *testing.T, what string, nodes []*e2etest.Node, checks ...check) map[*e2etest.Node]metrics {
+	t.Helper()
+	var last map[*e2etest.Node]metrics
+	settle.Until(t, what, func() error {
+		last = map[*e2etest.Node]metrics{}
 		for _, p := range nodes {
-			m, err := c.scrape(p)
+			m, err := scrape(p)
 			if err != nil {
-				return false, fmt.Sprintf("%s: %v", p.id, err)
+				return fmt.Errorf("%s: %v", p.Name, err)
 			}
 			for _, chk := range checks {
 				if ok, saw := chk(p, m); !ok {
-					return false, fmt.Sprintf("%s: %s", p.id, saw)
+					return fmt.Errorf("%s: %s", p.Name, saw)
 				}
 			}
 			last[p] = m
 		}
-		return true, ""
+		return nil
 	})
 	return last
 }
 
 // atLeast checks name{labels} >= want(p).
-func atLeast(want func(p *proc) float64, name string, labels ...string) check {
-	return func(p *proc, m metrics) (bool, string) {
+func atLeast(want func(p *e2etest.Node) float64, name string, labels ...string) check {
+	return func(p *e2etest.Node, m metrics) (bool, string) {
 		got, w := m.value(name, labels...), want(p)
 		return got >= w, fmt.Sprintf("%s%v = %v, want >= %v", name, labels, got, w)
 	}
 }
 
 // above checks name{labels} > base[p]'s value of the same series.
-func above(base map[*proc]metrics, name string, labels ...string) check {
-	return func(p *proc, m metrics) (bool, string) {
+func above(base map[*e2etest.Node]metrics, name string, labels ...string) check {
+	return func(p *e2etest.Node, m metrics) (bool, string) {
 		got, was := m.value(name, labels...), base[p].value(name, labels...)
 		return got > was, fmt.Sprintf("%s%v = %v, want > %v (before)", name, labels, got, was)
 	}
@@ -149,15 +151,15 @@ func above(base map[*proc]metrics, name string, labels ...string) check {
 
 // positive checks name{labels} > 0.
 func positive(name string, labels ...string) check {
-	return func(p *proc, m metrics) (bool, string) {
+	return func(p *e2etest.Node, m metrics) (bool, string) {
 		got := m.value(name, labels...)
 		return got > 0, fmt.Sprintf("%s%v = %v, want > 0", name, labels, got)
 	}
 }
 
 // roleIs checks that the role gauge says exactly want(p).
-func roleIs(want func(p *proc) string) check {
-	return func(p *proc, m metrics) (bool, string) {
+func roleIs(want func(p *e2etest.Node) string) check {
+	return func(p *e2etest.Node, m metrics) (bool, string) {
 		got := m.role()
 		return got == want(p), fmt.Sprintf("raftex_role says %s, want %s", got, want(p))
 	}
@@ -165,15 +167,15 @@ func roleIs(want func(p *proc) string) check {
 
 // termIs checks raftex_term == term.
 func termIs(term uint64) check {
-	return func(p *proc, m metrics) (bool, string) {
+	return func(p *e2etest.Node, m metrics) (bool, string) {
 		got := m.value("raftex_term")
 		return got == float64(term), fmt.Sprintf("raftex_term = %v, want %d", got, term)
 	}
 }
 
 // only applies chk to the node of id and passes on the others.
-func only(target *proc, chk check) check {
-	return func(p *proc, m metrics) (bool, string) {
+func only(target *e2etest.Node, chk check) check {
+	return func(p *e2etest.Node, m metrics) (bool, string) {
 		if p != target {
 			return true, ""
 		}
@@ -181,7 +183,9 @@ func only(target *proc, chk check) check {
 	}
 }
 
-func const64(v uint64) func(*proc) float64 { return func(*proc) float64 { return float64(v) } }
+func const64(v uint64) func(*e2etest.Node) float64 {
+	return func(*e2etest.Node) float64 { return float64(v) }
+}
 
 // TestMetrics scrapes /metrics of a 3-node cluster of real processes and
 // checks that the values move the way docs/observability.md says: roles
@@ -190,10 +194,10 @@ func const64(v uint64) func(*proc) float64 { return func(*proc) float64 { return
 // raises the term and the leader-change counter on every live node.
 func TestMetrics(t *testing.T) {
 	c := startCluster(t, 3)
-	lead, term := c.waitLeader(c.nodes)
-	t.Logf("%s leads term %d", lead.id, term)
-	roleOf := func(leader *proc) func(*proc) string {
-		return func(p *proc) string {
+	lead, term := c.LeaderTerm(c.Nodes...)
+	t.Logf("%s leads term %d", lead.Name, term)
+	roleOf := func(leader *e2etest.Node) func(*e2etest.Node) string {
+		return func(p *e2etest.Node) string {
 			if p == leader {
 				return "leader"
 			}
@@ -203,9 +207,9 @@ func TestMetrics(t *testing.T) {
 
 	// A settled cluster: every gauge agrees with /v1/status, and each role
 	// has sent and received the messages of its part.
-	base := c.waitMetrics("metrics of a settled cluster", c.nodes,
-		func(p *proc, m metrics) (bool, string) {
-			err := m.nodeLabel(p.id)
+	base := waitMetrics(t, "metrics of a settled cluster", c.Nodes,
+		func(p *e2etest.Node, m metrics) (bool, string) {
+			err := m.nodeLabel(p.Name)
 			return err == nil, fmt.Sprint(err)
 		},
 		termIs(term),
@@ -216,54 +220,54 @@ func TestMetrics(t *testing.T) {
 		only(lead, positive("raftex_messages_sent_total", "type", "AppendEntries")),
 		only(lead, positive("raftex_messages_received_total", "type", "HeartbeatReply")),
 		only(lead, positive("raftex_elections_won_total")),
-		only(lead, positive("raftex_peer_match_index", "peer", c.others(lead)[0].id)),
-		only(lead, positive("raftex_peer_state", "peer", c.others(lead)[0].id, "state", "replicate")),
-		func(p *proc, m metrics) (bool, string) {
+		only(lead, positive("raftex_peer_match_index", "peer", c.Others(lead)[0].Name)),
+		only(lead, positive("raftex_peer_state", "peer", c.Others(lead)[0].Name, "state", "replicate")),
+		func(p *e2etest.Node, m metrics) (bool, string) {
 			if p == lead {
 				return true, ""
 			}
 			return positive("raftex_messages_sent_total", "type", "HeartbeatReply")(p, m)
 		},
-		func(p *proc, m metrics) (bool, string) {
+		func(p *e2etest.Node, m metrics) (bool, string) {
 			if p == lead {
 				return true, ""
 			}
 			return positive("raftex_messages_sent_total", "type", "AppendEntriesReply")(p, m)
 		},
 	)
-	for _, p := range c.nodes {
+	for _, p := range c.Nodes {
 		if n := len(base[p]["raftex_peer_match_index"].GetMetric()); p != lead && n != 0 {
-			t.Errorf("%s is a follower but exports %d raftex_peer_match_index series", p.id, n)
+			t.Errorf("%s is a follower but exports %d raftex_peer_match_index series", p.Name, n)
 		}
 	}
 
 	// Writes raise the commit and applied indexes on every node to the
 	// index of the last write, and make the leader fsync and count them.
-	follower := c.others(lead)[0]
+	follower := c.Others(lead)[0]
 	var rev uint64
 	const writes = 10
 	for i := range writes {
-		rev = c.put(follower, fmt.Sprintf("metrics/key-%d", i), fmt.Sprintf("value %d", i))
+		rev = follower.Put(t, url.PathEscape(fmt.Sprintf("metrics/key-%d", i)), fmt.Sprintf("value %d", i))
 	}
-	t.Logf("%d writes through %s, the last at index %d", writes, follower.id, rev)
-	for _, p := range c.nodes {
+	t.Logf("%d writes through %s, the last at index %d", writes, follower.Name, rev)
+	for _, p := range c.Nodes {
 		if got := base[p].value("raftex_commit_index"); got >= float64(rev) {
-			t.Fatalf("%s: commit index %v before the writes, already >= the last write's index %d", p.id, got, rev)
+			t.Fatalf("%s: commit index %v before the writes, already >= the last write's index %d", p.Name, got, rev)
 		}
 	}
 	okBefore := base[lead].value("raftex_proposals_total", "result", "ok")
-	afterWrites := c.waitMetrics("commit and applied index reach the last write", c.nodes,
+	afterWrites := waitMetrics(t, "commit and applied index reach the last write", c.Nodes,
 		atLeast(const64(rev), "raftex_commit_index"),
 		atLeast(const64(rev), "raftex_applied_index"),
 		atLeast(const64(rev), "raftex_last_index"),
 		above(base, "raftex_fsync_duration_seconds"),
 		above(base, "raftex_fsync_bytes_total"),
 		above(base, "raftex_apply_duration_seconds"),
-		atLeast(func(p *proc) float64 {
+		atLeast(func(p *e2etest.Node) float64 {
 			return base[p].value("raftex_applied_entries_total") + writes
 		}, "raftex_applied_entries_total"),
 		only(lead, atLeast(const64(uint64(okBefore)+writes), "raftex_proposals_total", "result", "ok")),
-		only(lead, atLeast(const64(rev), "raftex_peer_match_index", "peer", follower.id)),
+		only(lead, atLeast(const64(rev), "raftex_peer_match_index", "peer", follower.Name)),
 		termIs(term),
 	)
 
@@ -275,19 +279,19 @@ func TestMetrics(t *testing.T) {
 
 	// Kill the leader: the survivors elect a new one in a higher term,
 	// and each of them counts the leader change.
-	t.Logf("killing %s", lead.id)
-	c.kill(lead)
-	survivors := c.others(lead)
-	newLead, newTerm := c.waitLeader(survivors)
-	t.Logf("%s leads term %d", newLead.id, newTerm)
+	t.Logf("killing %s", lead.Name)
+	c.Kill(lead)
+	survivors := c.Others(lead)
+	newLead, newTerm := c.LeaderTerm(survivors...)
+	t.Logf("%s leads term %d", newLead.Name, newTerm)
 	if newTerm <= term {
-		t.Fatalf("new leader %s in term %d, not above the old term %d", newLead.id, newTerm, term)
+		t.Fatalf("new leader %s in term %d, not above the old term %d", newLead.Name, newTerm, term)
 	}
-	voter := c.others(newLead)[0]
+	voter := c.Others(newLead)[0]
 	if voter == lead {
-		voter = c.others(newLead)[1]
+		voter = c.Others(newLead)[1]
 	}
-	afterKill := c.waitMetrics("metrics after the leader was killed", survivors,
+	afterKill := waitMetrics(t, "metrics after the leader was killed", survivors,
 		above(afterWrites, "raftex_leader_changes_total"),
 		termIs(newTerm),
 		roleIs(roleOf(newLead)),
@@ -299,16 +303,16 @@ func TestMetrics(t *testing.T) {
 		only(voter, above(afterWrites, "raftex_messages_sent_total", "type", "RequestVoteReply")),
 	)
 	for _, p := range survivors {
-		t.Logf("%s: raftex_leader_changes_total %v -> %v", p.id,
+		t.Logf("%s: raftex_leader_changes_total %v -> %v", p.Name,
 			afterWrites[p].value("raftex_leader_changes_total"), afterKill[p].value("raftex_leader_changes_total"))
 	}
 
 	// Writes go on under the new leader, and the commit index follows.
-	rev2 := c.put(voter, "metrics/after-failover", "still here")
+	rev2 := voter.Put(t, url.PathEscape("metrics/after-failover"), "still here")
 	if rev2 <= rev {
 		t.Fatalf("write after the failover at index %d, not above %d", rev2, rev)
 	}
-	c.waitMetrics("commit index reaches the write after the failover", survivors,
+	waitMetrics(t, "commit index reaches the write after the failover", survivors,
 		atLeast(const64(rev2), "raftex_commit_index"),
 		atLeast(const64(rev2), "raftex_applied_index"),
 	)
