@@ -281,17 +281,19 @@ type SnapshotWriter struct {
 // CreateSnapshot starts a snapshot file for meta: a local snapshot (meta
 // at an index of the log, body from the state machine) or one received
 // from the leader (then ApplySnapshot installs it once committed). It
-// fails with raft.ErrSnapshotOutOfDate for an index below the newest
-// snapshot's.
+// fails with raft.ErrSnapshotOutOfDate for an index below the installed
+// snapshot's (the log's base). A received snapshot may be older than a
+// newer file that was never installed: the body a deposed leader sent
+// must not block the current leader's.
 func (s *Store) CreateSnapshot(meta raft.SnapshotMeta) (*SnapshotWriter, error) {
 	if err := s.writable(); err != nil {
 		return nil, err
 	}
 	s.mu.RLock()
-	newest := s.newest()
+	installed := s.installed
 	s.mu.RUnlock()
-	if meta.Index < newest.Index {
-		return nil, fmt.Errorf("%w: snapshot at %d, newest is at %d", raft.ErrSnapshotOutOfDate, meta.Index, newest.Index)
+	if meta.Index < installed.Index {
+		return nil, fmt.Errorf("%w: snapshot at %d, installed is at %d", raft.ErrSnapshotOutOfDate, meta.Index, installed.Index)
 	}
 	if err := meta.Membership.Validate(); err != nil {
 		return nil, fmt.Errorf("storage: snapshot at %d: %w", meta.Index, err)

@@ -150,7 +150,32 @@ func TestBehavesLikeMemoryStorage(t *testing.T) {
 		t.Fatalf("ApplySnapshot of an older snapshot: %v", err)
 	}
 	if _, err := s.CreateSnapshot(raft.SnapshotMeta{Index: 10, Term: 2, Membership: members}); !errors.Is(err, raft.ErrSnapshotOutOfDate) {
-		t.Fatalf("CreateSnapshot below the newest: %v", err)
+		t.Fatalf("CreateSnapshot below the installed snapshot: %v", err)
+	}
+}
+
+// A body a deposed leader sent (stored, never installed because the core
+// ignored the stale message) must not block the current leader's older
+// snapshot: the core installs that one, so its body must be storable
+// (simulator seed 401856).
+func TestOlderSnapshotAfterAnUninstalledNewerOne(t *testing.T) {
+	fs := vfs.NewMem()
+	s := mustOpen(t, fs, Options{})
+	must(t, s.Bootstrap(members))
+	must(t, s.Save(raft.HardState{Term: 1, Vote: 1, Commit: 5}, ents(1, 11, 1)))
+	snapshot(t, s, raft.SnapshotMeta{Index: 665, Term: 3, Membership: members}) // from a deposed leader
+	snapshot(t, s, raft.SnapshotMeta{Index: 664, Term: 4, Membership: members}) // from the current one
+	must(t, s.ApplySnapshot(raft.SnapshotMeta{Index: 664, Term: 4, Membership: members}))
+	if first, _ := s.FirstIndex(); first != 665 {
+		t.Fatalf("FirstIndex after installing 664 = %d", first)
+	}
+	must(t, s.Close())
+	s = mustOpen(t, fs, Options{})
+	if last, _ := s.LastIndex(); last != 664 {
+		t.Fatalf("after restart LastIndex = %d, want the installed 664", last)
+	}
+	if _, err := s.CreateSnapshot(raft.SnapshotMeta{Index: 600, Term: 4, Membership: members}); !errors.Is(err, raft.ErrSnapshotOutOfDate) {
+		t.Fatalf("CreateSnapshot below the installed one: %v", err)
 	}
 }
 
