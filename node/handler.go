@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
@@ -32,6 +33,13 @@ func (h handler) ReceiveSnapshot(m raft.Message, body io.Reader) error {
 		return fmt.Errorf("node: InstallSnapshot from %d without metadata", m.From)
 	}
 	w, err := h.n.store.CreateSnapshot(m.Snapshot.Meta)
+	if errors.Is(err, raft.ErrSnapshotOutOfDate) {
+		// Our log already starts past it. The core must still see the
+		// message, to answer with its commit index: refusing it here would
+		// make the leader resend it forever (simulator seed 102077).
+		h.Deliver(m)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
