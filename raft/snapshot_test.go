@@ -184,3 +184,21 @@ func TestSnapshot_7_UnavailableSnapshotIsRetriedLater(t *testing.T) {
 	n.step(Message{Type: MsgHeartbeatResp, From: 2, To: 1, Term: 1})
 	expectMsgs(t, n.sent(), "InstallSnapshot 1→2 term=1 snap=3/1")
 }
+
+// §7, on restart: the state machine restored from a snapshot at Applied
+// holds only committed entries, so the core counts them committed even
+// when the hard state's commit, lost in a crash or written lazily, lags
+// behind; it never hands them out again (simulator seed 306824).
+func TestRestart_7_AppliedEntriesCountAsCommitted(t *testing.T) {
+	st := storeWith(voters3, HardState{Term: 1, Commit: 5}, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1)
+	n := newTestNode(t, 2, st, func(c *Config) { c.Applied = 8 })
+	expectEq(t, "commit after restart", n.log.committed, 8)
+	if n.HasReady() {
+		if rd := n.Ready(); len(rd.CommittedEntries) > 0 {
+			t.Fatalf("entries %d..%d handed out again", rd.CommittedEntries[0].Index, rd.CommittedEntries[len(rd.CommittedEntries)-1].Index)
+		}
+	}
+	// Applied past the log's end cannot all be counted.
+	n = newTestNode(t, 3, storeWith(voters3, HardState{Term: 1}, 1, 1, 1), func(c *Config) { c.Applied = 7 })
+	expectEq(t, "commit capped at the last index", n.log.committed, 3)
+}
