@@ -167,6 +167,9 @@ func (n *Node) startRaft(cluster clusterFile) error {
 	ncfg.InitialMembership = raft.NewMembership(cluster.ids()...)
 	ncfg.Logger = cfg.Logger // node and tcp add node=nX themselves
 	ncfg.Observer = n.metrics
+	// ?consistency=lease asks for the leader's lease (thesis §6.4.1); the
+	// default linearizable reads still take a heartbeat round.
+	ncfg.LeaseRead = true
 	if cfg.Tune != nil {
 		cfg.Tune(&ncfg)
 	}
