@@ -324,11 +324,8 @@ func (n *Node) Delete(ctx context.Context, key string) (bool, error) {
 // Like the writes, it waits through elections, up to RequestTimeout when
 // ctx has no deadline.
 func (n *Node) Get(ctx context.Context, key string) ([]byte, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, n.cfg.RequestTimeout)
-		defer cancel()
-	}
+	ctx, cancel := n.bounded(ctx)
+	defer cancel()
 	if err := n.server.Read(ctx); err != nil {
 		return nil, err
 	}
@@ -347,16 +344,21 @@ func (n *Node) write(ctx context.Context, c kv.Command) (kv.Result, error) {
 		return kv.Result{}, err
 	}
 	c.ClientID, c.Seq = n.sessionID, n.seq.Add(1)
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, n.cfg.RequestTimeout)
-		defer cancel()
-	}
+	ctx, cancel := n.bounded(ctx)
+	defer cancel()
 	res, err := n.server.Write(ctx, c)
 	if err != nil {
 		return res, err
 	}
 	return res, res.Err
+}
+
+// bounded gives ctx the RequestTimeout when it has no deadline of its own.
+func (n *Node) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, n.cfg.RequestTimeout)
 }
 
 // Stop stops the node: the HTTP server (gracefully), then the runtime. It
