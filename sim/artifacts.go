@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/anishathalye/porcupine"
+	"github.com/raftex/raftex/internal/kvmodel"
 )
 
 // ArtifactDir is where failing runs leave their traces: the directory
@@ -40,9 +40,9 @@ func SaveArtifacts(dir string, res *Result) ([]string, error) {
 	if res.Violation == nil || res.Violation.Check != "Linearizability" {
 		return files, nil
 	}
-	_, info := porcupine.CheckOperationsVerbose(kvModel, res.ops, 20*time.Second)
+	_, info, _ := kvmodel.CheckVerbose(res.ops, 20*time.Second)
 	html := base + "-history.html"
-	if err := porcupine.VisualizePath(kvModel, info, html); err != nil {
+	if err := kvmodel.Visualize(info, html); err != nil {
 		return files, err
 	}
 	return append(files, html), nil

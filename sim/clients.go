@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/raftex/raftex/internal/kvmodel"
 	"github.com/raftex/raftex/kv"
 )
 
@@ -28,19 +29,10 @@ type client struct {
 	revs map[string]uint64
 }
 
-type opKind uint8
-
-const (
-	opGet opKind = iota
-	opPut
-	opDelete
-	opCAS
-)
-
 // clientOp is one logical operation and its attempts.
 type clientOp struct {
 	c *client
-	kvInput
+	kvmodel.Input
 	seq     uint64
 	call    time.Duration
 	attempt int
@@ -50,9 +42,9 @@ type clientOp struct {
 func (op *clientOp) command() kv.Command {
 	cmd := kv.Command{Op: kv.OpSet, Key: []byte(op.Key), Value: []byte(op.Value), ClientID: op.c.name, Seq: op.seq}
 	switch op.Kind {
-	case opDelete:
+	case kvmodel.Delete:
 		cmd.Op, cmd.Value = kv.OpDelete, nil
-	case opCAS:
+	case kvmodel.CAS:
 		cmd.CAS, cmd.Revision = true, op.Expect
 	}
 	return cmd
@@ -63,7 +55,7 @@ type reply struct {
 	kind   replyKind
 	from   uint64
 	leader uint64 // replyRedirect: the leader hint (0: unknown)
-	out    kvOutput
+	out    kvmodel.Output
 }
 
 type replyKind uint8
@@ -80,8 +72,8 @@ const (
 // record is one operation in the history.
 type record struct {
 	client int
-	in     kvInput
-	out    kvOutput
+	in     kvmodel.Input
+	out    kvmodel.Output
 	call   time.Duration
 	ret    time.Duration
 	// unknown: the client gave up without an outcome; the operation never
@@ -98,14 +90,14 @@ type sessionKey struct {
 }
 
 // writeOutput turns the state machine's result into the model's output.
-func writeOutput(r kv.Result) (kvOutput, error) {
+func writeOutput(r kv.Result) (kvmodel.Output, error) {
 	switch {
 	case r.Err == nil:
-		return kvOutput{Rev: r.Revision, Deleted: r.Deleted}, nil
+		return kvmodel.Output{Rev: r.Revision, Deleted: r.Deleted}, nil
 	case errors.Is(r.Err, kv.ErrCASMismatch):
-		return kvOutput{Mismatch: true, Rev: r.Revision}, nil
+		return kvmodel.Output{Mismatch: true, Rev: r.Revision}, nil
 	}
-	return kvOutput{}, fmt.Errorf("unexpected result error: %w", r.Err)
+	return kvmodel.Output{}, fmt.Errorf("unexpected result error: %w", r.Err)
 }
 
 // clients is everything about the simulated clients.
@@ -118,7 +110,7 @@ type clients struct {
 	// outcomes is the result of each session write the state machine
 	// applied, first application: what an operation whose client gave up
 	// did, if it happened at all.
-	outcomes map[sessionKey]kvOutput
+	outcomes map[sessionKey]kvmodel.Output
 	// stopped: no new operations start (the faults are over).
 	stopped bool
 	// unknownWrites counts the writes given up on.
@@ -126,7 +118,7 @@ type clients struct {
 }
 
 func newClients(s *sim) *clients {
-	cs := &clients{s: s, rng: rand.New(rand.NewPCG(s.opts.Seed, streamClients)), outcomes: map[sessionKey]kvOutput{}}
+	cs := &clients{s: s, rng: rand.New(rand.NewPCG(s.opts.Seed, streamClients)), outcomes: map[sessionKey]kvmodel.Output{}}
 	for i := range s.p.clients {
 		c := &client{s: s, id: i, name: fmt.Sprintf("c%d", i+1), revs: map[string]uint64{}}
 		cs.all = append(cs.all, c)
@@ -180,23 +172,23 @@ func (c *client) begin() {
 		return
 	}
 	rng := c.rng()
-	in := kvInput{Key: fmt.Sprintf("k%d", rng.IntN(c.s.p.keys))}
+	in := kvmodel.Input{Key: fmt.Sprintf("k%d", rng.IntN(c.s.p.keys))}
 	switch x := rng.IntN(100); {
 	case x < 30:
-		in.Kind = opGet
+		in.Kind = kvmodel.Get
 	case x < 60:
-		in.Kind = opPut
+		in.Kind = kvmodel.Put
 	case x < 70:
-		in.Kind = opDelete
+		in.Kind = kvmodel.Delete
 	default:
-		in.Kind = opCAS
+		in.Kind = kvmodel.CAS
 		in.Expect = c.revs[in.Key]
 		if rng.IntN(5) == 0 {
 			in.Expect += uint64(rng.IntN(2)) // sometimes a stale guess
 		}
 	}
-	op := &clientOp{c: c, kvInput: in, call: c.s.now}
-	if in.Kind != opGet {
+	op := &clientOp{c: c, Input: in, call: c.s.now}
+	if in.Kind != kvmodel.Get {
 		c.seq++
 		op.seq = c.seq
 		op.Value = fmt.Sprintf("%s.%d", c.name, c.seq)
@@ -217,7 +209,7 @@ func (c *client) attempt() {
 	}
 	c.s.tr.add(trClient, uint64(c.id), uint64(op.Kind), op.seq, uint64(a), to)
 	if c.s.tr.on() {
-		c.s.tr.printf(c.s.now, "%s %v attempt %d → n%d", c.name, op.kvInput, a, to)
+		c.s.tr.printf(c.s.now, "%s %v attempt %d → n%d", c.name, op.Input, a, to)
 	}
 	n := c.s.node(to)
 	req := request{op: op, attempt: a}
@@ -241,8 +233,8 @@ func (c *client) timeout() {
 	c.hint = 0
 	cs := c.s.clients
 	if !cs.stopped && c.op.attempt >= 3 && c.rng().IntN(10) == 0 &&
-		(c.op.Kind == opGet || cs.unknownWrites < maxUnknownWrites) {
-		if c.op.Kind != opGet {
+		(c.op.Kind == kvmodel.Get || cs.unknownWrites < maxUnknownWrites) {
+		if c.op.Kind != kvmodel.Get {
 			cs.unknownWrites++
 		}
 		c.giveUp()
@@ -261,7 +253,7 @@ func (c *client) receive(r request, rep reply) {
 	}
 	switch {
 	case rep.kind == replyOK:
-		if op.Kind != opGet {
+		if op.Kind != kvmodel.Get {
 			c.hint = rep.from
 		}
 		c.complete(rep.out)
@@ -284,12 +276,12 @@ func (c *client) receive(r request, rep reply) {
 	}
 }
 
-func (c *client) complete(out kvOutput) {
+func (c *client) complete(out kvmodel.Output) {
 	op := c.op
 	op.done = true
 	c.op = nil
 	c.revs[op.Key] = out.Rev // the key's revision now; a mismatch reports it too
-	if op.Kind == opDelete {
+	if op.Kind == kvmodel.Delete {
 		c.revs[op.Key] = 0
 	}
 	c.record(op, out, false)
@@ -300,22 +292,22 @@ func (c *client) giveUp() {
 	op := c.op
 	op.done = true
 	c.op = nil
-	c.record(op, kvOutput{}, true)
+	c.record(op, kvmodel.Output{}, true)
 	c.next()
 }
 
-func (c *client) record(op *clientOp, out kvOutput, unknown bool) {
+func (c *client) record(op *clientOp, out kvmodel.Output, unknown bool) {
 	s := c.s
 	s.tr.add(trClient, uint64(c.id), uint64(op.Kind), op.seq, out.Rev, boolBit(unknown))
 	if s.tr.on() {
 		if unknown {
-			s.tr.printf(s.now, "%s %v gave up: outcome unknown", c.name, op.kvInput)
+			s.tr.printf(s.now, "%s %v gave up: outcome unknown", c.name, op.Input)
 		} else {
-			s.tr.printf(s.now, "%s %v → %v", c.name, op.kvInput, out)
+			s.tr.printf(s.now, "%s %v → %v", c.name, op.Input, out)
 		}
 	}
 	s.clients.history = append(s.clients.history, record{
-		client: c.id, in: op.kvInput, out: out, call: op.call, ret: s.now,
+		client: c.id, in: op.Input, out: out, call: op.call, ret: s.now,
 		unknown: unknown, name: c.name, seq: op.seq,
 	})
 }

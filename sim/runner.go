@@ -7,6 +7,7 @@ import (
 
 	"github.com/anishathalye/porcupine"
 
+	"github.com/raftex/raftex/internal/kvmodel"
 	"github.com/raftex/raftex/raft"
 	"github.com/raftex/raftex/storage/vfs"
 )
@@ -261,7 +262,7 @@ func (s *sim) finalChecks() {
 	}
 	s.ops = operations(s.clients.history, s.clients.outcomes)
 	s.stats.Checked = len(s.ops)
-	if err := checkLinearizable(s.ops, s.opts.CheckTimeout); err != nil {
+	if _, err := kvmodel.Check(s.ops, s.opts.CheckTimeout); err != nil {
 		s.fail("Linearizability", err.Error())
 	}
 }

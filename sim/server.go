@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/raftex/raftex/internal/kvmodel"
 	"github.com/raftex/raftex/kv"
 	"github.com/raftex/raftex/raft"
 )
@@ -49,7 +50,7 @@ func (sv *server) reset() {
 // serve handles a request that reached the node.
 func (n *node) serve(r request) {
 	op := r.op
-	if op.Kind == opGet {
+	if op.Kind == kvmodel.Get {
 		n.s.readSeq++
 		id := n.s.readSeq
 		if err := n.core.ReadIndex(binary.BigEndian.AppendUint64(nil, id)); err != nil {
@@ -97,7 +98,7 @@ func (n *node) serveReads() {
 			continue
 		}
 		v, rev, ok := n.kv.Get([]byte(c.req.op.Key))
-		n.reply(c.req, reply{kind: replyOK, out: kvOutput{Found: ok, Value: string(v), Rev: rev}})
+		n.reply(c.req, reply{kind: replyOK, out: kvmodel.Output{Found: ok, Value: string(v), Rev: rev}})
 	}
 	n.confirmed = keep
 }

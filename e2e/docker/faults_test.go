@@ -2,13 +2,13 @@ package docker
 
 import (
 	"fmt"
-	"math"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/raftex/raftex/client"
 	"github.com/raftex/raftex/internal/e2etest"
+	"github.com/raftex/raftex/internal/kvmodel"
 )
 
 // Each test runs a three-node cluster under the workload (workload_test.go),
@@ -56,7 +56,7 @@ func TestDockerPartitionedLeader(t *testing.T) {
 
 	// A write through the cut-off node cannot commit: 503, outcome
 	// unknown. (Its own session, so that no retry could apply it twice.)
-	lost := kvInput{Kind: opPut, Key: "partition/lost", Value: "lost"}
+	lost := kvmodel.Input{Kind: kvmodel.Put, Key: "partition/lost", Value: "lost"}
 	start, call := time.Now(), w.now()
 	r, err := e2etest.Do(probe, http.MethodPut, old.URL("/v1/kv/"+lost.Key), []byte(lost.Value),
 		"Raftex-Client-Id", c.prefix+"-probe", "Raftex-Request-Seq", "1")
@@ -66,7 +66,7 @@ func TestDockerPartitionedLeader(t *testing.T) {
 	if r.Code != http.StatusServiceUnavailable {
 		t.Fatalf("write through the cut-off %s = %d %s, want 503", old.Name, r.Code, r.Body)
 	}
-	w.record(testClient, lost, kvOutput{Unknown: true}, call, math.MaxInt64)
+	w.record(testClient, lost, kvmodel.Output{Unknown: true}, call, kvmodel.Never)
 	t.Logf("write through the cut-off %s: 503 after %s", old.Name, time.Since(start).Round(time.Millisecond))
 	r, err = old.Get("/v1/kv/hot/0")
 	if err != nil || r.Code != http.StatusServiceUnavailable {
@@ -96,7 +96,7 @@ func TestDockerPartitionedLeader(t *testing.T) {
 		if err != nil || r.Code != http.StatusNotFound {
 			t.Errorf("the write taken by the cut-off leader, read through %s = %d %s (%v), want 404", m.Name, r.Code, r.Body, err)
 		}
-		w.record(testClient, kvInput{Kind: opGet, Key: lost.Key}, kvOutput{}, call, w.now())
+		w.record(testClient, kvmodel.Input{Kind: kvmodel.Get, Key: lost.Key}, kvmodel.Output{}, call, w.now())
 	}
 	w.waitWrites(50, old.Name+" reconnected")
 	w.check()

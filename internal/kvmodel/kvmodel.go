@@ -1,0 +1,300 @@
+// Package kvmodel is the sequential specification of raftex's key-value
+// store (package kv) for the linearizability checker
+// github.com/anishathalye/porcupine, shared by the simulator (package sim)
+// and the Docker end-to-end tests (e2e/docker): one model, tested once.
+//
+// A history is a []porcupine.Operation whose Input is an Input and whose
+// Output is an Output. Model checks it one key at a time (linearizability
+// is local, so that is sound) and is strict about revisions:
+//
+//  1. a write's revision is the log index it applied at, so it exceeds the
+//     revision of every earlier write of its key, deletes included;
+//  2. a read returns the key's current value with its exact revision, or
+//     absent;
+//  3. a compare-and-set succeeds exactly when the key is at the revision
+//     it expects (0: absent); when it fails it writes nothing and reports
+//     the key's current revision;
+//  4. a delete reports whether the key existed.
+//
+// # Operations whose outcome is unknown
+//
+// A client that gives up on a write (a timeout, ErrUnavailable) does not
+// know whether it applied. Such an operation never returns: its Return is
+// Never. Porcupine may then linearize it anywhere after its call, and
+// placing it after every other operation is the same as its never having
+// applied, since nobody sees its effect there. So the model needs no
+// branch for "applied or not" and stays deterministic (a
+// porcupine.NondeterministicModel would try both at every step, for the
+// same verdict, more slowly). What the caller records as its output:
+//
+//   - the outcome, when it can learn it elsewhere (the simulator reads it
+//     from the state machine): the model is as strict as for an answered
+//     write; a write that never applied is left out of the history;
+//   - Output{Unknown: true} otherwise (the Docker tests): if the write
+//     applied, its revision is one nobody saw, above the key's last known
+//     write; the model keeps it unknown until a read or a failed CAS shows
+//     it, and from then on holds the key to it.
+//
+// A read without an answer had no effect and is best left out of the
+// history.
+package kvmodel
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// Kind is an operation's kind.
+type Kind uint8
+
+// The operation kinds. The simulator folds them into its trace hash, so
+// renumbering them moves every seed's trace.
+const (
+	Get    Kind = iota // read a key
+	Put                // write a key unconditionally
+	Delete             // remove a key
+	CAS                // write a key if it is at the revision expected
+)
+
+// Never is the return time of an operation whose outcome is unknown: it
+// never returns, so it may take effect at any time after its call.
+const Never int64 = math.MaxInt64
+
+// Input is an operation as the client called it.
+type Input struct {
+	Kind  Kind
+	Key   string
+	Value string // Put and CAS
+	// Expect is the revision a CAS expects (0: the key is absent).
+	Expect uint64
+}
+
+// Output is an operation's outcome.
+type Output struct {
+	// Unknown: a write whose answer never came. It may have applied, at a
+	// revision nobody saw, or not at all. The operation's Return must be
+	// Never.
+	Unknown bool
+	// Rev is, for a get, the revision of the value read; for a write, its
+	// own revision (the log index it applied at); for a failed CAS, the
+	// key's current revision.
+	Rev      uint64
+	Found    bool   // Get: the key exists
+	Value    string // Get: its value
+	Deleted  bool   // Delete: the key existed
+	Mismatch bool   // CAS: the revision did not match; nothing was written
+}
+
+// state is one key's state.
+//
+// Invariants: an absent key has Rev 0 and revKnown; Rev <= Last when
+// revKnown; Last < the unseen revision when !revKnown.
+type state struct {
+	exists bool
+	value  string
+	// rev is the current value's revision (0 when absent), if revKnown. A
+	// write of unknown outcome that applied has a revision nobody saw, above
+	// last; a later read or failed CAS learns it.
+	rev      uint64
+	revKnown bool
+	// last is the revision of the key's last write, deletes included, or a
+	// lower bound of it after a write of unknown outcome: writes apply in
+	// log order, each at a higher revision than the one before.
+	last uint64
+}
+
+// Model is the sequential specification, one key at a time; see the
+// package documentation. Its states and operations describe themselves
+// for porcupine's visualisation.
+var Model = porcupine.Model{
+	Partition: partition,
+	Init:      func() any { return state{revKnown: true} },
+	Step: func(st, in, out any) (bool, any) {
+		return step(st.(state), in.(Input), out.(Output))
+	},
+	DescribeOperation: func(in, out any) string {
+		return fmt.Sprintf("%v → %v", in.(Input), out.(Output))
+	},
+	DescribeState: func(st any) string { return st.(state).String() },
+}
+
+// partition splits the history by key, in key order.
+func partition(history []porcupine.Operation) [][]porcupine.Operation {
+	byKey := map[string][]porcupine.Operation{}
+	var keys []string
+	for _, op := range history {
+		k := op.Input.(Input).Key
+		if _, ok := byKey[k]; !ok {
+			keys = append(keys, k)
+		}
+		byKey[k] = append(byKey[k], op)
+	}
+	slices.Sort(keys)
+	out := make([][]porcupine.Operation, len(keys))
+	for i, k := range keys {
+		out[i] = byKey[k]
+	}
+	return out
+}
+
+// step reports whether the operation may have had this outcome in state
+// st, and the state after it.
+func step(st state, in Input, out Output) (bool, any) {
+	if out.Unknown {
+		return true, applyUnknown(st, in)
+	}
+	switch in.Kind {
+	case Get:
+		if !st.exists {
+			return !out.Found, st
+		}
+		if !out.Found || out.Value != st.value || !st.revIs(out.Rev) {
+			return false, st
+		}
+		return true, st.learn(out.Rev)
+	case Put:
+		return out.Rev > st.last, written(in.Value, out.Rev)
+	case Delete:
+		return out.Rev > st.last && out.Deleted == st.exists, deleted(out.Rev)
+	case CAS:
+		if out.Mismatch {
+			// The key is at out.Rev, which is not the revision expected.
+			return out.Rev != in.Expect && st.revIs(out.Rev), st.learn(out.Rev)
+		}
+		return st.revIs(in.Expect) && out.Rev > max(st.last, in.Expect), written(in.Value, out.Rev)
+	}
+	panic(fmt.Sprintf("kvmodel: unknown operation kind %d in %v", in.Kind, in))
+}
+
+// applyUnknown is the state after a write of unknown outcome, linearized
+// here, applied. (Its not having applied is its linearization after every
+// other operation: see the package documentation.)
+func applyUnknown(st state, in Input) state {
+	switch in.Kind {
+	case Put:
+		return state{exists: true, value: in.Value, last: st.last}
+	case Delete:
+		return state{revKnown: true, last: st.last}
+	case CAS:
+		if st.revIs(in.Expect) {
+			return state{exists: true, value: in.Value, last: max(st.last, in.Expect)}
+		}
+	}
+	return st // a read, or a CAS that failed: no effect
+}
+
+// revIs reports whether the key may be at revision rev.
+func (st state) revIs(rev uint64) bool {
+	switch {
+	case !st.exists:
+		return rev == 0
+	case st.revKnown:
+		return rev == st.rev
+	}
+	return rev > st.last
+}
+
+// learn fixes an unknown revision once a read or a failed CAS saw it; the
+// result means something only if st.revIs(rev).
+func (st state) learn(rev uint64) state {
+	if st.exists && !st.revKnown {
+		st.rev, st.revKnown, st.last = rev, true, max(st.last, rev)
+	}
+	return st
+}
+
+func written(value string, rev uint64) state {
+	return state{exists: true, value: value, rev: rev, revKnown: true, last: rev}
+}
+
+func deleted(rev uint64) state { return state{revKnown: true, last: rev} }
+
+func (st state) String() string {
+	switch {
+	case !st.exists:
+		return fmt.Sprintf("absent (last write %d)", st.last)
+	case !st.revKnown:
+		return fmt.Sprintf("%q@? (> %d)", st.value, st.last)
+	}
+	return fmt.Sprintf("%q@%d", st.value, st.rev)
+}
+
+func (in Input) String() string {
+	switch in.Kind {
+	case Get:
+		return fmt.Sprintf("get(%s)", in.Key)
+	case Put:
+		return fmt.Sprintf("put(%s=%s)", in.Key, in.Value)
+	case Delete:
+		return fmt.Sprintf("delete(%s)", in.Key)
+	}
+	return fmt.Sprintf("cas(%s@%d=%s)", in.Key, in.Expect, in.Value)
+}
+
+func (out Output) String() string {
+	var b strings.Builder
+	switch {
+	case out.Unknown:
+		b.WriteString("unknown")
+	case out.Mismatch:
+		fmt.Fprintf(&b, "mismatch, rev %d", out.Rev)
+	case out.Found:
+		fmt.Fprintf(&b, "%q@%d", out.Value, out.Rev)
+	default:
+		fmt.Fprintf(&b, "rev %d", out.Rev)
+		if out.Deleted {
+			b.WriteString(" deleted")
+		}
+	}
+	return b.String()
+}
+
+var (
+	// ErrNotLinearizable is returned by Check and CheckVerbose when
+	// porcupine found no linearization of the history.
+	ErrNotLinearizable = errors.New("kvmodel: history not linearizable")
+	// ErrTimeout is returned by Check and CheckVerbose when porcupine ran
+	// out of time: the history is not known to be linearizable, which is
+	// a failure, not a pass.
+	ErrTimeout = errors.New("kvmodel: check did not finish")
+)
+
+// Check checks the history against Model, giving up after timeout (0: no
+// limit). It returns porcupine's result, and an error unless that is
+// porcupine.Ok: ErrNotLinearizable or ErrTimeout, wrapped with the number
+// of operations and the timeout.
+func Check(history []porcupine.Operation, timeout time.Duration) (porcupine.CheckResult, error) {
+	res := porcupine.CheckOperationsTimeout(Model, history, timeout)
+	return res, resultErr(res, len(history), timeout)
+}
+
+// CheckVerbose is Check that also returns what Visualize needs to draw the
+// history. It is slower than Check: porcupine records the longest
+// linearizable prefixes as it searches, and checks every key even after
+// one failed.
+func CheckVerbose(history []porcupine.Operation, timeout time.Duration) (porcupine.CheckResult, porcupine.LinearizationInfo, error) {
+	res, info := porcupine.CheckOperationsVerbose(Model, history, timeout)
+	return res, info, resultErr(res, len(history), timeout)
+}
+
+// Visualize writes porcupine's HTML visualisation of a history that
+// CheckVerbose checked to the file at path.
+func Visualize(info porcupine.LinearizationInfo, path string) error {
+	return porcupine.VisualizePath(Model, info, path)
+}
+
+func resultErr(res porcupine.CheckResult, ops int, timeout time.Duration) error {
+	switch res {
+	case porcupine.Ok:
+		return nil
+	case porcupine.Unknown:
+		return fmt.Errorf("%w within %v (%d operations): the history is not known to be linearizable", ErrTimeout, timeout, ops)
+	}
+	return fmt.Errorf("%w (%d operations)", ErrNotLinearizable, ops)
+}
