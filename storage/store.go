@@ -306,13 +306,6 @@ func (s *Store) CreateSnapshot(meta raft.SnapshotMeta) (*SnapshotWriter, error) 
 	return &SnapshotWriter{s: s, w: w}, nil
 }
 
-func (s *Store) newest() raft.SnapshotMeta {
-	if len(s.snaps) == 0 {
-		return raft.SnapshotMeta{}
-	}
-	return s.snaps[0]
-}
-
 // Write appends p to the body.
 func (w *SnapshotWriter) Write(p []byte) (int, error) { return w.w.Write(p) }
 
