@@ -113,9 +113,19 @@ func (a *applier) apply(t applyTask) error {
 		a.n.cfg.Observer.ObserveApply(time.Since(start), len(t.entries))
 	}
 	a.n.applyWait.trigger(a.appliedIndex)
+	a.n.wakeCoreApplied()
 	a.n.publish(raft.Event{Kind: raft.EventApplied, Node: a.n.cfg.ID, Term: a.n.term.Load(),
 		Role: a.n.Role(), Index: a.appliedIndex, Count: len(t.entries)})
 	return nil
+}
+
+// wakeCoreApplied tells the core goroutine the FSM applied more, without
+// ever blocking: one pending wake-up covers any number of applies.
+func (n *Node) wakeCoreApplied() {
+	select {
+	case n.appliedc <- struct{}{}:
+	default:
+	}
 }
 
 // restore replaces the FSM with the snapshot the leader sent (§7).
@@ -135,6 +145,7 @@ func (a *applier) restore(meta raft.SnapshotMeta) error {
 	a.appliedIndex, a.appliedTerm = meta.Index, meta.Term
 	a.lastSnap, a.bytesSince = meta.Index, 0
 	a.n.applyWait.trigger(meta.Index)
+	a.n.wakeCoreApplied()
 	if a.n.cfg.Observer != nil {
 		a.n.cfg.Observer.ObserveSnapshot(true, time.Since(start), size)
 	}

@@ -116,6 +116,8 @@ func (c *Config) Validate() error {
 func (c *Config) raftConfig(s raft.Storage, applied uint64) raft.Config {
 	rc := raft.DefaultConfig(c.ID, s)
 	rc.Applied = applied
+	rc.TickInterval = c.TickInterval
+	rc.Clock = raft.MonotonicClock()
 	rc.HeartbeatTick = c.HeartbeatTicks
 	rc.ElectionTick = c.ElectionTicks
 	rc.PreVote = c.PreVote

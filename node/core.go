@@ -80,6 +80,8 @@ func (n *Node) runCore(r *raft.Raft) {
 			reads.start(r, batch, true)
 		case f := <-n.ctrlc:
 			f(r)
+		case <-n.appliedc:
+			r.AppliedTo(n.applyWait.applied())
 		case err := <-n.persisted:
 			rd := inflight
 			inflight, writing = raft.Ready{}, false

@@ -42,6 +42,9 @@ type Node struct {
 	ctrlc     chan func(*raft.Raft)
 	persistc  chan raft.Ready
 	persisted chan error
+	// appliedc wakes the core goroutine when the FSM applied more
+	// (raft.Raft.AppliedTo); one pending wake-up is enough.
+	appliedc chan struct{}
 
 	applier   *applier
 	proposals *registry
@@ -99,6 +102,7 @@ func Start(cfg Config, fsm FSM, store *storage.Store, trans transport.Transport)
 		ctrlc:     make(chan func(*raft.Raft), 256),
 		persistc:  make(chan raft.Ready, 1),
 		persisted: make(chan error, 1),
+		appliedc:  make(chan struct{}, 1),
 		proposals: newRegistry(),
 		applyWait: newIndexWaiters(),
 		events:    newBroker(cfg.EventBuffer),

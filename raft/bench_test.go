@@ -57,6 +57,9 @@ func (bc *benchCluster) run() {
 					bc.applied = rd.CommittedEntries[n-1].Index
 				}
 				r.Advance(rd)
+				if n := len(rd.CommittedEntries); n > 0 {
+					r.AppliedTo(rd.CommittedEntries[n-1].Index)
+				}
 			}
 		}
 		if len(bc.queue) == 0 {

@@ -17,6 +17,12 @@ type plantedBugs struct {
 	// ApplyUncommitted hands entries to the state machine before they are
 	// committed (§5.3).
 	ApplyUncommitted bool
+	// LeadBeforePersist lets a leader send before its term and vote are
+	// durable (§5.1), as a single voter that wins at once would.
+	LeadBeforePersist bool
+	// LeaseInTicks measures the leader lease in ticks instead of on the
+	// clock (thesis §6.4.1): a stalled leader keeps a lease that ended.
+	LeaseInTicks bool
 	// TruncateMatchingSuffix lets a stale AppendEntries cut off matching
 	// entries that follow it (§5.3 rule 3).
 	TruncateMatchingSuffix bool

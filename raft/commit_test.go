@@ -256,3 +256,68 @@ func TestApply_5_3_CommittedEntriesAreAppliedInOrderOnce(t *testing.T) {
 	n.step(Message{Type: MsgHeartbeat, From: 1, To: 2, Term: 1, Commit: 3})
 	expectEq(t, "applied again", len(n.ready().CommittedEntries), 0)
 }
+
+// Issue 10 item 4: a slow state machine holds committed entries back in
+// the log, not in memory. The core hands out committed entries while
+// those not yet reported applied (AppliedTo) stay under MaxApplyingBytes,
+// and hands out more as the state machine reports progress.
+func TestApply_MaxApplyingBytesHoldsCommittedEntriesBack(t *testing.T) {
+	const size = entryOverhead + 3 // entries carry "i/t"
+	n := newTestNode(t, 2, storeWith(voters3, HardState{Term: 1}), func(c *Config) { c.MaxApplyingBytes = 2*size + 1 })
+	n.step(app(1, 2, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1))
+	n.ready() // the entries are durable
+	n.step(Message{Type: MsgHeartbeat, From: 1, To: 2, Term: 1, Commit: 6})
+	first := n.Ready()
+	expectEq(t, "handed out first", len(first.CommittedEntries), 2)
+	n.Advance(first)
+	second := n.Ready()
+	expectEq(t, "handed out while below the cap", len(second.CommittedEntries), 1)
+	n.Advance(second)
+	expectEq(t, "has more while none is applied", n.HasReady(), false)
+	n.AppliedTo(2)
+	expectEq(t, "has more once the first batch is applied", n.HasReady(), true)
+	third := n.Ready()
+	expectEq(t, "handed out after AppliedTo(2)", fmt.Sprint(len(third.CommittedEntries), third.CommittedEntries[0].Index), "1 4")
+	n.Advance(third)
+	n.AppliedTo(9) // past what was handed out: counts as 4
+	expectEq(t, "applied", n.Status().Applied, 4)
+	expectEq(t, "handed out last", fmt.Sprint(len(n.Ready().CommittedEntries)), "2")
+}
+
+// Issue 10 item 4: on the leader a state machine that falls behind stops
+// proposals (through MaxUncommittedBytes, which counts until entries are
+// handed out), while heartbeats go on.
+func TestApply_SlowStateMachineStopsProposalsNotHeartbeats(t *testing.T) {
+	n := leaderWithFollowers(t, func(c *Config) {
+		c.MaxApplyingBytes = entryOverhead + 10
+		c.MaxUncommittedBytes = 3 * (entryOverhead + 10)
+	})
+	applied := n.Status().Applied
+	for i := range 2 {
+		if _, _, err := n.Propose(make([]byte, 10)); err != nil {
+			t.Fatalf("proposal %d: %v", i, err)
+		}
+	}
+	n.Ready() // handed out: nothing reported applied from here on
+	n.Advance(Ready{})
+	n.step(appResp(2, 1, 1, 3))
+	for range 4 {
+		rd := n.Ready()
+		n.Advance(rd)
+	}
+	if _, _, err := n.Propose(make([]byte, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := n.Propose(make([]byte, 10)); !errors.Is(err, ErrProposalDropped) {
+		t.Fatalf("proposal while the state machine lags: %v", err)
+	}
+	n.tickN(n.cfg.HeartbeatTick)
+	heartbeats := 0
+	for _, m := range n.Ready().Messages {
+		if m.Type == MsgHeartbeat {
+			heartbeats++
+		}
+	}
+	expectEq(t, "heartbeats while the state machine lags", heartbeats, 2)
+	expectEq(t, "applied", n.Status().Applied, applied)
+}

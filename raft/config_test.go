@@ -21,7 +21,14 @@ func TestConfig_ValidateErrorsCarryTheValues(t *testing.T) {
 		{func(c *Config) { c.MaxInflightMsgs = 0 }, "raft: config: MaxInflightMsgs (0) must be positive"},
 		{func(c *Config) { c.MaxSizePerMsg = 0 }, "raft: config: MaxSizePerMsg must be positive"},
 		{func(c *Config) { c.LeaseRead, c.CheckQuorum = true, false }, "raft: config: LeaseRead requires CheckQuorum"},
-		{func(c *Config) { c.LeaseRead, c.LeaseDriftTicks = true, 15 }, "raft: config: LeaseDriftTicks (15) must be in [0, ElectionTick=15)"},
+		{func(c *Config) { c.LeaseRead, c.LeaseDriftTicks = true, 15 }, "raft: config: LeaseDriftTicks (15) must be in [1, ElectionTick=15)"},
+		// A drift bound below one tick is unsafe: ticks of two nodes are
+		// out of phase, so a follower may vote a tick before the lease ends.
+		{func(c *Config) { c.LeaseRead, c.Clock, c.LeaseDriftTicks = true, &fakeClock{}, 0 }, "raft: config: LeaseDriftTicks (0) must be in [1, ElectionTick=15)"},
+		{func(c *Config) { c.LeaseRead, c.Clock = true, nil }, "raft: config: LeaseRead requires a Clock"},
+		{func(c *Config) { c.TickInterval = 0 }, "raft: config: TickInterval (0s) must be positive"},
+		{func(c *Config) { c.MaxApplyingBytes = 0 }, "raft: config: MaxApplyingBytes must be positive"},
+		{func(c *Config) { c.MaxPendingReads = -1 }, "raft: config: MaxPendingReads (-1) must be positive"},
 	} {
 		cfg := DefaultConfig(1, st)
 		tc.set(&cfg)

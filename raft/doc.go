@@ -21,7 +21,10 @@
 //   - snapshots and InstallSnapshot (§7);
 //   - linearizable reads by ReadIndex, batched per heartbeat round, and
 //     optional leases (thesis §6.4, §6.4.1);
-//   - leadership transfer (thesis §3.10).
+//   - leadership transfer (thesis §3.10);
+//   - bounded memory: committed entries are handed out only while the
+//     state machine keeps up (Config.MaxApplyingBytes, AppliedTo), and a
+//     leader holds a bounded number of reads (Config.MaxPendingReads).
 //
 // A minimal driver loop:
 //
@@ -36,5 +39,6 @@
 //		send(rd.MessagesAfterPersist)
 //		apply(rd.CommittedEntries)
 //		r.Advance(rd)
+//		r.AppliedTo(last(rd.CommittedEntries)) // when applied; may be later
 //	}
 package raft

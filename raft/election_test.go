@@ -2,6 +2,7 @@ package raft
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -278,4 +279,58 @@ func TestElection_5_2_IdleLeaderSendsHeartbeats(t *testing.T) {
 	c.tick(200)
 	expectEq(t, "leader after 200 idle ticks", c.leader(), 1)
 	expectEq(t, "term", c.nodes[2].term, 1)
+}
+
+// singleVoterCrashScenario: a single voter with a learner wins its
+// election at once (it polls only itself), proposes x, hands its Ready
+// out (sending what may leave before the write) and crashes before the
+// write. Restarted in the old term, it wins the same term again and
+// proposes y at the same index. Durability before speech (§5.1) keeps x
+// from ever reaching the learner: otherwise two different entries would
+// share index 2 and term 1 (Log Matching, Figure 3).
+func singleVoterCrashScenario(t tb) *cluster {
+	m := Membership{Voters: []uint64{1}, Learners: []uint64{2}}
+	c := newClusterWithStores(t, []uint64{1, 2}, func(uint64) *MemoryStorage { return NewMemoryStorage(m) }, noPreVote)
+	c.nodes[1].Campaign()
+	c.propose(1, "x")
+	c.takeReady(1)
+	c.restart(1) // crash before the write: term 1 and x are lost
+	c.deliver()
+	c.nodes[1].Campaign()
+	c.propose(1, "y")
+	c.settle()
+	return c
+}
+
+// §5.1, issue 10 bug 3: no message of a new term leaves before that term
+// and the vote are durable, for every configuration: the single voter's
+// AppendEntries to its learner wait for its write like a vote reply.
+func TestElection_5_1_SingleVoterSpeaksOnlyOnceItsTermIsDurable(t *testing.T) {
+	st := NewMemoryStorage(Membership{Voters: []uint64{1}, Learners: []uint64{2}})
+	n := newTestNode(t, 1, st, noPreVote)
+	n.Campaign()
+	expectEq(t, "role", n.role, Leader)
+	rd := n.Ready()
+	expectEq(t, "hard state", rd.HardState, HardState{Term: 1, Vote: 1})
+	expectMsgs(t, renderMsgs(rd.Messages))
+	expectMsgs(t, renderMsgs(rd.MessagesAfterPersist), "AppendEntries 1→2 term=1 prev=0/0 entries=1 commit=0")
+	expectEq(t, "messages while the term is being written", len(n.TakeMessages()), 0)
+	if err := st.Append(rd.Entries); err != nil {
+		t.Fatal(err)
+	}
+	st.SetHardState(rd.HardState)
+	n.Advance(rd)
+	// Durable now: the leader's messages leave before its writes again
+	// (thesis §10.2.1).
+	n.step(appResp(2, 1, 1, 1))
+	if _, _, err := n.Propose([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	expectMsgs(t, renderMsgs(n.Ready().Messages),
+		"AppendEntries 1→2 term=1 prev=1/1 entries=0 commit=1", // the commit of the no-op
+		"AppendEntries 1→2 term=1 prev=1/1 entries=1 commit=1")
+
+	c := singleVoterCrashScenario(t)
+	c.tick(3)
+	expectEq(t, "learner applied", strings.Join(c.appliedData(2), ","), "y")
 }

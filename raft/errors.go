@@ -12,6 +12,9 @@ var (
 	// ErrProposalDropped is returned by Propose while the leader is handing
 	// off leadership or holds more uncommitted data than allowed.
 	ErrProposalDropped = errors.New("raft: proposal dropped")
+	// ErrReadDropped is returned by ReadIndex and ReadLease on a leader
+	// that already holds MaxPendingReads reads.
+	ErrReadDropped = errors.New("raft: read dropped: too many pending reads")
 	// ErrNoLeader is returned by ReadIndex when no leader is known to ask.
 	ErrNoLeader = errors.New("raft: no leader known")
 	// ErrTransferTarget is returned by TransferLeadership for a target that

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // tb is what the harness needs from *testing.T, *testing.B and *rapid.T.
@@ -45,11 +46,22 @@ type cluster struct {
 	cut map[[2]uint64]bool
 	// drop, when set, drops the messages it returns true for.
 	drop func(Message) bool
+	// vanish, when set, loses the messages it returns true for without
+	// even an InstallSnapshot's report to its sender.
+	vanish func(Message) bool
 	// chk, when set, checks the properties of Figure 3 after every step.
 	chk *checker
 	// trace, when set, records every message delivered.
 	trace *[]string
+	// clock is the cluster's time: tickAll advances it by one tick. A
+	// test stalls a node by advancing it without ticking that node.
+	clock *fakeClock
 }
+
+// fakeClock is a virtual monotonic clock (Config.Clock).
+type fakeClock struct{ now time.Duration }
+
+func (f *fakeClock) Now() time.Duration { return f.now }
 
 func newCluster(t tb, n int, opts ...func(*Config)) *cluster {
 	t.Helper()
@@ -72,7 +84,7 @@ func newClusterWithStores(t tb, ids []uint64, mk func(id uint64) *MemoryStorage,
 		pending: map[uint64]*Ready{},
 		applied: map[uint64][]Entry{}, smIndex: map[uint64]uint64{},
 		reads: map[uint64][]ReadState{}, events: map[uint64][]Event{},
-		cut: map[[2]uint64]bool{},
+		cut: map[[2]uint64]bool{}, clock: &fakeClock{},
 	}
 	c.chk = newChecker(c)
 	for _, id := range ids {
@@ -88,6 +100,7 @@ func (c *cluster) start(id uint64) {
 	c.t.Helper()
 	cfg := DefaultConfig(id, c.stores[id])
 	cfg.Rand = rand.New(rand.NewPCG(id, 42))
+	cfg.Clock = c.clock
 	snap, _ := c.stores[id].Snapshot()
 	cfg.Applied = snap.Meta.Index
 	for _, o := range c.opts {
@@ -168,6 +181,7 @@ func (c *cluster) persist(id uint64) bool {
 		c.chk.readStates(id, rd.ReadStates)
 	}
 	c.nodes[id].Advance(*rd)
+	c.nodes[id].AppliedTo(c.smIndex[id])
 	return true
 }
 
@@ -213,6 +227,9 @@ func (c *cluster) deliver() int {
 // transport does.
 func (c *cluster) deliverMsg(m Message) bool {
 	c.t.Helper()
+	if c.vanish != nil && c.vanish(m) {
+		return false
+	}
 	to := c.nodes[m.To]
 	lost := to == nil || c.cut[[2]uint64{m.From, m.To}] || (c.drop != nil && c.drop(m))
 	if m.Type == MsgSnap {
@@ -255,8 +272,10 @@ func (c *cluster) tick(n int) {
 	}
 }
 
-// tickAll ticks every live node once, delivering nothing.
+// tickAll ticks every live node once, delivering nothing; the clock moves
+// one tick (at the default TickInterval).
 func (c *cluster) tickAll() {
+	c.clock.now += DefaultConfig(1, nil).TickInterval
 	for _, id := range c.ids {
 		if r := c.nodes[id]; r != nil {
 			r.Tick()
@@ -408,8 +427,9 @@ func isType(ts ...MessageType) func(Message) bool {
 // test plays every other node by writing their messages.
 type testNode struct {
 	*Raft
-	t  *testing.T
-	st *MemoryStorage
+	t     *testing.T
+	st    *MemoryStorage
+	clock *fakeClock
 }
 
 // logTerms is a Storage option: entries 1..n with the given terms.
@@ -430,6 +450,8 @@ func newTestNode(t *testing.T, id uint64, st *MemoryStorage, opts ...func(*Confi
 	t.Helper()
 	cfg := DefaultConfig(id, st)
 	cfg.Rand = rand.New(rand.NewPCG(id, 42))
+	clock := &fakeClock{}
+	cfg.Clock = clock
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -437,7 +459,7 @@ func newTestNode(t *testing.T, id uint64, st *MemoryStorage, opts ...func(*Confi
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	return &testNode{Raft: r, t: t, st: st}
+	return &testNode{Raft: r, t: t, st: st, clock: clock}
 }
 
 // step feeds messages into the core; the test fails on an error.
@@ -472,6 +494,9 @@ func (n *testNode) ready() Ready {
 		n.st.SetHardState(rd.HardState)
 	}
 	n.Advance(rd)
+	if k := len(rd.CommittedEntries); k > 0 {
+		n.AppliedTo(rd.CommittedEntries[k-1].Index)
+	}
 	return rd
 }
 
@@ -483,9 +508,10 @@ func (n *testNode) sent() string {
 	return renderMsgs(append(slices.Clone(rd.Messages), rd.MessagesAfterPersist...))
 }
 
-// tickN ticks the core n times.
+// tickN ticks the core n times, its clock moving a tick each time.
 func (n *testNode) tickN(k int) {
 	for range k {
+		n.clock.now += n.cfg.TickInterval
 		n.Tick()
 	}
 }

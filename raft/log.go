@@ -23,11 +23,23 @@ type raftLog struct {
 	committed uint64
 	// applying is the last index handed out in CommittedEntries.
 	applying uint64
-	// applied is the last index whose Ready was advanced.
+	// applied is the last index the caller reported applied (AppliedTo).
 	applied uint64
+	// maxApplying caps applyingBytes (Config.MaxApplyingBytes).
+	maxApplying uint64
+	// applyingBytes is the size of the entries handed out and not yet
+	// applied, and batches their sizes by last index, oldest first.
+	applyingBytes uint64
+	batches       []appliedBatch
 }
 
-func newLog(s Storage, applied uint64) (*raftLog, error) {
+// appliedBatch is one hand-out of committed entries: its last index and
+// its size.
+type appliedBatch struct {
+	last, bytes uint64
+}
+
+func newLog(s Storage, applied, maxApplying uint64) (*raftLog, error) {
 	first, err := s.FirstIndex()
 	if err != nil {
 		return nil, err
@@ -43,7 +55,7 @@ func newLog(s Storage, applied uint64) (*raftLog, error) {
 	if hs.Commit > last {
 		return nil, fmt.Errorf("raft: hard state commit %d is past the last stored index %d (lost log entries?)", hs.Commit, last)
 	}
-	l := &raftLog{storage: s}
+	l := &raftLog{storage: s, maxApplying: maxApplying}
 	l.unstable.offset = last + 1
 	l.unstable.inProgress = last + 1
 	// The state machine applied only committed entries (§5.3), so those
@@ -278,28 +290,57 @@ func (l *raftLog) slice(lo, hi, maxBytes uint64) ([]Entry, error) {
 	return limitSize(ents, maxBytes), nil
 }
 
-// hasNextCommitted reports whether committed entries await handing out.
-func (l *raftLog) hasNextCommitted() bool { return l.committed > l.applying }
+// hasNextCommitted reports whether committed entries await handing out
+// and the state machine has room for them (Config.MaxApplyingBytes).
+func (l *raftLog) hasNextCommitted() bool {
+	return l.committed > l.applying && l.applyingBytes < l.maxApplying
+}
 
-// nextCommitted returns the committed entries not yet handed out.
+// nextCommitted returns the committed entries not yet handed out, as many
+// as fit under MaxApplyingBytes (at least one while below it).
 func (l *raftLog) nextCommitted() []Entry {
 	hi := l.committed
 	if bugs.ApplyUncommitted {
 		hi = l.lastIndex() // planted bug: apply what is merely appended
 	}
-	if hi <= l.applying {
+	if hi <= l.applying || l.applyingBytes >= l.maxApplying {
 		return nil
 	}
-	ents, err := l.slice(l.applying+1, hi+1, maxApplyBytes)
+	ents, err := l.slice(l.applying+1, hi+1, min(maxApplyBytes, l.maxApplying-l.applyingBytes))
 	if err != nil {
 		panic(fmt.Sprintf("raft: committed entries (%d,%d] unavailable: %v", l.applying, hi, err))
 	}
 	return ents
 }
 
+// handOut records ents as handed out to the state machine.
+func (l *raftLog) handOut(ents []Entry) {
+	n := len(ents)
+	if n == 0 {
+		return
+	}
+	size := entriesSize(ents)
+	l.applying = ents[n-1].Index
+	l.applyingBytes += size
+	l.batches = append(l.batches, appliedBatch{last: l.applying, bytes: size})
+}
+
+// appliedTo records that the state machine applied through i, which frees
+// the room of every batch it finished.
+func (l *raftLog) appliedTo(i uint64) {
+	l.applied = max(l.applied, min(i, l.applying))
+	k := 0
+	for k < len(l.batches) && l.batches[k].last <= l.applied {
+		l.applyingBytes -= l.batches[k].bytes
+		k++
+	}
+	l.batches = l.batches[k:]
+}
+
 func (l *raftLog) restore(s Snapshot) {
 	l.committed = s.Meta.Index
 	l.applying = s.Meta.Index
 	l.applied = s.Meta.Index
+	l.applyingBytes, l.batches = 0, nil
 	l.unstable.restore(s)
 }

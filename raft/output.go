@@ -38,12 +38,13 @@ func (r *Raft) Ready() Ready {
 		rd.mustSync = hs.Term != r.prevHardState.Term || hs.Vote != r.prevHardState.Vote
 		rd.HardState = hs
 		r.prevHardState = hs
+		if rd.mustSync {
+			r.syncTerm = hs.Term
+		}
 	}
 	rd.mustSync = rd.mustSync || len(rd.Entries) > 0 || rd.Snapshot != nil
 	r.log.unstable.acceptInProgress()
-	if n := len(rd.CommittedEntries); n > 0 {
-		r.log.applying = rd.CommittedEntries[n-1].Index
-	}
+	r.log.handOut(rd.CommittedEntries)
 	// The caller owns what it was handed; start anew, sized like this
 	// batch so a busy node grows each slice once per Ready.
 	r.msgs = make([]Message, 0, len(rd.Messages))
@@ -76,7 +77,8 @@ func (r *Raft) TakeMessages() []Message {
 
 // Advance tells the core that the caller has done everything rd asked
 // (rules 1–4 of Ready). The leader now counts its own log as durable
-// toward commit (thesis §10.2.1).
+// toward commit (thesis §10.2.1), and messages of a term made durable by
+// rd may leave at once.
 func (r *Raft) Advance(rd Ready) {
 	if !r.readyOutstanding {
 		panic("raft: Advance without an outstanding Ready")
@@ -84,15 +86,16 @@ func (r *Raft) Advance(rd Ready) {
 	r.readyOutstanding = false
 	r.mustSyncOut = false
 	r.unsyncedTicks = 0
+	if r.syncTerm != 0 {
+		r.stableTerm = max(r.stableTerm, r.syncTerm)
+		r.syncTerm = 0
+	}
 	if rd.Snapshot != nil {
 		r.log.unstable.stableSnapTo(rd.Snapshot.Meta.Index)
 	}
 	if n := len(rd.Entries); n > 0 {
 		last := rd.Entries[n-1]
 		r.log.unstable.stableTo(last.Index, last.Term)
-	}
-	if n := len(rd.CommittedEntries); n > 0 {
-		r.log.applied = max(r.log.applied, rd.CommittedEntries[n-1].Index)
 	}
 	if r.role == Leader {
 		r.reduceUncommitted(rd.CommittedEntries)
@@ -101,6 +104,14 @@ func (r *Raft) Advance(rd Ready) {
 		}
 	}
 }
+
+// AppliedTo tells the core that the state machine applied every entry
+// handed out through index. It may be called at any time, also long after
+// the Ready that carried the entries was advanced: a runtime that applies
+// on another goroutine reports as it goes, and the core hands out more
+// committed entries only while those not yet applied stay under
+// Config.MaxApplyingBytes.
+func (r *Raft) AppliedTo(index uint64) { r.log.appliedTo(index) }
 
 // Status is a snapshot of a core's state for monitoring.
 type Status struct {

@@ -144,3 +144,21 @@ func TestPlanted_ApplyUncommitted(t *testing.T) {
 func TestPlanted_TruncateMatchingSuffix(t *testing.T) {
 	expectViolation(t, &PlantedBugs.TruncateMatchingSuffix, "Match soundness")
 }
+
+// LeadBeforePersist: a single voter's AppendEntries leave before its new
+// term is durable; crashed and re-elected in the same term, it writes
+// another entry at the same index and term as one its learner kept.
+func TestPlanted_LeadBeforePersist(t *testing.T) {
+	msg := scenarioViolation(&PlantedBugs.LeadBeforePersist, singleVoterCrashScenario)
+	t.Logf("caught: %s", msg)
+	if !strings.Contains(msg, "Log Matching") {
+		t.Fatalf("single voter crash scenario with LeadBeforePersist: got violation %q", msg)
+	}
+}
+
+// LeaseInTicks: a leader whose goroutine stalls (opStall) keeps counting a
+// lease in ticks while the others elect a new leader and commit; its
+// ReadLease then answers from before those commits.
+func TestPlanted_LeaseInTicks(t *testing.T) {
+	expectViolation(t, &PlantedBugs.LeaseInTicks, "linearizable read")
+}

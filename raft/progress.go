@@ -45,6 +45,8 @@ type Progress struct {
 	ProbeSent bool
 	// PendingSnapshot is the index of the snapshot sent in StateSnapshot.
 	PendingSnapshot uint64
+	// snapshotTicks counts the ticks spent in StateSnapshot.
+	snapshotTicks int
 	// RecentActive: the member spoke this election timeout (CheckQuorum).
 	RecentActive bool
 	// ReadAcked is the highest heartbeat round the member acknowledged.
@@ -62,6 +64,7 @@ func (p *Progress) reset(state ProgressState) {
 	p.State = state
 	p.ProbeSent = false
 	p.PendingSnapshot = 0
+	p.snapshotTicks = 0
 	p.inflights.reset()
 }
 

@@ -47,6 +47,7 @@ const (
 	opTransfer             // the leader transfers leadership to node A
 	opRead                 // node A asks for a linearizable read
 	opSettle               // deliver rounds of messages until the network is quiet
+	opStall                // node A stalls for two election timeouts while the others run
 	numOps
 )
 
@@ -54,6 +55,7 @@ var opNames = [...]string{
 	"opDeliver", "opTick", "opDeliverAll", "opFlush", "opReady", "opPersist",
 	"opPropose", "opDup", "opDrop", "opCampaign", "opPartition", "opHeal",
 	"opCrash", "opRestart", "opCompact", "opTransfer", "opRead", "opSettle",
+	"opStall",
 }
 
 func (o op) String() string { return opNames[o] }
@@ -63,7 +65,7 @@ var opWeights = [numOps]int{
 	opDeliver: 10, opTick: 10, opDeliverAll: 20, opFlush: 10, opReady: 6,
 	opPersist: 6, opPropose: 15, opDup: 3, opDrop: 4, opCampaign: 16,
 	opPartition: 6, opHeal: 3, opCrash: 1, opRestart: 4, opCompact: 2,
-	opTransfer: 1, opRead: 3, opSettle: 4,
+	opTransfer: 1, opRead: 3, opSettle: 4, opStall: 2,
 }
 
 type step struct {
@@ -137,6 +139,8 @@ func (p *propRun) do(s step) {
 	switch s.Op {
 	case opTick:
 		c.tickAll()
+	case opStall:
+		p.stall(p.node(s.A))
 	case opDeliver, opDup, opDrop:
 		if len(c.queue) == 0 {
 			return
@@ -229,6 +233,42 @@ func (p *propRun) do(s step) {
 		}
 	}
 	c.check()
+}
+
+// stall stops node id's goroutine for two election timeouts (a GC or VM
+// pause): the clock moves on and the other nodes tick, talk and may elect
+// a new leader, while id neither ticks nor handles anything; what is sent
+// to it waits. A lease must be time, not ticks (thesis §6.4.1).
+func (p *propRun) stall(id uint64) {
+	c := p.c
+	for range 2 * 5 { // propConfig's ElectionTick
+		c.clock.now += DefaultConfig(1, nil).TickInterval
+		var held []Message
+		for _, o := range c.ids {
+			if r := c.nodes[o]; r != nil && o != id {
+				r.Tick()
+			}
+		}
+		for range 3 {
+			for _, o := range c.ids {
+				if o != id {
+					c.persist(o)
+					c.handle(o)
+				}
+			}
+			msgs := c.queue
+			c.queue = nil
+			for _, m := range msgs {
+				if m.To == id || m.From == id {
+					held = append(held, m)
+				} else {
+					c.deliverMsg(m)
+				}
+			}
+			c.check()
+		}
+		c.queue = append(c.queue, held...)
+	}
 }
 
 // compact snapshots node id's state machine at its applied index and

@@ -44,6 +44,12 @@ type Raft struct {
 	events           []Event
 	prevHardState    HardState
 
+	// stableTerm is the newest term known durable with its vote; syncTerm
+	// is the term of the hard state handed out in the outstanding Ready
+	// (0: none), durable once it is advanced. §5.1: no message of a term
+	// leaves before that term and our vote in it are on disk.
+	stableTerm, syncTerm uint64
+
 	// readyOutstanding: a Ready was handed out and not yet advanced.
 	readyOutstanding bool
 	// unsyncedTicks counts ticks while a Ready that must be synced is
@@ -68,7 +74,7 @@ func New(cfg Config) (*Raft, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
-	lg, err := newLog(cfg.Storage, cfg.Applied)
+	lg, err := newLog(cfg.Storage, cfg.Applied, cfg.MaxApplyingBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -81,6 +87,7 @@ func New(cfg Config) (*Raft, error) {
 		term:          hs.Term,
 		vote:          hs.Vote,
 		prevHardState: hs,
+		stableTerm:    hs.Term,
 	}
 	if r.rand == nil {
 		r.rand = rand.New(rand.NewPCG(cfg.ID, 0x5eed))
@@ -92,6 +99,19 @@ func New(cfg Config) (*Raft, error) {
 
 // ID returns this node's id.
 func (r *Raft) ID() uint64 { return r.id }
+
+// Term returns the current term. Term, Role, Leader and Commit are cheap;
+// Status copies the membership and the leader's progress.
+func (r *Raft) Term() uint64 { return r.term }
+
+// Role returns the role in the current term.
+func (r *Raft) Role() Role { return r.role }
+
+// Leader returns the leader this node knows of in its term (None if none).
+func (r *Raft) Leader() uint64 { return r.lead }
+
+// Commit returns the commit index.
+func (r *Raft) Commit() uint64 { return r.log.committed }
 
 // Tick advances the core's clock by one tick (the runtime's default tick
 // is 10 ms).
@@ -142,9 +162,27 @@ func (r *Raft) tickHeartbeat() {
 		}
 		r.reads.expire(r.ticks, uint64(r.cfg.ElectionTick))
 	}
+	r.retryLostSnapshots()
 	if r.heartbeatElapsed >= r.cfg.HeartbeatTick {
 		r.heartbeatElapsed = 0
 		r.startReadRound()
+	}
+}
+
+// retryLostSnapshots gives up on a snapshot transfer that has not been
+// reported (ReportSnapshot) for an election timeout and probes again, so
+// a snapshot the transport lost without a word (a sender that crashed, a
+// connection dropped unseen) does not leave its follower behind forever.
+// A transfer still streaming is not harmed: the probe finds the follower
+// still behind, and the new InstallSnapshot is the same one.
+func (r *Raft) retryLostSnapshots() {
+	for id, pr := range r.prs {
+		if pr.State != StateSnapshot {
+			continue
+		}
+		if pr.snapshotTicks++; pr.snapshotTicks >= r.cfg.ElectionTick {
+			r.ReportSnapshot(id, false)
+		}
 	}
 }
 
@@ -435,16 +473,21 @@ func (r *Raft) handleVoteRequest(m Message) {
 	r.send(Message{Type: respType, To: m.From, Reject: true})
 }
 
-// send queues m for the next Ready. Messages from a leader go out at once
-// (thesis §10.2.1); every other message waits until the state it speaks of
-// is durable (§5.1).
+// send queues m for the next Ready. Messages from a leader whose term and
+// vote are durable go out at once (thesis §10.2.1); every other message
+// waits until the state it speaks of is durable (§5.1). A leader whose
+// term is not durable yet is one that won at once (a single voter polls
+// only itself): were its messages to leave now and it crash, it would
+// restart in the old term, win the same term again and write other
+// entries at the same indexes, which a learner that kept the first ones
+// would never repair (Log Matching).
 func (r *Raft) send(m Message) {
 	m.From = r.id
 	if m.Term == 0 {
 		m.Term = r.term
 	}
 	r.emit(Event{Kind: EventMessageSent, Peer: m.To, MsgType: m.Type, Index: m.Index, Count: len(m.Entries), Reject: m.Reject})
-	early := r.role == Leader ||
+	early := (r.role == Leader && (r.stableTerm == r.term || bugs.LeadBeforePersist)) ||
 		(bugs.VoteBeforePersist && (m.Type == MsgVoteResp || m.Type == MsgPreVoteResp))
 	if early {
 		r.msgs = append(r.msgs, m)

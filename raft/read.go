@@ -1,5 +1,7 @@
 package raft
 
+import "time"
+
 // Linearizable reads without writing to the log (thesis §6.4, ReadIndex):
 //
 //  1. The leader waits until an entry of its term is committed (its no-op),
@@ -13,11 +15,17 @@ package raft
 // Heartbeat rounds are numbered. A reply to round n proves the follower
 // accepted us as leader after round n began, so it confirms every round
 // up to n. Periodic heartbeats are rounds too, which also gives the leader
-// a lease (thesis §6.4.1) when LeaseRead is on: after a quorum confirms a
-// round started at tick t, no other leader can be elected before
-// t + ElectionTick on any clock that runs at our speed; LeaseDriftTicks
-// absorbs bounded drift. Only ReadLease answers from the lease; ReadIndex
-// always takes a round, so it stays safe whatever the clocks do.
+// a lease (thesis §6.4.1) when LeaseRead is on: a follower that
+// acknowledged a round started at time t heard from us after t, and will
+// not vote for another candidate within ElectionTick of its ticks after
+// that. So once a quorum confirms the round, no other leader can be
+// elected before t + (ElectionTick − LeaseDriftTicks) × TickInterval,
+// measured on our monotonic Clock (see Config.LeaseRead for the
+// assumption). The lease is time, not ticks: a leader whose goroutine
+// stalled resumes with few ticks counted but its clock moved on, so a
+// stall only shortens the lease. Only ReadLease answers from the lease;
+// ReadIndex always takes a round, so it stays safe whatever the clocks
+// do.
 
 type readRequest struct {
 	ctx   []byte
@@ -29,7 +37,8 @@ type readRequest struct {
 
 type readRound struct {
 	seq       uint64
-	startTick uint64
+	startTick uint64        // for expiry, which only needs ticks
+	startTime time.Duration // on Config.Clock, for the lease; LeaseRead only
 	reqs      []readRequest
 }
 
@@ -40,8 +49,13 @@ type readIndexState struct {
 	// not left yet, so new reads may still join it.
 	open *readRound
 	// held are reads waiting for the leader's first commit in its term.
-	held       []readRequest
-	leaseUntil uint64
+	held []readRequest
+	// pending counts the requests held and in rounds (MaxPendingReads).
+	pending int
+	// leaseUntil is the end of the lease on Config.Clock.
+	leaseUntil time.Duration
+	// leaseUntilTick is where the planted bug LeaseInTicks ends it.
+	leaseUntilTick uint64
 	// leaseRevoked: TimeoutNow was sent (a transfer's voters ignore their
 	// leases), so no round may extend the lease again this term.
 	leaseRevoked bool
@@ -50,7 +64,7 @@ type readIndexState struct {
 func (s *readIndexState) reset() { *s = readIndexState{} }
 
 func (s *readIndexState) revokeLease() {
-	s.leaseUntil = 0
+	s.leaseUntil, s.leaseUntilTick = 0, 0
 	s.leaseRevoked = true
 }
 
@@ -60,6 +74,7 @@ func (s *readIndexState) revokeLease() {
 func (s *readIndexState) expire(now, electionTick uint64) {
 	i := 0
 	for i < len(s.rounds) && s.rounds[i].startTick+electionTick < now {
+		s.pending -= len(s.rounds[i].reqs)
 		i++
 	}
 	s.rounds = s.rounds[i:]
@@ -76,6 +91,9 @@ func (r *Raft) ReadIndex(ctx []byte) error { return r.requestRead(readRequest{ct
 // the leader's clock, not the follower's.
 func (r *Raft) requestRead(req readRequest) error {
 	if r.role == Leader {
+		if r.reads.pending >= r.cfg.MaxPendingReads {
+			return ErrReadDropped
+		}
 		r.leaderRead(req)
 		return nil
 	}
@@ -86,13 +104,16 @@ func (r *Raft) requestRead(req readRequest) error {
 	return nil
 }
 
+// leaderRead serves req now or queues it, counting it against
+// MaxPendingReads until it is released or expires.
 func (r *Raft) leaderRead(req readRequest) {
 	if !r.committedInTerm() {
 		r.reads.held = append(r.reads.held, req)
+		r.reads.pending++
 		return
 	}
 	req.index = r.log.committed
-	if len(r.membership.Voters) == 1 || (req.lease && r.cfg.LeaseRead && r.ticks < r.reads.leaseUntil) {
+	if len(r.membership.Voters) == 1 || (req.lease && r.leaseHolds()) {
 		r.releaseRead(req)
 		return
 	}
@@ -101,12 +122,33 @@ func (r *Raft) leaderRead(req readRequest) {
 		round = r.startReadRound()
 	}
 	round.reqs = append(round.reqs, req)
+	r.reads.pending++
+}
+
+// leaseHolds reports whether the leader lease covers this instant (thesis
+// §6.4.1), read fresh from the clock.
+func (r *Raft) leaseHolds() bool {
+	if !r.cfg.LeaseRead || r.reads.leaseRevoked {
+		return false
+	}
+	if bugs.LeaseInTicks {
+		return r.ticks < r.reads.leaseUntilTick
+	}
+	return r.cfg.Clock.Now() < r.reads.leaseUntil
+}
+
+// leaseDuration is how long after a confirmed round starts the lease runs.
+func (r *Raft) leaseDuration() time.Duration {
+	return time.Duration(r.cfg.ElectionTick-r.cfg.LeaseDriftTicks) * r.cfg.TickInterval
 }
 
 // startReadRound begins a heartbeat round.
 func (r *Raft) startReadRound() *readRound {
 	r.reads.seq++
 	round := &readRound{seq: r.reads.seq, startTick: r.ticks}
+	if r.cfg.LeaseRead {
+		round.startTime = r.cfg.Clock.Now()
+	}
 	r.reads.rounds = append(r.reads.rounds, round)
 	r.reads.open = round
 	r.bcastHeartbeat(round.seq)
@@ -127,11 +169,13 @@ func (r *Raft) confirmReadRounds() {
 	i := 0
 	for ; i < len(r.reads.rounds) && r.reads.rounds[i].seq <= acked; i++ {
 		round := r.reads.rounds[i]
+		r.reads.pending -= len(round.reqs)
 		for _, req := range round.reqs {
 			r.releaseRead(req)
 		}
 		if r.cfg.LeaseRead && !r.reads.leaseRevoked {
-			r.reads.leaseUntil = max(r.reads.leaseUntil, round.startTick+uint64(r.cfg.ElectionTick-r.cfg.LeaseDriftTicks))
+			r.reads.leaseUntil = max(r.reads.leaseUntil, round.startTime+r.leaseDuration())
+			r.reads.leaseUntilTick = max(r.reads.leaseUntilTick, round.startTick+uint64(r.cfg.ElectionTick-r.cfg.LeaseDriftTicks))
 		}
 		if round == r.reads.open {
 			r.reads.open = nil
@@ -152,6 +196,7 @@ func (r *Raft) releaseRead(req readRequest) {
 func (r *Raft) releaseHeldReads() {
 	held := r.reads.held
 	r.reads.held = nil
+	r.reads.pending -= len(held)
 	for _, req := range held {
 		r.leaderRead(req)
 	}

@@ -28,8 +28,8 @@ func TestReadLeaseFallsBackToRoundOnceLeaseExpired(t *testing.T) {
 	c, l := leaseCluster(t)
 	r := c.nodes[l]
 	c.partition([]uint64{l}, others(c, l))
-	for r.ticks < r.reads.leaseUntil {
-		r.Tick()
+	for r.leaseHolds() {
+		c.tickAll()
 		c.flush()
 	}
 	expectEq(t, "role of the partitioned leader", r.role, Leader)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 )
 
 // Linearizable reads without the log (thesis §6.4, ReadIndex) and under
@@ -141,19 +142,20 @@ func leaseLeader(t *testing.T) *testNode {
 	return n
 }
 
-// Thesis §6.4.1: with LeaseRead, once a round confirmed at tick t the
-// leader answers ReadLease without a round until t + ElectionTick -
-// LeaseDriftTicks: no other leader can be elected before then.
+// Thesis §6.4.1: with LeaseRead, once a round that started at time t is
+// confirmed, the leader answers ReadLease without a round until
+// t + (ElectionTick − LeaseDriftTicks) × TickInterval: no other leader can
+// be elected before then.
 func TestRead_6_4_1_LeaseServesReadsWithoutARound(t *testing.T) {
 	n := leaseLeader(t)
 	n.ReadLease([]byte("a"))
 	rd := n.ready()
 	expectEq(t, "reads", readStates(rd.ReadStates), "a@1 ")
 	expectMsgs(t, renderMsgs(rd.Messages))
-	n.tickN(17 - 5) // the round began at tick 5: the lease lasts until 5+15-2
+	n.tickN(17 - 5) // the round began at 50 ms: the lease lasts until 50+(15-2)×10 ms
 	n.ReadLease([]byte("b"))
 	expectEq(t, "reads just before the lease runs out", readStates(n.ready().ReadStates), "b@1 ")
-	n.Tick()
+	n.tickN(1)
 	n.ReadLease([]byte("c"))
 	expectEq(t, "reads when the lease ran out", readStates(n.ready().ReadStates), "")
 }
@@ -181,4 +183,49 @@ func TestRead_6_4_1_TransferRevokesTheLease(t *testing.T) {
 	expectMsgs(t, n.sent(), "TimeoutNow 1→2 term=1")
 	n.ReadLease([]byte("a"))
 	expectEq(t, "reads served from the lease", readStates(n.ready().ReadStates), "")
+}
+
+// Thesis §6.4.1, issue 10 bug 1: the lease is time on the leader's clock,
+// not ticks. A leader whose goroutine stalled (GC pause, VM pause) resumes
+// with its ticks barely moved; meanwhile the others may have elected a new
+// leader and committed writes. Its lease ended on the clock, so ReadLease
+// takes a heartbeat round instead of answering a stale read.
+func TestRead_6_4_1_StalledLeaderLeaseEndsOnTheClock(t *testing.T) {
+	n := leaseLeader(t)
+	n.ReadLease([]byte("a"))
+	expectEq(t, "reads within the lease", readStates(n.ready().ReadStates), "a@1 ")
+	n.clock.now += 2 * time.Second // stalled: the clock ran, no tick came
+	n.ReadLease([]byte("b"))
+	rd := n.ready()
+	expectEq(t, "reads after the stall", readStates(rd.ReadStates), "")
+	expectEq(t, "heartbeats of the round it takes", len(rd.Messages), 2)
+}
+
+// Ticks only measure liveness: many ticks in little time (a ticker that
+// delivers a backlog) do not end the lease early, and do not extend it.
+func TestRead_6_4_1_LeaseIgnoresTickCount(t *testing.T) {
+	n := leaseLeader(t)
+	for range n.cfg.ElectionTick - 1 { // past the lease in ticks, short of CheckQuorum
+		n.Tick() // no time passes
+	}
+	n.ReadLease([]byte("a"))
+	expectEq(t, "reads after ticks in no time", readStates(n.ready().ReadStates), "a@1 ")
+}
+
+// MaxPendingReads bounds what a leader holds for reads: its own requests
+// beyond it fail with ErrReadDropped, a follower's are dropped (they time
+// out there), and a confirmed round makes room again.
+func TestRead_6_4_PendingReadsAreBounded(t *testing.T) {
+	n := leaderWithFollowers(t, func(c *Config) { c.MaxPendingReads = 2 })
+	expectEq(t, "first read", n.ReadIndex([]byte("a")), nil)
+	n.step(Message{Type: MsgReadIndex, From: 2, Term: 1, Context: []byte("f")})
+	expectEq(t, "read past the bound", n.ReadIndex([]byte("b")), ErrReadDropped)
+	n.step(Message{Type: MsgReadIndex, From: 3, Term: 1, Context: []byte("g")})
+	rd := n.ready()
+	expectEq(t, "heartbeats of the round", len(rd.Messages), 2)
+	n.step(hbResp(2, 1, 1, n.reads.seq))
+	rd = n.ready()
+	expectEq(t, "reads served", readStates(rd.ReadStates), "a@1 ")
+	expectMsgs(t, renderMsgs(rd.Messages), "ReadIndexReply 1→2 term=1 index=1 reject=false")
+	expectEq(t, "read after the round", n.ReadIndex([]byte("c")), nil)
 }

@@ -26,6 +26,10 @@ package raft
 //  5. Call Advance(rd). Between Ready and Advance the caller may keep
 //     calling Tick, Step, Propose and ReadIndex (their output goes into the
 //     next Ready), but not Ready itself.
+//  6. Once the state machine has applied CommittedEntries, report it with
+//     AppliedTo — right after step 3, or later from another goroutine's
+//     progress. The core hands out more committed entries only while
+//     those not yet reported stay under Config.MaxApplyingBytes.
 //
 // Events are observations only; handle them whenever convenient.
 type Ready struct {

@@ -37,8 +37,8 @@ func leaseCluster(t *testing.T) (*cluster, uint64) {
 		t.Fatal("no leader elected")
 	}
 	c.tick(1) // one heartbeat round: the lease is now held
-	if r := c.nodes[l]; r.ticks >= r.reads.leaseUntil {
-		t.Fatalf("leader %d holds no lease (until %d, now %d)", l, r.reads.leaseUntil, r.ticks)
+	if r := c.nodes[l]; !r.leaseHolds() {
+		t.Fatalf("leader %d holds no lease (until %s, now %s)", l, r.reads.leaseUntil, c.clock.now)
 	}
 	return c, l
 }

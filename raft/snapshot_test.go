@@ -202,3 +202,39 @@ func TestRestart_7_AppliedEntriesCountAsCommitted(t *testing.T) {
 	n = newTestNode(t, 3, storeWith(voters3, HardState{Term: 1}, 1, 1, 1), func(c *Config) { c.Applied = 7 })
 	expectEq(t, "commit capped at the last index", n.log.committed, 3)
 }
+
+// §7, issue 10 item 7: a transport may lose an InstallSnapshot without
+// ever reporting it (its sender crashed, the connection dropped unseen).
+// The leader, paused in StateSnapshot, does not wait forever: after an
+// election timeout without a report it probes again and sends the
+// snapshot anew, and the follower catches up.
+func TestSnapshot_7_LostSnapshotIsRetriedAfterAnElectionTimeout(t *testing.T) {
+	c := newCluster(t, 3, noPreVote)
+	c.campaign(1)
+	c.isolate(3)
+	for _, d := range []string{"a", "b", "c"} {
+		c.propose(1, d)
+	}
+	c.settle()
+	if _, err := c.stores[1].CreateSnapshot(4, c.nodes[1].membership, []byte("sm@4")); err != nil {
+		t.Fatal(err)
+	}
+	c.heal()
+	lost, ticks := 0, 0
+	c.vanish = func(m Message) bool {
+		if m.Type == MsgSnap && lost == 0 {
+			lost++ // gone, and nobody tells the leader
+			return true
+		}
+		return false
+	}
+	for ; ticks < 10*c.nodes[1].cfg.ElectionTick && c.smIndex[3] < 4; ticks++ {
+		c.tickAll()
+		c.settle()
+	}
+	expectEq(t, "snapshots lost", lost, 1)
+	expectEq(t, "3's state machine index", c.smIndex[3], 4)
+	if max := 2 * c.nodes[1].cfg.ElectionTick; ticks > max {
+		t.Errorf("caught up after %d ticks, want within %d", ticks, max)
+	}
+}

@@ -15,7 +15,11 @@ func (r *Raft) stepLeader(m Message) {
 	case MsgHeartbeatResp:
 		r.handleHeartbeatResponse(m, pr)
 	case MsgReadIndex:
-		r.leaderRead(readRequest{ctx: m.Context, from: m.From})
+		// Beyond MaxPendingReads the follower's read is dropped; it
+		// times out there and is retried.
+		if r.reads.pending < r.cfg.MaxPendingReads {
+			r.leaderRead(readRequest{ctx: m.Context, from: m.From})
+		}
 	}
 }
 

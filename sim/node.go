@@ -290,6 +290,7 @@ func (n *node) finish(rd raft.Ready) {
 	}
 	n.serveReads()
 	n.core.Advance(rd)
+	n.core.AppliedTo(n.applied)
 	n.maybeSnapshot()
 }
 

@@ -85,6 +85,9 @@ func (c *raftexCluster) run() {
 					}
 				}
 				r.Advance(rd)
+				if n := len(rd.CommittedEntries); n > 0 {
+					r.AppliedTo(rd.CommittedEntries[n-1].Index)
+				}
 			}
 		}
 		if len(c.queue) == 0 {
