@@ -39,6 +39,7 @@ type cluster struct {
 	applied map[uint64][]Entry
 	smIndex map[uint64]uint64
 	reads   map[uint64][]ReadState
+	results map[uint64][]ProposalResult
 	events  map[uint64][]Event
 	// queue holds messages sent and not yet delivered.
 	queue []Message
@@ -84,6 +85,7 @@ func newClusterWithStores(t tb, ids []uint64, mk func(id uint64) *MemoryStorage,
 		pending: map[uint64]*Ready{},
 		applied: map[uint64][]Entry{}, smIndex: map[uint64]uint64{},
 		reads: map[uint64][]ReadState{}, events: map[uint64][]Event{},
+		results: map[uint64][]ProposalResult{},
 		cut: map[[2]uint64]bool{}, clock: &fakeClock{},
 	}
 	c.chk = newChecker(c)
@@ -138,6 +140,7 @@ func (c *cluster) takeReady(id uint64) bool {
 	c.pending[id] = &rd
 	c.queue = append(c.queue, rd.Messages...)
 	c.events[id] = append(c.events[id], rd.Events...)
+	c.results[id] = append(c.results[id], rd.ProposalResults...)
 	return true
 }
 

@@ -42,6 +42,22 @@ const (
 	// MsgTimeoutNow tells the transfer target to campaign at once
 	// (thesis §3.10).
 	MsgTimeoutNow MessageType = 12
+	// MsgProp carries proposals a follower forwards to the leader (§8:
+	// any server takes a client's request and hands it to the leader).
+	// Entries hold the commands (only Data matters); Context identifies
+	// the request.
+	MsgProp MessageType = 13
+	// MsgPropResp answers MsgProp, Context echoing its. Unless Reject, the
+	// leader appended the Entries as consecutive entries from Index, all
+	// of term LogTerm. With Reject nothing was appended, and RejectHint
+	// says why (propRejectNotLeader, propRejectDropped).
+	MsgPropResp MessageType = 14
+)
+
+// Reasons of a rejected MsgProp, in RejectHint. Part of the wire format.
+const (
+	propRejectNotLeader = 1
+	propRejectDropped   = 2
 )
 
 var msgNames = map[MessageType]string{
@@ -51,6 +67,7 @@ var msgNames = map[MessageType]string{
 	MsgHeartbeat: "Heartbeat", MsgHeartbeatResp: "HeartbeatReply",
 	MsgSnap: "InstallSnapshot", MsgReadIndex: "ReadIndex",
 	MsgReadIndexResp: "ReadIndexReply", MsgTimeoutNow: "TimeoutNow",
+	MsgProp: "Propose", MsgPropResp: "ProposeReply",
 }
 
 // String returns the name the paper uses (RequestVote, AppendEntries, ...).
@@ -67,7 +84,7 @@ func (t MessageType) Valid() bool { _, ok := msgNames[t]; return ok }
 // IsResponse reports whether t answers another message.
 func (t MessageType) IsResponse() bool {
 	switch t {
-	case MsgAppResp, MsgVoteResp, MsgPreVoteResp, MsgHeartbeatResp, MsgReadIndexResp:
+	case MsgAppResp, MsgVoteResp, MsgPreVoteResp, MsgHeartbeatResp, MsgReadIndexResp, MsgPropResp:
 		return true
 	}
 	return false
@@ -125,6 +142,14 @@ func (m Message) String() string {
 		}
 	case MsgReadIndexResp:
 		s += fmt.Sprintf(" index=%d reject=%t", m.Index, m.Reject)
+	case MsgProp:
+		s += fmt.Sprintf(" entries=%d", len(m.Entries))
+	case MsgPropResp:
+		if m.Reject {
+			s += fmt.Sprintf(" reject=%d", m.RejectHint)
+		} else {
+			s += fmt.Sprintf(" index=%d/%d", m.Index, m.LogTerm)
+		}
 	}
 	return s
 }

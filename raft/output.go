@@ -8,7 +8,7 @@ func (r *Raft) HasReady() bool {
 	}
 	return r.pendingBcast ||
 		len(r.log.unstable.nextEntries()) > 0 || r.log.unstable.nextSnapshot() != nil ||
-		len(r.msgs) > 0 || len(r.msgsAfterPersist) > 0 ||
+		len(r.msgs) > 0 || len(r.msgsAfterPersist) > 0 || len(r.proposalResults) > 0 ||
 		r.log.hasNextCommitted() || len(r.readStates) > 0 || len(r.events) > 0 ||
 		r.hardState() != r.prevHardState
 }
@@ -32,6 +32,7 @@ func (r *Raft) Ready() Ready {
 		MessagesAfterPersist: r.msgsAfterPersist,
 		CommittedEntries:     r.log.nextCommitted(),
 		ReadStates:           r.readStates,
+		ProposalResults:      r.proposalResults,
 		Events:               r.events,
 	}
 	if hs := r.hardState(); hs != r.prevHardState {
@@ -51,6 +52,7 @@ func (r *Raft) Ready() Ready {
 	r.msgsAfterPersist = make([]Message, 0, len(rd.MessagesAfterPersist))
 	r.events = make([]Event, 0, len(rd.Events))
 	r.readStates = nil
+	r.proposalResults = nil
 	r.readyOutstanding = true
 	r.mustSyncOut = rd.MustSync()
 	r.unsyncedTicks = 0
@@ -58,7 +60,8 @@ func (r *Raft) Ready() Ready {
 }
 
 // TakeMessages returns the messages that may be sent at once (Ready rule 1:
-// the leader's AppendEntries, heartbeats and snapshots) produced since the
+// the leader's AppendEntries, heartbeats and snapshots, a follower's
+// forwarded proposals and reads) produced since the
 // last Ready or TakeMessages, including AppendEntries carrying entries
 // proposed since then. It may be called at any time, also while a Ready is
 // outstanding: a runtime calls it while the leader's fsync is in flight, so

@@ -188,7 +188,12 @@ func (p *propRun) do(s step) {
 		}
 		if r := c.nodes[id]; r != nil {
 			p.seq++
-			_, _, _ = r.Propose(fmt.Appendf(nil, "p%d", p.seq))
+			data := fmt.Appendf(nil, "p%d", p.seq)
+			if r.role == Leader {
+				_, _, _ = r.Propose(data)
+			} else {
+				_ = r.ForwardProposal(data, data) // §8: through the leader
+			}
 		}
 	case opCampaign:
 		if r := c.nodes[p.node(s.A)]; r != nil {

@@ -41,6 +41,7 @@ type Raft struct {
 	msgs             []Message
 	msgsAfterPersist []Message
 	readStates       []ReadState
+	proposalResults  []ProposalResult
 	events           []Event
 	prevHardState    HardState
 
@@ -299,16 +300,7 @@ func (r *Raft) Propose(data []byte) (index, term uint64, err error) {
 	if r.role != Leader {
 		return 0, 0, &NotLeaderError{Leader: r.lead}
 	}
-	if r.leadTransferee != None {
-		return 0, 0, ErrProposalDropped
-	}
-	size := uint64(len(data)) + entryOverhead
-	if r.cfg.MaxUncommittedBytes > 0 && r.uncommitted > 0 && r.uncommitted+size > r.cfg.MaxUncommittedBytes {
-		return 0, 0, ErrProposalDropped
-	}
-	e := Entry{Term: r.term, Index: r.log.lastIndex() + 1, Type: EntryNormal, Data: data}
-	r.appendEntry(e)
-	return e.Index, e.Term, nil
+	return r.proposeBatch([][]byte{data})
 }
 
 func (r *Raft) appendEntry(ents ...Entry) {
@@ -405,6 +397,8 @@ func (r *Raft) Step(m Message) error {
 	switch m.Type {
 	case MsgVote, MsgPreVote:
 		r.handleVoteRequest(m)
+	case MsgPropResp:
+		r.handlePropResp(m)
 	default:
 		r.step(m)
 	}
@@ -424,6 +418,10 @@ func (r *Raft) stepStale(m Message) {
 		}
 	case MsgPreVote:
 		r.send(Message{Type: MsgPreVoteResp, To: m.From, Reject: true})
+	case MsgProp:
+		r.rejectProp(m) // our term in the answer tells the sender of it
+	case MsgPropResp:
+		r.handlePropResp(m)
 	}
 }
 
@@ -474,8 +472,10 @@ func (r *Raft) handleVoteRequest(m Message) {
 }
 
 // send queues m for the next Ready. Messages from a leader whose term and
-// vote are durable go out at once (thesis §10.2.1); every other message
-// waits until the state it speaks of is durable (§5.1). A leader whose
+// vote are durable go out at once (thesis §10.2.1), as do a follower's
+// requests to the leader (MsgProp, MsgReadIndex), which speak of no state
+// of ours; every other message waits until the state it speaks of is
+// durable (§5.1). A leader whose
 // term is not durable yet is one that won at once (a single voter polls
 // only itself): were its messages to leave now and it crash, it would
 // restart in the old term, win the same term again and write other
@@ -488,6 +488,7 @@ func (r *Raft) send(m Message) {
 	}
 	r.emit(Event{Kind: EventMessageSent, Peer: m.To, MsgType: m.Type, Index: m.Index, Count: len(m.Entries), Reject: m.Reject})
 	early := (r.role == Leader && (r.stableTerm == r.term || bugs.LeadBeforePersist)) ||
+		m.Type == MsgProp || m.Type == MsgReadIndex || // they speak of no state of ours
 		(bugs.VoteBeforePersist && (m.Type == MsgVoteResp || m.Type == MsgPreVoteResp))
 	if early {
 		r.msgs = append(r.msgs, m)

@@ -7,7 +7,8 @@ package raft
 //  1. Messages may be sent at once, even before step 2 finishes. They are
 //     the leader's AppendEntries, heartbeats and snapshots, which depend
 //     only on state already durable (thesis §10.2.1: the leader writes its
-//     log in parallel with replicating it). While step 2 runs,
+//     log in parallel with replicating it), and a follower's requests to
+//     the leader (forwarded proposals and reads). While step 2 runs,
 //     TakeMessages hands out more of them as they are produced.
 //  2. If MustSync, persist durably (fsync) Snapshot if it is set, then
 //     Entries, then HardState if it is not empty. A Snapshot's body travels out of band
@@ -47,6 +48,9 @@ type Ready struct {
 	CommittedEntries []Entry
 	// ReadStates are linearizable reads confirmed by a quorum.
 	ReadStates []ReadState
+	// ProposalResults answer ForwardProposal: where the leader appended
+	// the proposals, or why it did not. They may be acted on at once.
+	ProposalResults []ProposalResult
 	// Events that happened since the last Ready.
 	Events []Event
 
@@ -65,7 +69,7 @@ type ReadState struct {
 func (rd *Ready) IsEmpty() bool {
 	return rd.HardState.IsEmpty() && len(rd.Entries) == 0 && rd.Snapshot == nil &&
 		len(rd.Messages) == 0 && len(rd.MessagesAfterPersist) == 0 &&
-		len(rd.CommittedEntries) == 0 && len(rd.ReadStates) == 0 && len(rd.Events) == 0
+		len(rd.CommittedEntries) == 0 && len(rd.ReadStates) == 0 && len(rd.ProposalResults) == 0 && len(rd.Events) == 0
 }
 
 // MustSync reports whether step 2 has anything that must be durable before

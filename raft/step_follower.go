@@ -23,6 +23,8 @@ func (r *Raft) stepFollower(m Message) {
 		}
 	case MsgReadIndex:
 		r.send(Message{Type: MsgReadIndexResp, To: m.From, Reject: true, Context: m.Context})
+	case MsgProp:
+		r.rejectProp(m)
 	}
 }
 
@@ -45,6 +47,8 @@ func (r *Raft) stepCandidate(m Message) {
 		}
 	case MsgReadIndex:
 		r.send(Message{Type: MsgReadIndexResp, To: m.From, Reject: true, Context: m.Context})
+	case MsgProp:
+		r.rejectProp(m)
 	}
 }
 

@@ -14,6 +14,8 @@ func (r *Raft) stepLeader(m Message) {
 		r.handleAppendResponse(m, pr)
 	case MsgHeartbeatResp:
 		r.handleHeartbeatResponse(m, pr)
+	case MsgProp:
+		r.handleProp(m)
 	case MsgReadIndex:
 		// Beyond MaxPendingReads the follower's read is dropped; it
 		// times out there and is retried.

@@ -15,7 +15,7 @@ import (
 var messageTypes = []raft.MessageType{
 	raft.MsgApp, raft.MsgAppResp, raft.MsgVote, raft.MsgVoteResp, raft.MsgPreVote,
 	raft.MsgPreVoteResp, raft.MsgHeartbeat, raft.MsgHeartbeatResp, raft.MsgSnap,
-	raft.MsgReadIndex, raft.MsgReadIndexResp, raft.MsgTimeoutNow,
+	raft.MsgReadIndex, raft.MsgReadIndexResp, raft.MsgTimeoutNow, raft.MsgProp, raft.MsgPropResp,
 }
 
 // genBytes draws nil or a byte slice: the codec does not tell nil from
