@@ -9,31 +9,18 @@ import (
 	"github.com/raftex/raftex/raft"
 )
 
-// Config configures a node. Start from DefaultConfig; Validate reports the
-// first bad value and changes nothing.
+// Config configures a node: the core's configuration (raft.Config, whose
+// settings keep their one name and default here: cfg.ElectionTick,
+// cfg.TickInterval, cfg.LeaseRead, ...) and the runtime's own. Start from
+// DefaultConfig; Validate reports the first bad value and changes nothing.
 type Config struct {
-	// ID of this node; never 0.
-	ID uint64
+	// Config is the core's. Start fills in Storage and Applied from the
+	// node's store, and Clock with the monotonic clock if nil.
+	raft.Config
+
 	// InitialMembership bootstraps a new cluster when the storage holds no
 	// state yet; it is ignored on restart.
 	InitialMembership raft.Membership
-
-	// TickInterval is the length of one core tick. Default 10 ms.
-	TickInterval time.Duration
-	// HeartbeatTicks between leader heartbeats. Default 5 (50 ms).
-	HeartbeatTicks int
-	// ElectionTicks is the minimum election timeout; each timeout is drawn
-	// from [ElectionTicks, 2*ElectionTicks). Default 15 (150–300 ms).
-	ElectionTicks int
-	// PreVote and CheckQuorum: see raft.Config. Both default to true.
-	PreVote     bool
-	CheckQuorum bool
-	// LeaseRead lets ReadLease serve reads under the leader's lease
-	// (thesis §6.4.1). Default false.
-	LeaseRead bool
-	// MaxSizePerMsg and MaxInflightMsgs: see raft.Config.
-	MaxSizePerMsg   uint64
-	MaxInflightMsgs int
 
 	// SnapshotEntries triggers a snapshot after this many entries were
 	// applied since the last one. Default 10,000.
@@ -59,17 +46,13 @@ type Config struct {
 	Observer Observer
 }
 
-// DefaultConfig returns the recommended configuration for node id.
+// DefaultConfig returns the recommended configuration for node id: the
+// core's defaults (raft.DefaultConfig: 10 ms ticks, heartbeat 50 ms,
+// election timeout 150–300 ms, PreVote and CheckQuorum on) and the
+// runtime's.
 func DefaultConfig(id uint64) Config {
 	return Config{
-		ID:               id,
-		TickInterval:     10 * time.Millisecond,
-		HeartbeatTicks:   5,
-		ElectionTicks:    15,
-		PreVote:          true,
-		CheckQuorum:      true,
-		MaxSizePerMsg:    1 << 20,
-		MaxInflightMsgs:  256,
+		Config:           raft.DefaultConfig(id, nil),
 		SnapshotEntries:  10_000,
 		SnapshotBytes:    64 << 20,
 		SnapshotTrailing: 5_000,
@@ -78,32 +61,24 @@ func DefaultConfig(id uint64) Config {
 	}
 }
 
-// Validate reports the first invalid setting.
+// Validate reports the first invalid setting: the core's (as
+// raft.Config.Validate words it), then the runtime's.
 func (c *Config) Validate() error {
+	rc := c.Config
+	rc.Storage = validateOnly{}
+	if rc.LeaseRead && rc.Clock == nil {
+		rc.Clock = raft.MonotonicClock() // Start provides it
+	}
+	if err := rc.Validate(); err != nil {
+		return fmt.Errorf("node: config: %w", err)
+	}
 	switch {
-	case c.ID == raft.None:
-		return errors.New("node: config: ID (0) must not be 0")
-	case c.TickInterval <= 0:
-		return fmt.Errorf("node: config: TickInterval (%s) must be positive", c.TickInterval)
-	case c.HeartbeatTicks <= 0:
-		return fmt.Errorf("node: config: HeartbeatTicks (%d) must be positive", c.HeartbeatTicks)
-	case c.ElectionTicks <= c.HeartbeatTicks:
-		return fmt.Errorf("node: config: election timeout (%s) must be longer than heartbeat (%s)",
-			time.Duration(c.ElectionTicks)*c.TickInterval, time.Duration(c.HeartbeatTicks)*c.TickInterval)
 	case c.SnapshotEntries == 0 && c.SnapshotBytes == 0:
 		return errors.New("node: config: SnapshotEntries (0) and SnapshotBytes (0) must not both be 0")
 	case c.InboxSize <= 0:
 		return fmt.Errorf("node: config: InboxSize (%d) must be positive", c.InboxSize)
 	case c.EventBuffer <= 0:
 		return fmt.Errorf("node: config: EventBuffer (%d) must be positive", c.EventBuffer)
-	case c.MaxInflightMsgs <= 0:
-		return fmt.Errorf("node: config: MaxInflightMsgs (%d) must be positive", c.MaxInflightMsgs)
-	case c.MaxSizePerMsg == 0:
-		return errors.New("node: config: MaxSizePerMsg (0) must be positive")
-	case c.LeaseRead && !c.CheckQuorum:
-		// A lease relies on followers refusing votes while they hear from
-		// the leader (thesis §6.4.1, §4.2.3).
-		return errors.New("node: config: LeaseRead (true) requires CheckQuorum (false)")
 	}
 	if len(c.InitialMembership.Voters) > 0 {
 		if err := c.InitialMembership.Validate(); err != nil {
@@ -113,20 +88,26 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// electionTimeout is the minimum election timeout in time.
+func (c *Config) electionTimeout() time.Duration {
+	return time.Duration(c.ElectionTick) * c.TickInterval
+}
+
+// raftConfig is the core's configuration over s, with the state machine
+// at applied.
 func (c *Config) raftConfig(s raft.Storage, applied uint64) raft.Config {
-	rc := raft.DefaultConfig(c.ID, s)
+	rc := c.Config
+	rc.Storage = s
 	rc.Applied = applied
-	rc.TickInterval = c.TickInterval
-	rc.Clock = raft.MonotonicClock()
-	rc.HeartbeatTick = c.HeartbeatTicks
-	rc.ElectionTick = c.ElectionTicks
-	rc.PreVote = c.PreVote
-	rc.CheckQuorum = c.CheckQuorum
-	rc.LeaseRead = c.LeaseRead
-	rc.MaxSizePerMsg = c.MaxSizePerMsg
-	rc.MaxInflightMsgs = c.MaxInflightMsgs
+	if rc.Clock == nil {
+		rc.Clock = raft.MonotonicClock()
+	}
 	return rc
 }
+
+// validateOnly stands in for the storage while Validate checks the core's
+// settings; it is never read.
+type validateOnly struct{ raft.Storage }
 
 // Observer receives the runtime's measurements. Calls come from the
 // node's goroutines and must return quickly.

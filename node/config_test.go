@@ -29,13 +29,15 @@ func TestConfigValidateNamesBadValues(t *testing.T) {
 	}{
 		{func(c *Config) { c.ID = 0 }, []string{"ID", "0"}},
 		{func(c *Config) { c.TickInterval = -time.Millisecond }, []string{"TickInterval", "-1ms"}},
-		{func(c *Config) { c.HeartbeatTicks = 0 }, []string{"HeartbeatTicks", "(0)"}},
-		{func(c *Config) { c.ElectionTicks = 5 }, []string{"election timeout (50ms)", "heartbeat (50ms)"}},
+		{func(c *Config) { c.HeartbeatTick = 0 }, []string{"HeartbeatTick", "(0)"}},
+		{func(c *Config) { c.ElectionTick = 5 }, []string{"ElectionTick (5)", "HeartbeatTick (5)"}},
+		{func(c *Config) { c.LeaseRead, c.LeaseDriftTicks = true, 0 }, []string{"LeaseDriftTicks (0)"}},
+		{func(c *Config) { c.MaxApplyingBytes = 0 }, []string{"MaxApplyingBytes"}},
 		{func(c *Config) { c.SnapshotEntries, c.SnapshotBytes = 0, 0 }, []string{"SnapshotEntries", "SnapshotBytes"}},
 		{func(c *Config) { c.InboxSize = -3 }, []string{"InboxSize", "(-3)"}},
 		{func(c *Config) { c.EventBuffer = 0 }, []string{"EventBuffer", "(0)"}},
 		{func(c *Config) { c.MaxInflightMsgs = 0 }, []string{"MaxInflightMsgs", "(0)"}},
-		{func(c *Config) { c.MaxSizePerMsg = 0 }, []string{"MaxSizePerMsg", "(0)"}},
+		{func(c *Config) { c.MaxSizePerMsg = 0 }, []string{"MaxSizePerMsg"}},
 		{func(c *Config) { c.LeaseRead, c.CheckQuorum = true, false }, []string{"LeaseRead", "CheckQuorum"}},
 		{func(c *Config) { c.InitialMembership = raft.Membership{Voters: []uint64{1, 1}} }, []string{"InitialMembership"}},
 	} {

@@ -1,174 +1,112 @@
 package node
 
 import (
-	"encoding/binary"
-	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/raftex/raftex/raft"
 )
 
 // drainLimit bounds how many queued inputs of one kind the core goroutine
-// takes before it looks at its Ready again.
+// takes before it processes the core's output again.
 const drainLimit = 1024
 
-// runCore is the core goroutine: the only code that touches the core. It
-// feeds ticks, messages, proposals and reads in, and pushes each Ready
-// through the contract: Messages at once, then the durable write on the
-// storage goroutine, then MessagesAfterPersist, the apply queue and
-// Advance. While one write is in flight, new proposals collect in the
-// core and go to disk together in the next Ready (group commit), while
-// their AppendEntries and the heartbeats leave at once (TakeMessages,
-// thesis §10.2.1): a slow fsync never silences the leader.
-func (n *Node) runCore(r *raft.Raft) {
+// runCore is the core goroutine: the only code that touches the Machine
+// (and through it the core). It feeds ticks, messages, proposals, reads
+// and write completions in, in batches, and lets the Machine push the
+// core's output through the Ready contract after each batch.
+func (n *Node) runCore() {
 	defer n.wg.Done()
 	defer close(n.coreDone)
 	defer close(n.persistc)
+	m := n.machine
 	ticker := time.NewTicker(n.cfg.TickInterval)
 	defer ticker.Stop()
-	reads := newReadBatches()
-	// The Ready being written, if writing; held by value so that no Ready
-	// escapes to the heap.
-	var inflight raft.Ready
-	writing := false
-	// lazy is a hard state whose only change was the commit index: it is
-	// not worth an fsync of its own, so it rides along with the next write
-	// (or the last one, at Stop). Losing it in a crash is harmless.
-	var lazy raft.HardState
 	for {
-		if !writing && r.HasReady() {
-			rd := r.Ready()
-			n.startReady(r, rd, reads)
-			if rd.MustSync() {
-				if rd.HardState.IsEmpty() {
-					rd.HardState = lazy
-				}
-				lazy = raft.HardState{}
-				inflight, writing = rd, true
-				n.persistc <- rd
-			} else {
-				if !rd.HardState.IsEmpty() {
-					lazy = rd.HardState
-				}
-				n.finishReady(r, rd)
-			}
-		} else if writing {
-			if msgs := r.TakeMessages(); len(msgs) > 0 {
-				n.trans.Send(msgs)
-			}
-		}
+		m.Process()
 		select {
 		case <-ticker.C:
-			r.Tick()
-			reads.expire(2 * n.cfg.ElectionTicks)
-		case m := <-n.inbox:
-			n.step(r, m)
+			m.Tick()
+		case msg := <-n.inbox:
+			n.step(msg)
 			for i := 0; i < drainLimit && len(n.inbox) > 0; i++ {
-				n.step(r, <-n.inbox)
+				n.step(<-n.inbox)
 			}
 		case p := <-n.propc:
-			n.propose(r, p)
+			m.Propose(p)
 			for i := 0; i < drainLimit && len(n.propc) > 0; i++ {
-				n.propose(r, <-n.propc)
+				m.Propose(<-n.propc)
 			}
-		case w := <-n.readc:
-			batch := []*readWaiter{w}
+		case q := <-n.readc:
+			batch := []*ReadRequest{q}
 			for i := 0; i < drainLimit && len(n.readc) > 0; i++ {
 				batch = append(batch, <-n.readc)
 			}
-			reads.start(r, batch, false)
-			reads.start(r, batch, true)
+			m.Read(batch)
 		case f := <-n.ctrlc:
-			f(r)
+			f(m.Raft())
 		case <-n.appliedc:
-			r.AppliedTo(n.applyWait.applied())
+			m.AppliedTo(n.waits.applied())
 		case err := <-n.persisted:
-			rd := inflight
-			inflight, writing = raft.Ready{}, false
-			if err != nil {
+			if err := m.WriteDone(err); err != nil {
 				n.fail(err)
-				reads.failAll(n.stoppedErr())
+				m.Fail(n.stoppedErr())
 				return
 			}
-			n.finishReady(r, rd)
 		case <-n.failc:
-			reads.failAll(n.stoppedErr())
+			m.Fail(n.stoppedErr())
 			return
 		case <-n.stopc:
-			if writing {
-				// Leave the disk consistent: let the write in flight end.
-				if err := <-n.persisted; err != nil {
-					n.fail(err)
-				}
-			}
-			if !lazy.IsEmpty() {
-				n.persistc <- raft.Ready{HardState: lazy}
-				if err := <-n.persisted; err != nil {
-					n.fail(err)
-				}
-			}
-			reads.failAll(ErrStopped)
+			n.stopCore()
 			return
 		}
 	}
 }
 
-func (n *Node) step(r *raft.Raft, m raft.Message) {
-	if err := r.Step(m); err != nil {
-		n.log.Warn("dropping invalid message", "from", m.From, "type", m.Type, "err", err)
-	}
-}
-
-func (n *Node) propose(r *raft.Raft, p *proposal) {
-	index, term, err := r.Propose(p.data)
-	if err != nil {
-		p.done <- proposalResult{err: err}
-		return
-	}
-	n.proposals.add(index, term, p.done)
-}
-
-// startReady does what may happen before the durable write: send the
-// leader's messages (thesis §10.2.1), publish events, note confirmed reads.
-func (n *Node) startReady(r *raft.Raft, rd raft.Ready, reads *readBatches) {
-	n.trans.Send(rd.Messages)
-	for _, e := range rd.Events {
-		n.mirror(e, reads)
-		if e.Kind == raft.EventRoleChanged && e.PrevRole == raft.Leader {
-			n.leadershipLost(r)
+// stopCore leaves the disk consistent: it lets the write in flight end,
+// then writes the lazy hard state, if any.
+func (n *Node) stopCore() {
+	m := n.machine
+	if m.Writing() {
+		if err := <-n.persisted; err != nil {
+			n.fail(err)
 		}
-		n.publish(e)
 	}
-	for _, rs := range rd.ReadStates {
-		reads.confirm(rs)
+	if hs, ok := m.Lazy(); ok {
+		n.persistc <- raft.Ready{HardState: hs}
+		if err := <-n.persisted; err != nil {
+			n.fail(err)
+		}
+	}
+	m.Fail(ErrStopped)
+}
+
+func (n *Node) step(msg raft.Message) {
+	if err := n.machine.Step(msg); err != nil {
+		n.log.Warn("dropping invalid message", "from", msg.From, "type", msg.Type, "err", err)
 	}
 }
 
-// finishReady does what must follow the durable write (§5.1).
-func (n *Node) finishReady(r *raft.Raft, rd raft.Ready) {
-	n.trans.Send(rd.MessagesAfterPersist)
-	if rd.Snapshot != nil || len(rd.CommittedEntries) > 0 {
-		n.applier.enqueue(applyTask{snapshot: rd.Snapshot, entries: rd.CommittedEntries})
-	}
-	r.Advance(rd)
-}
+// coreEnv is the Machine's world in package node: a storage goroutine, the
+// transport, the apply goroutine and the event broker.
+type coreEnv struct{ n *Node }
 
-// leadershipLost fails the proposals this node can no longer see through:
-// those past its commit index may never commit (another leader may
-// overwrite them, §5.3), and nothing would resolve them until a later
-// entry lands at their index. Committed ones still resolve when applied.
-func (n *Node) leadershipLost(r *raft.Raft) {
-	n.proposals.failAfter(r.Status().Commit, ErrLeadershipLost)
-}
+var _ Env = coreEnv{}
 
-// mirror keeps the atomics other goroutines read in step with the core,
-// and fails reads that a leader change made unanswerable.
-func (n *Node) mirror(e raft.Event, reads *readBatches) {
-	n.term.Store(e.Term)
-	n.role.Store(uint32(e.Role))
-	if e.Kind == raft.EventLeaderChanged {
-		n.lead.Store(e.Peer)
-		reads.failAll(ErrLeadershipLost)
+// Write hands rd to the storage goroutine; with one write in flight at a
+// time, its channel never blocks.
+func (e coreEnv) Write(rd raft.Ready)      { e.n.persistc <- rd }
+func (e coreEnv) Send(msgs []raft.Message) { e.n.trans.Send(msgs) }
+func (e coreEnv) Apply(t ApplyTask)        { e.n.queue.push(t) }
+func (e coreEnv) Ready(*raft.Ready)        {}
+func (e coreEnv) Event(ev raft.Event)      { e.n.mirror(ev); e.n.publish(ev) }
+
+// mirror keeps the atomics other goroutines read in step with the core.
+func (n *Node) mirror(ev raft.Event) {
+	n.term.Store(ev.Term)
+	n.role.Store(uint32(ev.Role))
+	if ev.Kind == raft.EventLeaderChanged {
+		n.lead.Store(ev.Peer)
 	}
 }
 
@@ -199,97 +137,93 @@ func (n *Node) persist(rd raft.Ready) error {
 	return n.store.Save(rd.HardState, rd.Entries)
 }
 
-// readBatches tracks ReadIndex requests in flight on the core goroutine.
-// Every read that arrives while the core is busy joins one request, so a
-// burst of reads costs one heartbeat round (thesis §6.4).
-type readBatches struct {
-	// epoch is random per node start, so that an answer to a read
-	// request sent before a restart can never release a read made after
-	// it with the same sequence number (its index could be stale).
-	epoch   uint64
-	seq     uint64
-	pending map[uint64]*readBatch
+// applyQueue hands apply tasks from the core goroutine to the apply
+// goroutine without ever blocking the core: the core bounds what it hands
+// out (raft.Config.MaxApplyingBytes), so the queue stays bounded too.
+type applyQueue struct {
+	mu    sync.Mutex
+	tasks []ApplyTask
+	wake  chan struct{}
 }
 
-type readBatch struct {
-	waiters []*readWaiter
-	age     int
+func newApplyQueue() *applyQueue { return &applyQueue{wake: make(chan struct{}, 1)} }
+
+func (q *applyQueue) push(t ApplyTask) {
+	q.mu.Lock()
+	q.tasks = append(q.tasks, t)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
 }
 
-type readWaiter struct {
-	lease bool
-	done  chan readResult
+// take returns the queued tasks and gives spare, emptied, as the next
+// buffer: the two swap.
+func (q *applyQueue) take(spare []ApplyTask) []ApplyTask {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	tasks := q.tasks
+	q.tasks = spare[:0]
+	return tasks
 }
 
-type readResult struct {
-	index uint64
-	err   error
-}
-
-func newReadBatches() *readBatches {
-	return &readBatches{epoch: rand.Uint64(), pending: map[uint64]*readBatch{}}
-}
-
-// start asks the core for one read index for the waiters of batch whose
-// lease flag equals lease.
-func (b *readBatches) start(r *raft.Raft, batch []*readWaiter, lease bool) {
-	var ws []*readWaiter
-	for _, w := range batch {
-		if w.lease == lease {
-			ws = append(ws, w)
+// runApply is the apply goroutine: it runs the Applier over the queued
+// tasks, tells the core goroutine how far it got, and writes a snapshot
+// on a goroutine of its own when one is due (one at a time).
+func (n *Node) runApply() {
+	defer n.wg.Done()
+	var snapshotting chan struct{} // non-nil while a snapshot is written
+	defer func() {
+		if snapshotting != nil {
+			<-snapshotting
 		}
-	}
-	if len(ws) == 0 {
-		return
-	}
-	b.seq++
-	ctx := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(make([]byte, 0, 16), b.epoch), b.seq)
-	read := r.ReadIndex
-	if lease {
-		read = r.ReadLease
-	}
-	if err := read(ctx); err != nil {
-		for _, w := range ws {
-			w.done <- readResult{err: err}
+	}()
+	var spare []ApplyTask
+	for {
+		select {
+		case <-n.queue.wake:
+		case <-n.coreDone:
+			// Committed entries not applied yet are durable; a restart
+			// replays them.
+			return
 		}
-		return
-	}
-	b.pending[b.seq] = &readBatch{waiters: ws}
-}
-
-func (b *readBatches) confirm(rs raft.ReadState) {
-	if len(rs.RequestCtx) != 16 || binary.BigEndian.Uint64(rs.RequestCtx) != b.epoch {
-		return
-	}
-	seq := binary.BigEndian.Uint64(rs.RequestCtx[8:])
-	batch := b.pending[seq]
-	if batch == nil {
-		return
-	}
-	delete(b.pending, seq)
-	for _, w := range batch.waiters {
-		w.done <- readResult{index: rs.Index}
-	}
-}
-
-// expire fails batches that waited longer than maxTicks: their request or
-// answer was lost.
-func (b *readBatches) expire(maxTicks int) {
-	for seq, batch := range b.pending {
-		if batch.age++; batch.age > maxTicks {
-			delete(b.pending, seq)
-			for _, w := range batch.waiters {
-				w.done <- readResult{err: ErrReadLost}
+		tasks := n.queue.take(spare)
+		for _, t := range tasks {
+			if err := n.applier.Apply(t); err != nil {
+				n.fail(err)
+				return
 			}
 		}
+		clear(tasks) // let applied entries go
+		spare = tasks
+		n.wakeCoreApplied()
+		if snapshotting != nil {
+			select {
+			case <-snapshotting:
+				snapshotting = nil
+			default:
+				continue
+			}
+		}
+		if meta, view, ok := n.applier.SnapshotDue(); ok {
+			done := make(chan struct{})
+			snapshotting = done
+			go func() {
+				defer close(done)
+				if err := n.applier.WriteSnapshot(meta, view); err != nil {
+					n.log.Error("snapshot failed", "index", meta.Index, "err", err)
+				}
+			}()
+		}
 	}
 }
 
-func (b *readBatches) failAll(err error) {
-	for seq, batch := range b.pending {
-		delete(b.pending, seq)
-		for _, w := range batch.waiters {
-			w.done <- readResult{err: err}
-		}
+// wakeCoreApplied tells the core goroutine the FSM applied more, without
+// ever blocking: one pending wake-up covers any number of applies.
+func (n *Node) wakeCoreApplied() {
+	select {
+	case n.appliedc <- struct{}{}:
+	default:
 	}
 }

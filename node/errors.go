@@ -18,6 +18,15 @@ var (
 	// ErrReadLost is returned when a read request found no answer within
 	// two election timeouts (its messages were lost); retry.
 	ErrReadLost = errors.New("node: read index request lost")
+	// ErrNotCommitted is returned for a proposal whose log index was
+	// taken by another leader's entry: it is certainly not applied, and
+	// may be proposed again.
+	ErrNotCommitted = errors.New("node: proposal overwritten by another leader's entry (not applied)")
+	// ErrForwardLost is returned for a proposal forwarded to the leader
+	// whose answer never came (or came after its entry was applied): it
+	// may or may not have been committed (retry with the same client
+	// session to stay exactly-once).
+	ErrForwardLost = errors.New("node: the leader's answer to a forwarded proposal was lost")
 )
 
 // Not-leader and no-leader errors are the core's: errors.Is(err,

@@ -83,6 +83,16 @@ func (b *broker) closeAll() {
 	}
 }
 
+// publishRuntime publishes an event of the runtime (the applier's), with
+// the node's role and term as the core goroutine last saw them.
+func (n *Node) publishRuntime(e raft.Event) {
+	e.Term, e.Role = n.term.Load(), n.Role()
+	if e.Kind == raft.EventSnapshotInstalled {
+		e.Peer = n.lead.Load()
+	}
+	n.publish(e)
+}
+
 func (n *Node) publish(e raft.Event) {
 	if n.cfg.Observer != nil {
 		n.cfg.Observer.ObserveEvent(e)

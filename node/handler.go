@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/raftex/raftex/raft"
+	"github.com/raftex/raftex/storage"
 	"github.com/raftex/raftex/transport"
 )
 
@@ -32,12 +33,21 @@ func (h handler) ReceiveSnapshot(m raft.Message, body io.Reader) error {
 	if m.Snapshot == nil {
 		return fmt.Errorf("node: InstallSnapshot from %d without metadata", m.From)
 	}
-	w, err := h.n.store.CreateSnapshot(m.Snapshot.Meta)
+	if err := StoreSnapshot(h.n.store, m, body); err != nil {
+		return err
+	}
+	h.Deliver(m)
+	return nil
+}
+
+// StoreSnapshot stores the body of the InstallSnapshot m before m goes to
+// the core, which decides whether to install it (§7). A body older than a
+// snapshot the store holds is not stored, but m must still reach the
+// core: it answers with its commit index, the only way the leader learns
+// to stop sending it (simulator seed 102077).
+func StoreSnapshot(store *storage.Store, m raft.Message, body io.Reader) error {
+	w, err := store.CreateSnapshot(m.Snapshot.Meta)
 	if errors.Is(err, raft.ErrSnapshotOutOfDate) {
-		// Our log already starts past it. The core must still see the
-		// message, to answer with its commit index: refusing it here would
-		// make the leader resend it forever (simulator seed 102077).
-		h.Deliver(m)
 		return nil
 	}
 	if err != nil {
@@ -47,11 +57,7 @@ func (h handler) ReceiveSnapshot(m raft.Message, body io.Reader) error {
 		w.Abort()
 		return fmt.Errorf("node: receiving snapshot %d from %d: %w", m.Snapshot.Meta.Index, m.From, err)
 	}
-	if err := w.Commit(); err != nil {
-		return err
-	}
-	h.Deliver(m)
-	return nil
+	return w.Commit()
 }
 
 // ReportUnreachable and ReportSnapshot run on the core goroutine; they

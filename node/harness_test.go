@@ -561,7 +561,8 @@ func (c *testCluster) propose(id uint64, cmd string) error {
 func retryable(err error) bool {
 	return errors.Is(err, raft.ErrNotLeader) || errors.Is(err, ErrLeadershipLost) ||
 		errors.Is(err, ErrStopped) || errors.Is(err, raft.ErrProposalDropped) ||
-		errors.Is(err, context.DeadlineExceeded)
+		errors.Is(err, ErrNotCommitted) || errors.Is(err, ErrForwardLost) ||
+		errors.Is(err, raft.ErrNoLeader) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // write proposes cmd at whichever node leads until one accepts it, and

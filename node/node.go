@@ -34,11 +34,10 @@ type Node struct {
 	log   *slog.Logger
 	store *storage.Store
 	trans transport.Transport
-	fsm   FSM
 
 	inbox     chan raft.Message
-	propc     chan *proposal
-	readc     chan *readWaiter
+	propc     chan *Proposal
+	readc     chan *ReadRequest
 	ctrlc     chan func(*raft.Raft)
 	persistc  chan raft.Ready
 	persisted chan error
@@ -46,10 +45,12 @@ type Node struct {
 	// (raft.Raft.AppliedTo); one pending wake-up is enough.
 	appliedc chan struct{}
 
-	applier   *applier
-	proposals *registry
-	applyWait *indexWaiters
-	events    *broker
+	machine *Machine // core goroutine only
+	applier *Applier // apply goroutine only
+	queue   *applyQueue
+	props   *registry
+	waits   *indexWaiters
+	events  *broker
 
 	// Mirrors of the core's state for other goroutines, written by the
 	// core goroutine.
@@ -81,93 +82,65 @@ func Start(cfg Config, fsm FSM, store *storage.Store, trans transport.Transport)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if !store.HasState() {
-		if len(cfg.InitialMembership.Voters) == 0 {
-			return nil, errors.New("node: storage is empty and Config.InitialMembership is not set")
-		}
-		if err := store.Bootstrap(cfg.InitialMembership); err != nil {
-			return nil, fmt.Errorf("node: bootstrap: %w", err)
-		}
-	}
-	_, membership, err := store.InitialState()
-	if err != nil {
-		return nil, fmt.Errorf("node: reading storage: %w", err)
-	}
 	n := &Node{
 		cfg: cfg, log: cfg.Logger.With("node", FormatID(cfg.ID)),
-		store: store, trans: trans, fsm: fsm, membership: membership,
+		store: store, trans: trans,
 		inbox:     make(chan raft.Message, cfg.InboxSize),
-		propc:     make(chan *proposal, 1024),
-		readc:     make(chan *readWaiter, 1024),
+		propc:     make(chan *Proposal, 1024),
+		readc:     make(chan *ReadRequest, 1024),
 		ctrlc:     make(chan func(*raft.Raft), 256),
 		persistc:  make(chan raft.Ready, 1),
 		persisted: make(chan error, 1),
 		appliedc:  make(chan struct{}, 1),
-		proposals: newRegistry(),
-		applyWait: newIndexWaiters(),
+		queue:     newApplyQueue(),
 		events:    newBroker(cfg.EventBuffer),
 		stopc:     make(chan struct{}),
 		failc:     make(chan struct{}),
 		coreDone:  make(chan struct{}),
 	}
-	applied, err := n.restoreNewestSnapshot()
+	var err error
+	n.machine, n.applier, err = NewMachine(&n.cfg, store, fsm, coreEnv{n}, n.publishRuntime)
 	if err != nil {
 		return nil, err
 	}
-	r, err := raft.New(cfg.raftConfig(store, applied))
-	if err != nil {
-		return nil, err
-	}
-	st := r.Status()
-	n.term.Store(st.Term)
-	n.applier = newApplier(n, applied)
+	n.props, n.waits = n.machine.props, n.machine.waits
+	r := n.machine.Raft()
+	n.membership = r.Status().Membership
+	n.term.Store(r.Term())
 	if err := trans.Start(handler{n}, snapshotSource{store}); err != nil {
 		return nil, fmt.Errorf("node: starting transport: %w", err)
 	}
-	n.publish(raft.Event{Kind: raft.EventNodeStarted, Node: cfg.ID, Term: st.Term, Index: applied})
+	n.publish(raft.Event{Kind: raft.EventNodeStarted, Node: cfg.ID, Term: r.Term(), Index: n.applier.Applied()})
 	n.wg.Add(3)
-	go n.runCore(r)
+	go n.runCore()
 	go n.runStorage()
-	go n.applier.run()
+	go n.runApply()
 	return n, nil
-}
-
-// restoreNewestSnapshot loads the FSM from the newest snapshot, so only the
-// entries after it are replayed (§7). It returns the snapshot's index.
-func (n *Node) restoreNewestSnapshot() (uint64, error) {
-	snap, err := n.store.Snapshot()
-	if err != nil || snap.IsEmpty() {
-		return 0, err
-	}
-	_, body, _, err := n.store.OpenSnapshot(snap.Meta.Index)
-	if err != nil {
-		return 0, fmt.Errorf("node: opening snapshot %d: %w", snap.Meta.Index, err)
-	}
-	defer body.Close()
-	if err := n.fsm.Restore(body); err != nil {
-		return 0, fmt.Errorf("node: restoring snapshot %d: %w", snap.Meta.Index, err)
-	}
-	return snap.Meta.Index, nil
 }
 
 // ID returns this node's id.
 func (n *Node) ID() uint64 { return n.cfg.ID }
 
 // Propose replicates cmd and returns what the FSM's Apply returned for it,
-// once applied on this node. The node keeps cmd: do not modify it after
-// the call. Errors: a *raft.NotLeaderError (with the leader's id) on a
-// follower; raft.ErrProposalDropped during a leadership transfer or over
-// the uncommitted-bytes limit; ErrLeadershipLost when this node stopped
-// leading before the entry committed, ErrStopped or ErrStorageFailed when
-// the node stops, and ctx's error when it ends first: in those three cases
-// the outcome is unknown.
+// once applied on this node. On a follower the command travels to the
+// leader over the peer connection (MsgProp, §8) and this node waits for
+// its own FSM to apply it. The node keeps cmd: do not modify it after the
+// call. Errors, and what they say about the command:
+//   - certainly not applied (propose again): raft.ErrNoLeader, a
+//     *raft.NotLeaderError, raft.ErrProposalDropped (a leadership
+//     transfer, or over the uncommitted-bytes limit), ErrNotCommitted
+//     (another leader's entry took its index);
+//   - outcome unknown (retry with the same client session to stay
+//     exactly-once): ErrLeadershipLost, ErrForwardLost, ErrStopped,
+//     ErrStorageFailed and ctx's error.
 func (n *Node) Propose(ctx context.Context, cmd []byte) (any, error) {
-	p := &proposal{data: cmd, done: make(chan proposalResult, 1)}
+	done := make(chan proposalResult, 1)
+	p := &Proposal{Data: cmd, Done: func(v any, err error) { done <- proposalResult{v, err} }}
 	if err := submit(n, ctx, n.propc, p); err != nil {
 		return nil, err
 	}
 	select {
-	case res := <-p.done:
+	case res := <-done:
 		n.observeProposal(res.err == nil)
 		return res.value, res.err
 	case <-ctx.Done():
@@ -178,40 +151,35 @@ func (n *Node) Propose(ctx context.Context, cmd []byte) (any, error) {
 	}
 }
 
+type proposalResult struct {
+	value any
+	err   error
+}
+
 // Read returns once a linearizable read of the FSM is safe on this node
 // (thesis §6.4, ReadIndex): the leader confirmed its leadership with a
 // heartbeat round after Read was called, and this node applied everything
 // committed before then. Followers obtain the read index from the leader.
 // Read the FSM right after Read returns nil. Errors (retry them):
-// raft.ErrNoLeader, ErrLeadershipLost, ErrReadLost; and ErrStopped,
-// ErrStorageFailed or ctx's error.
+// raft.ErrNoLeader, raft.ErrReadDropped, ErrLeadershipLost, ErrReadLost;
+// and ErrStopped, ErrStorageFailed or ctx's error.
 func (n *Node) Read(ctx context.Context) error { return n.read(ctx, false) }
 
 // ReadLease is Read answered from the leader's lease, without a heartbeat
-// round, when Config.LeaseRead is on and the lease holds (thesis §6.4.1;
-// safe only while clock drift stays within raft.Config.LeaseDriftTicks).
-// Otherwise, and on followers, it takes a round like Read.
+// round, when raft.Config.LeaseRead is on and the lease holds (thesis
+// §6.4.1; see LeaseRead for the clock assumption it rests on). Otherwise,
+// and on followers, it takes a round like Read.
 func (n *Node) ReadLease(ctx context.Context) error { return n.read(ctx, true) }
 
 func (n *Node) read(ctx context.Context, lease bool) error {
-	w := &readWaiter{lease: lease, done: make(chan readResult, 1)}
-	if err := submit(n, ctx, n.readc, w); err != nil {
+	done := make(chan error, 1)
+	q := &ReadRequest{Lease: lease, Done: func(err error) { done <- err }}
+	if err := submit(n, ctx, n.readc, q); err != nil {
 		return err
 	}
-	var res readResult
 	select {
-	case res = <-w.done:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-n.coreDone:
-		return n.stoppedErr()
-	}
-	if res.err != nil {
-		return res.err
-	}
-	select {
-	case <-n.applyWait.wait(res.index):
-		return nil
+	case err := <-done:
+		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-n.coreDone:
@@ -262,6 +230,9 @@ type Status struct {
 	Leader  uint64
 	Commit  uint64
 	Applied uint64
+	// ApplyingBytes is the size of the committed entries handed to the
+	// state machine and not applied yet (bounded by MaxApplyingBytes).
+	ApplyingBytes uint64
 	// FirstIndex and LastIndex bound the log still on disk.
 	FirstIndex uint64
 	LastIndex  uint64
@@ -282,7 +253,7 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 	}
 	return Status{
 		ID: st.ID, Role: st.Role, Term: st.Term, Vote: st.Vote, Leader: st.Leader, Commit: st.Commit,
-		Applied: n.applyWait.applied(), FirstIndex: st.FirstIndex, LastIndex: st.LastIndex,
+		Applied: n.waits.applied(), ApplyingBytes: st.ApplyingBytes, FirstIndex: st.FirstIndex, LastIndex: st.LastIndex,
 		Membership: st.Membership, Progress: st.Progress,
 		DroppedMessages: n.dropped.Load(), DroppedEvents: n.events.droppedTotal(),
 	}, nil
@@ -299,7 +270,7 @@ func (n *Node) Role() raft.Role { return raft.Role(n.role.Load()) }
 func (n *Node) Membership() raft.Membership { return n.membership.Clone() }
 
 // AppliedIndex returns the index of the last entry applied to the FSM.
-func (n *Node) AppliedIndex() uint64 { return n.applyWait.applied() }
+func (n *Node) AppliedIndex() uint64 { return n.waits.applied() }
 
 // Campaign makes this node start an election now.
 func (n *Node) Campaign(ctx context.Context) error {
@@ -338,7 +309,8 @@ func (n *Node) Stop() error {
 			err = *e
 		}
 		err = errors.Join(err, terr)
-		n.proposals.failAll(ErrStopped)
+		n.props.failAll(ErrStopped)
+		n.waits.failAll(ErrStopped)
 		err = errors.Join(err, n.store.Close())
 		n.publish(raft.Event{Kind: raft.EventNodeStopped, Node: n.cfg.ID, Term: n.term.Load(), Role: n.Role()})
 		n.events.closeAll()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -43,18 +44,38 @@ func TestProposeReturnsFSMResult(t *testing.T) {
 	})
 }
 
-// §8: clients are redirected to the leader.
-func TestProposeOnFollowerNamesLeader(t *testing.T) {
+// §8: a follower hands a proposal to the leader over the peer connection
+// (MsgProp) and answers with what its own FSM's Apply returned for it.
+func TestProposeOnFollowerIsForwardedToTheLeader(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		c := newTestCluster(t, 3, withMemNetwork(3))
 		lead := c.waitLeader(wait)
-		_, err := c.nodes[c.follower(lead)].Propose(t.Context(), []byte("x"))
-		var nle *raft.NotLeaderError
-		if !errors.As(err, &nle) || !errors.Is(err, raft.ErrNotLeader) {
-			t.Fatalf("Propose on a follower: %v, want a *raft.NotLeaderError", err)
+		f := c.follower(lead)
+		for i := 1; i <= 3; i++ {
+			v, err := c.nodes[f].Propose(t.Context(), []byte(fmt.Sprint("cmd", i)))
+			if err != nil {
+				t.Fatalf("Propose on a follower: %v", err)
+			}
+			if v != i {
+				t.Fatalf("proposal %d resolved with %v, want %d (what the follower's Apply returned)", i, v, i)
+			}
 		}
-		if nle.Leader != lead {
-			t.Fatalf("leader hint %d, want %d", nle.Leader, lead)
+		c.waitConverged(wait)
+	})
+}
+
+// A forwarded proposal whose request or answer is lost has an unknown
+// outcome: the follower says so within two election timeouts instead of
+// waiting for the caller's deadline.
+func TestForwardedProposalLostHasUnknownOutcome(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		c := newTestCluster(t, 3, withMemNetwork(3))
+		lead := c.waitLeader(wait)
+		f := c.follower(lead)
+		c.network.Partition([]uint64{f}, others(c, f))
+		_, err := c.nodes[f].Propose(t.Context(), []byte("x"))
+		if !errors.Is(err, ErrForwardLost) && !errors.Is(err, ErrLeadershipLost) {
+			t.Fatalf("Propose forwarded into a partition: %v, want ErrForwardLost or ErrLeadershipLost", err)
 		}
 	})
 }
@@ -713,5 +734,127 @@ func TestTransferLeadership(t *testing.T) {
 		if err := c.nodes[old].TransferLeadership(t.Context(), to); !errors.Is(err, raft.ErrNotLeader) {
 			t.Fatalf("TransferLeadership on a follower: %v, want ErrNotLeader", err)
 		}
+	})
+}
+
+// Thesis §6.4.1, issue 10 bug 1, through the runtime: the leader's core
+// goroutine stalls for 2 s (a GC or VM pause: its ticker drops the ticks it
+// misses); the others elect a new leader, which commits a write; a
+// ReadLease sent to the old leader while it is stalled must not be served
+// from before that write when it resumes. The lease is measured on the
+// clock, so the stall ended it: the read takes a heartbeat round (and
+// fails, or is served with the write). Cut off from the others while
+// stalled, a leader with a lease in ticks serves the stale read every
+// time; without the partition, when its core takes the read before the
+// new leader's messages (half the runs).
+func TestReadLeaseAfterStallIsNotStale(t *testing.T) {
+	for _, partitioned := range []bool{true, false} {
+		t.Run(fmt.Sprintf("partitioned=%t", partitioned), func(t *testing.T) {
+			bubble(t, func(t *testing.T) {
+				c := newTestCluster(t, 3, withMemNetwork(15), withConfig(func(cfg *Config) { cfg.LeaseRead = true }))
+				lead := c.waitLeader(wait)
+				c.writeMany("before", 3, 1)
+				c.read(lead, true, wait) // the lease holds
+				stalled, resume := make(chan struct{}), make(chan struct{})
+				go c.nodes[lead].control(func(*raft.Raft) { close(stalled); <-resume })
+				<-stalled
+				if partitioned {
+					c.network.Partition([]uint64{lead}, others(c, lead))
+				}
+				newLead := c.waitLeaderAmong(wait, others(c, lead)...)
+				if err := c.propose(newLead, "after"); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(2 * time.Second)
+				ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+				defer cancel()
+				errc := make(chan error, 1)
+				go func() { errc <- c.nodes[lead].ReadLease(ctx) }()
+				synctest.Wait() // the read waits in the stalled core's queue
+				close(resume)
+				if err := <-errc; err == nil && !c.fsms[lead].contains("after") {
+					t.Fatal("a ReadLease on the stalled old leader was served without the write the new leader committed")
+				}
+			})
+		})
+	}
+}
+
+// §5.1, issue 10 bug 3, through the runtime: a single voter with a learner
+// wins its election at once; while the write of its new term hangs, no
+// message of that term may reach the learner (were the voter to crash
+// then, it would win the same term again with other entries).
+func TestSingleVoterSpeaksOnlyOnceItsTermIsDurable(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		oneVoter := raft.Membership{Voters: []uint64{1}, Learners: []uint64{2}}
+		c := newTestCluster(t, 2, withMemNetwork(16), withConfig(func(cfg *Config) { cfg.InitialMembership = oneVoter }))
+		release := c.faults[1].stallSyncs()
+		defer release()
+		c.eventually(wait, "node 1 campaigns and its write hangs", func() bool { return c.faults[1].syncs.Load() > 0 })
+		time.Sleep(time.Second)
+		if st := c.status(2); st.Term != 0 || st.LastIndex != 0 {
+			t.Fatalf("the learner heard of term %d (last index %d) before the voter's term was durable", st.Term, st.LastIndex)
+		}
+		release()
+		c.eventually(wait, "the learner follows the voter", func() bool {
+			st := c.status(2)
+			return st.Term >= 1 && st.LastIndex >= 1
+		})
+	})
+}
+
+// Issue 10 item 4: a slow state machine never grows memory without bound.
+// With the leader's FSM blocked, the core hands the applier no more than
+// MaxApplyingBytes (plus one entry), and the leader refuses proposals once
+// MaxUncommittedBytes are waiting, while heartbeats keep the followers
+// from starting an election. Unblocked, everything accepted applies.
+func TestSlowStateMachineIsBoundedByBackPressure(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		const entry = 1 << 10
+		var slow atomic.Uint64
+		gate := newLatch()
+		defer gate.open()
+		c := newTestCluster(t, 3, withMemNetwork(17), withConfig(func(cfg *Config) {
+			cfg.MaxApplyingBytes = 8 * entry
+			cfg.MaxUncommittedBytes = 32 * entry
+		}), withApplyHook(func(id uint64, _ raft.Entry) {
+			if slow.Load() == id {
+				gate.wait()
+			}
+		}))
+		lead := c.waitLeader(wait)
+		term := c.status(lead).Term
+		slow.Store(lead)
+		var accepted, dropped atomic.Int64
+		var wg sync.WaitGroup
+		for i := range 200 {
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+				defer cancel()
+				_, err := c.nodes[lead].Propose(ctx, append([]byte(fmt.Sprintf("%04d", i)), make([]byte, entry-4)...))
+				switch {
+				case errors.Is(err, raft.ErrProposalDropped):
+					dropped.Add(1)
+				case err == nil || errors.Is(err, context.DeadlineExceeded):
+					accepted.Add(1)
+				default:
+					t.Errorf("proposal %d: %v", i, err)
+				}
+			})
+		}
+		time.Sleep(2 * time.Second)
+		if st, max := c.status(lead), uint64(9*(entry+64)); st.ApplyingBytes > max {
+			t.Errorf("%d bytes are handed to the state machine and not applied, want at most %d", st.ApplyingBytes, max)
+		}
+		if dropped.Load() == 0 {
+			t.Error("the leader took every proposal while its state machine was blocked")
+		}
+		if st := c.status(lead); st.Role != raft.Leader || st.Term != term {
+			t.Errorf("leadership changed while the state machine was blocked: %v in term %d (was leader in %d)", st.Role, st.Term, term)
+		}
+		slow.Store(0)
+		gate.open()
+		wg.Wait()
+		c.waitConverged(wait)
 	})
 }

@@ -86,7 +86,7 @@ func newClusterWithStores(t tb, ids []uint64, mk func(id uint64) *MemoryStorage,
 		applied: map[uint64][]Entry{}, smIndex: map[uint64]uint64{},
 		reads: map[uint64][]ReadState{}, events: map[uint64][]Event{},
 		results: map[uint64][]ProposalResult{},
-		cut: map[[2]uint64]bool{}, clock: &fakeClock{},
+		cut:     map[[2]uint64]bool{}, clock: &fakeClock{},
 	}
 	c.chk = newChecker(c)
 	for _, id := range ids {

@@ -118,16 +118,21 @@ func (r *Raft) AppliedTo(index uint64) { r.log.appliedTo(index) }
 
 // Status is a snapshot of a core's state for monitoring.
 type Status struct {
-	ID         uint64
-	Role       Role
-	Term       uint64
-	Vote       uint64
-	Leader     uint64
-	Commit     uint64
-	Applied    uint64
-	FirstIndex uint64
-	LastIndex  uint64
-	Membership Membership
+	ID      uint64
+	Role    Role
+	Term    uint64
+	Vote    uint64
+	Leader  uint64
+	Commit  uint64
+	Applied uint64
+	// Applying is the last index handed out to apply (Applied ≤
+	// Applying ≤ Commit); ApplyingBytes the size of the entries after
+	// Applied handed out, which MaxApplyingBytes bounds.
+	Applying      uint64
+	ApplyingBytes uint64
+	FirstIndex    uint64
+	LastIndex     uint64
+	Membership    Membership
 	// Progress of every member, on the leader only.
 	Progress map[uint64]Progress
 	// LeadTransferee is the target of a leadership transfer in progress.
@@ -140,6 +145,7 @@ func (r *Raft) Status() Status {
 	s := Status{
 		ID: r.id, Role: r.role, Term: r.term, Vote: r.vote, Leader: r.lead,
 		Commit: r.log.committed, Applied: r.log.applied,
+		Applying: r.log.applying, ApplyingBytes: r.log.applyingBytes,
 		FirstIndex: r.log.firstIndex(), LastIndex: r.log.lastIndex(),
 		Membership: r.membership.Clone(), LeadTransferee: r.leadTransferee,
 	}
