@@ -371,7 +371,6 @@ func (n *Node) Stop() error {
 		if err := n.http.Shutdown(ctx); err != nil {
 			n.http.Close()
 		}
-		n.server.Shutdown()
 		n.stopErr = n.node.Stop()
 		n.wg.Wait()
 	})

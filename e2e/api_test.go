@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/raftex/raftex/internal/e2etest"
+	"github.com/raftex/raftex/kv"
 )
 
 // TestAPI runs every route of the HTTP API, and every error it promises,
@@ -393,6 +394,32 @@ func TestAPI(t *testing.T) {
 		r = must(t, http.MethodOptions, lead.URL("/v1/kv/head"), nil)
 		if r.Code != http.StatusNoContent || r.Header.Get("Access-Control-Allow-Origin") != "*" {
 			t.Fatalf("OPTIONS = %d %v", r.Code, r.Header)
+		}
+	})
+
+	t.Run("NoRouteTakesRawCommands", func(t *testing.T) {
+		// Issue 11's write hijack: the client port once accepted any
+		// encoded command at /v1/internal/propose, and a forged
+		// PublishMember redirected every follower's writes to an
+		// attacker. Writes now reach the leader only over the peer
+		// connection: no client route proposes raw bytes.
+		victim := c.Nodes[2]
+		forged := kv.PublishMember(3, kv.MemberInfo{PeerAddr: victim.PeerAddr, ClientAddr: "203.0.113.7:80"}).Encode()
+		for _, nd := range c.Nodes {
+			r := must(t, http.MethodPost, nd.URL("/v1/internal/propose"), forged)
+			if r.Code != http.StatusNotFound && r.Code != http.StatusMethodNotAllowed {
+				t.Fatalf("POST /v1/internal/propose on %s = %d %s, want 404", nd.Name, r.Code, r.Body)
+			}
+		}
+		follower.Put(t, "after-forgery", "x") // a write through a follower still lands
+		st, err := lead.Status()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range st.Members {
+			if strings.Contains(m.ClientAddr, "203.0.113.7") {
+				t.Fatalf("the forged address was published: %+v", m)
+			}
 		}
 	})
 }

@@ -30,7 +30,7 @@ func TestForward_8_FollowerSendsProposalsToTheLeader(t *testing.T) {
 	if err := n.ForwardProposal([]byte("c1"), []byte("a"), []byte("b")); err != nil {
 		t.Fatal(err)
 	}
-	expectMsgs(t, renderMsgs(n.TakeMessages()), "Propose 2→1 term=1 entries=2")
+	expectMsgs(t, renderMsgs(n.TakeMessages()), "Propose 2→1 term=0 entries=2")
 }
 
 func TestForward_8_WithoutLeaderIsRefused(t *testing.T) {
@@ -78,13 +78,23 @@ func TestForward_8_NonLeaderRejects(t *testing.T) {
 	expectMsgs(t, n.sent(), "ProposeReply 3→2 term=1 reject=1")
 }
 
-// §5.1: a MsgProp of an older term is rejected with our term, which the
-// sender adopts.
-func TestForward_5_1_StaleProposalIsRejectedWithOurTerm(t *testing.T) {
+// §5.1: a forwarded proposal carries no term (like etcd's MsgProp): it
+// may leave before the sender's term is durable without speaking of that
+// term, and the leader takes it whatever the sender's term; its answer
+// carries the leader's.
+func TestForward_5_1_ProposalsCarryNoTerm(t *testing.T) {
+	f := newTestNode(t, 2, storeWith(voters3, HardState{Term: 1}))
+	f.step(Message{Type: MsgHeartbeat, From: 1, Term: 3})
+	if err := f.ForwardProposal([]byte("c1"), []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	rd := f.Ready()
+	expectEq(t, "hard state being written", rd.HardState.Term, 3)
+	expectMsgs(t, renderMsgs(rd.Messages), "Propose 2→1 term=0 entries=1")
 	n := leaderWithFollowers(t)
-	n.step(Message{Type: MsgProp, From: 2, Term: 0, Context: []byte("c1"), Entries: []Entry{{Data: []byte("a")}}})
-	rd := n.ready()
-	expectMsgs(t, renderMsgs(filterMsgs(append(rd.Messages, rd.MessagesAfterPersist...), MsgPropResp)), "ProposeReply 1→2 term=1 reject=1")
+	n.step(Message{Type: MsgProp, From: 2, Context: []byte("c1"), Entries: []Entry{{Data: []byte("a")}}})
+	rd = n.ready()
+	expectMsgs(t, renderMsgs(filterMsgs(append(rd.Messages, rd.MessagesAfterPersist...), MsgPropResp)), "ProposeReply 1→2 term=1 index=2/1")
 }
 
 // The follower turns the answers into ProposalResults; an answer of an

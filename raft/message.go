@@ -34,7 +34,8 @@ const (
 	// Snapshot.Data may travel out of band (see Snapshot).
 	MsgSnap MessageType = 9
 	// MsgReadIndex asks the leader for a read index on behalf of a
-	// follower (thesis §6.4); Context identifies the request.
+	// follower (thesis §6.4); Context identifies the request. It carries
+	// no term (see MsgProp).
 	MsgReadIndex MessageType = 10
 	// MsgReadIndexResp returns the read index in Index; Reject means the
 	// receiver could not serve it (it is not, or not yet, a ready leader).
@@ -45,7 +46,7 @@ const (
 	// MsgProp carries proposals a follower forwards to the leader (§8:
 	// any server takes a client's request and hands it to the leader).
 	// Entries hold the commands (only Data matters); Context identifies
-	// the request.
+	// the request. Like a local request it carries no term (Term 0).
 	MsgProp MessageType = 13
 	// MsgPropResp answers MsgProp, Context echoing its. Unless Reject, the
 	// leader appended the Entries as consecutive entries from Index, all
@@ -89,6 +90,13 @@ func (t MessageType) IsResponse() bool {
 	}
 	return false
 }
+
+// termless reports whether t is a request a follower hands on to the
+// leader (MsgProp, MsgReadIndex): like a local request, it carries no
+// term (Term 0) and changes no one's, so it may leave before the sender's
+// own term is durable without speaking of it (§5.1), and any leader
+// serves it whatever the sender's term.
+func (t MessageType) termless() bool { return t == MsgProp || t == MsgReadIndex }
 
 // IsHeartbeat reports whether t is a heartbeat or its reply (the inspector
 // hides them by default).

@@ -369,6 +369,10 @@ func (r *Raft) Step(m Message) error {
 		return fmt.Errorf("raft: message of unknown type %d", m.Type)
 	}
 	r.emit(Event{Kind: EventMessageReceived, Peer: m.From, MsgType: m.Type, Index: m.Index, Count: len(m.Entries), Reject: m.Reject})
+	if m.Type.termless() {
+		r.step(m) // a request handed on to the leader: no term to check
+		return nil
+	}
 	switch {
 	case m.Term > r.term:
 		if (m.Type == MsgVote || m.Type == MsgPreVote) && r.inLease() && !bytes.Equal(m.Context, contextTransfer) {
@@ -418,8 +422,6 @@ func (r *Raft) stepStale(m Message) {
 		}
 	case MsgPreVote:
 		r.send(Message{Type: MsgPreVoteResp, To: m.From, Reject: true})
-	case MsgProp:
-		r.rejectProp(m) // our term in the answer tells the sender of it
 	case MsgPropResp:
 		r.handlePropResp(m)
 	}
@@ -483,7 +485,7 @@ func (r *Raft) handleVoteRequest(m Message) {
 // would never repair (Log Matching).
 func (r *Raft) send(m Message) {
 	m.From = r.id
-	if m.Term == 0 {
+	if m.Term == 0 && !m.Type.termless() {
 		m.Term = r.term
 	}
 	r.emit(Event{Kind: EventMessageSent, Peer: m.To, MsgType: m.Type, Index: m.Index, Count: len(m.Entries), Reject: m.Reject})

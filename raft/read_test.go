@@ -80,7 +80,7 @@ func TestRead_6_4_FollowerReadsThroughTheLeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.flush()
-	expectEq(t, "request", c.queued(), "ReadIndex 2→1 term=1\n")
+	expectEq(t, "request (termless, like a local one)", c.queued(), "ReadIndex 2→1 term=0\n")
 	c.settle()
 	c.tick(5)
 	expectEq(t, "2's reads", readStates(c.reads[2]), "r@2 ")

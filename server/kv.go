@@ -88,10 +88,10 @@ func (s *Server) Read(ctx context.Context) error { return s.waitRead(ctx, s.node
 func (s *Server) waitRead(ctx context.Context, read func(context.Context) error) error {
 	for attempt := 0; ; attempt++ {
 		err := read(ctx)
-		if err == nil || !retryableRead(err) {
+		if err == nil || !ReadRetry(err) {
 			return err
 		}
-		if berr := backoff(ctx, attempt); berr != nil {
+		if berr := sleep(ctx, Backoff(attempt)); berr != nil {
 			return fmt.Errorf("%w (last error: %w)", berr, err)
 		}
 	}

@@ -1,9 +1,10 @@
 // Package server is raftex's HTTP API over a node and its key-value store.
-// Any node accepts any request: a follower forwards writes to the leader
-// (§8: clients are redirected to the leader; we forward on their behalf so
-// the answer is the same whichever node the client picked) and serves
-// linearizable reads itself after obtaining a read index from the leader
-// (thesis §6.4). docs/api.md documents every route.
+// Any node accepts any request: a follower hands writes to the leader over
+// the authenticated peer connection (§8: clients are redirected to the
+// leader; we forward on their behalf so the answer is the same whichever
+// node the client picked) and serves linearizable reads itself after
+// obtaining a read index from the leader (thesis §6.4). The client API has
+// no route that accepts raw commands. docs/api.md documents every route.
 package server
 
 import (
@@ -18,7 +19,6 @@ import (
 
 	"github.com/raftex/raftex/kv"
 	"github.com/raftex/raftex/node"
-	"github.com/raftex/raftex/raft"
 )
 
 // Config wires a Server.
@@ -40,12 +40,11 @@ type Config struct {
 // Server serves the HTTP API. Create it with New and mount it with an
 // http.Server.
 type Server struct {
-	cfg    Config
-	node   *node.Node
-	kv     *kv.Store
-	log    *slog.Logger
-	mux    *http.ServeMux
-	client *http.Client
+	cfg  Config
+	node *node.Node
+	kv   *kv.Store
+	log  *slog.Logger
+	mux  *http.ServeMux
 }
 
 // New returns a Server.
@@ -58,14 +57,12 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{
 		cfg: cfg, node: cfg.Node, kv: cfg.KV, log: cfg.Logger,
-		mux:    http.NewServeMux(),
-		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
+		mux: http.NewServeMux(),
 	}
 	s.mux.HandleFunc("/v1/status", s.handleStatus)
 	s.mux.HandleFunc("/v1/log", s.handleLog)
 	s.mux.HandleFunc("/healthz", s.handleHealthz)
 	s.mux.HandleFunc("/readyz", s.handleReadyz)
-	s.mux.HandleFunc(forwardPath, s.handleForwarded)
 	for pattern, h := range cfg.Extra {
 		s.mux.Handle(pattern, h)
 	}
@@ -90,9 +87,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mux.ServeHTTP(w, r)
 }
-
-// Shutdown releases the forwarding client's idle connections.
-func (s *Server) Shutdown() { s.client.CloseIdleConnections() }
 
 func (s *Server) requestContext(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
@@ -129,24 +123,4 @@ func (s *Server) writeUnavailable(w http.ResponseWriter, err error) {
 func methodNotAllowed(w http.ResponseWriter, allowed string) {
 	w.Header().Set("Allow", allowed)
 	writeError(w, http.StatusMethodNotAllowed, "method not allowed; use "+allowed)
-}
-
-// retryableRead reports read errors after which another attempt may
-// succeed: no leader yet, a leader change, a lost read.
-func retryableRead(err error) bool {
-	return errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrNoLeader) ||
-		errors.Is(err, node.ErrLeadershipLost) || errors.Is(err, node.ErrReadLost)
-}
-
-// backoff waits before retrying, or returns ctx's error.
-func backoff(ctx context.Context, attempt int) error {
-	d := time.Duration(min(attempt+1, 10)) * 10 * time.Millisecond
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

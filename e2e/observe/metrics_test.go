@@ -242,7 +242,8 @@ func TestMetrics(t *testing.T) {
 	}
 
 	// Writes raise the commit and applied indexes on every node to the
-	// index of the last write, and make the leader fsync and count them.
+	// index of the last write, make the leader fsync them, and the
+	// follower that took them (and handed them to the leader) count them.
 	follower := c.Others(lead)[0]
 	var rev uint64
 	const writes = 10
@@ -255,7 +256,7 @@ func TestMetrics(t *testing.T) {
 			t.Fatalf("%s: commit index %v before the writes, already >= the last write's index %d", p.Name, got, rev)
 		}
 	}
-	okBefore := base[lead].value("raftex_proposals_total", "result", "ok")
+	okBefore := base[follower].value("raftex_proposals_total", "result", "ok")
 	afterWrites := waitMetrics(t, "commit and applied index reach the last write", c.Nodes,
 		atLeast(const64(rev), "raftex_commit_index"),
 		atLeast(const64(rev), "raftex_applied_index"),
@@ -266,7 +267,7 @@ func TestMetrics(t *testing.T) {
 		atLeast(func(p *e2etest.Node) float64 {
 			return base[p].value("raftex_applied_entries_total") + writes
 		}, "raftex_applied_entries_total"),
-		only(lead, atLeast(const64(uint64(okBefore)+writes), "raftex_proposals_total", "result", "ok")),
+		only(follower, atLeast(const64(uint64(okBefore)+writes), "raftex_proposals_total", "result", "ok")),
 		only(lead, atLeast(const64(rev), "raftex_peer_match_index", "peer", follower.Name)),
 		termIs(term),
 	)
