@@ -9,8 +9,6 @@ package raftex
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,7 +16,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -77,9 +74,6 @@ type Node struct {
 	registry *prometheus.Registry
 	metrics  *inspect.Metrics
 	trans    *tcp.Transport
-
-	sessionID string
-	seq       atomic.Uint64
 
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -181,7 +175,6 @@ func (n *Node) startRaft(cluster clusterFile) error {
 		store.Close()
 		return err
 	}
-	n.sessionID = newSessionID(cfg.ID)
 	return nil
 }
 
@@ -301,7 +294,9 @@ func (n *Node) Raft() *node.Node { return n.node }
 func (n *Node) KV() *kv.Store { return n.kv }
 
 // Set sets key to value through the leader and returns its revision (the
-// log index of the write). Retries inside are exactly-once (thesis §6.3).
+// log index of the write). Retries inside are exactly-once (thesis §6.3):
+// the writes of a Node go in its server's own client session, registered
+// on the first write and again when it expires.
 func (n *Node) Set(ctx context.Context, key string, value []byte) (uint64, error) {
 	res, err := n.write(ctx, kv.Command{Op: kv.OpSet, Key: []byte(key), Value: value})
 	return res.Revision, err
@@ -343,7 +338,6 @@ func (n *Node) write(ctx context.Context, c kv.Command) (kv.Result, error) {
 	if err := n.kv.ValidateValue(c.Value); err != nil {
 		return kv.Result{}, err
 	}
-	c.ClientID, c.Seq = n.sessionID, n.seq.Add(1)
 	ctx, cancel := n.bounded(ctx)
 	defer cancel()
 	res, err := n.server.Write(ctx, c)
@@ -375,10 +369,4 @@ func (n *Node) Stop() error {
 		n.wg.Wait()
 	})
 	return n.stopErr
-}
-
-func newSessionID(id uint64) string {
-	b := make([]byte, 8)
-	rand.Read(b)
-	return fmt.Sprintf("lib-%s-%s", node.FormatID(id), hex.EncodeToString(b))
 }

@@ -2,23 +2,26 @@
 // any of a list of endpoints, retries on connection errors and 503 with
 // capped backoff, moving on to the next endpoint, and carries a client
 // session on every write so that retries apply exactly once (thesis §6.3).
+// It registers the session on its first write, and again when the cluster
+// reports it expired.
 package client
 
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/raftex/raftex/internal/session"
 )
 
 // Errors returned by the client. Use errors.Is and errors.As.
@@ -36,6 +39,13 @@ var (
 	// context ended. For a write, the outcome is unknown; retrying the same
 	// Client call keeps it exactly-once only within the call's retries.
 	ErrUnavailable = errors.New("client: cluster unavailable")
+	// ErrSessionExpired: the client's session expired while a write was
+	// retried after an attempt whose answer was lost, so whether that
+	// attempt applied is unknown. The error also matches ErrUnavailable
+	// (outcome unknown). The client registers a new session for its next
+	// write; a write whose session expired before any attempt could apply
+	// is retried in the new session without this error.
+	ErrSessionExpired = errors.New("client: session expired")
 )
 
 // CASMismatchError reports the key's current revision (0: absent).
@@ -74,8 +84,6 @@ type Options struct {
 	// it above the servers' --request-timeout, which bounds how long a
 	// healthy node may take to answer 503. Default 10 s.
 	AttemptTimeout time.Duration
-	// ClientID names the session for exactly-once writes. Default: random.
-	ClientID string
 }
 
 // Client is safe for concurrent use.
@@ -83,8 +91,7 @@ type Client struct {
 	endpoints []string
 	http      *http.Client
 	opts      Options
-	clientID  string
-	seqs      *seqWindow
+	session   *session.Session
 	mu        sync.Mutex
 	preferred int
 }
@@ -95,7 +102,8 @@ func New(endpoints []string, opts Options) (*Client, error) {
 	if len(endpoints) == 0 {
 		return nil, errors.New("client: no endpoints")
 	}
-	c := &Client{http: opts.HTTPClient, opts: opts, clientID: opts.ClientID, seqs: newSeqWindow(sessionWindow)}
+	c := &Client{http: opts.HTTPClient, opts: opts}
+	c.session = session.New(c.register, sessionWindow)
 	for _, e := range endpoints {
 		e = strings.TrimSpace(e)
 		if !strings.Contains(e, "://") {
@@ -114,11 +122,6 @@ func New(endpoints []string, opts Options) (*Client, error) {
 	}
 	if c.opts.AttemptTimeout <= 0 {
 		c.opts.AttemptTimeout = 10 * time.Second
-	}
-	if c.clientID == "" {
-		b := make([]byte, 12)
-		rand.Read(b)
-		c.clientID = "go-" + hex.EncodeToString(b)
 	}
 	return c, nil
 }
@@ -172,7 +175,7 @@ func (c *Client) Get(ctx context.Context, key string, consistency Consistency) (
 		}
 		rev, _ = strconv.ParseUint(resp.Header.Get("Raftex-Revision"), 10, 64)
 		return nil
-	})
+	}, nil)
 	return value, rev, err
 }
 
@@ -226,40 +229,81 @@ func keyPath(key string) string { return "/v1/kv/" + url.PathEscape(key) }
 // ahead of the oldest unfinished one.
 const sessionWindow = 256
 
+// ClientID returns the client id of the session the writes use (0: none
+// registered yet).
+func (c *Client) ClientID() uint64 { return c.session.ClientID() }
+
+// register registers a new session (POST /v1/sessions). If an attempt's
+// answer is lost, the next one registers another session: the first is
+// never used and expires.
+func (c *Client) register(ctx context.Context) (uint64, error) {
+	var out struct {
+		ClientID uint64 `json:"client_id"`
+	}
+	err := c.do(ctx, func(ctx context.Context, base string) (*http.Request, error) {
+		return http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/sessions", nil)
+	}, func(resp *http.Response) error {
+		return json.NewDecoder(resp.Body).Decode(&out)
+	}, nil)
+	if err == nil && out.ClientID == 0 {
+		err = errors.New("client: the cluster registered no session")
+	}
+	return out.ClientID, err
+}
+
 // write sends one logical write, with one session sequence number for all
-// its attempts: however many reach the cluster, it applies once.
+// its attempts: however many reach the cluster, it applies once. If the
+// session expired before any attempt could apply, the write goes again in
+// a new session.
 func (c *Client) write(ctx context.Context, method, key string, body []byte, opts []WriteOption, out any) error {
 	q := url.Values{}
 	for _, o := range opts {
 		o(&q)
 	}
-	n, err := c.seqs.acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("%w: %w (waiting for the oldest of %d writes in flight)", ErrUnavailable, err, sessionWindow)
-	}
-	defer c.seqs.release(n)
-	seq := strconv.FormatUint(n, 10)
-	return c.do(ctx, func(ctx context.Context, base string) (*http.Request, error) {
-		req, err := http.NewRequestWithContext(ctx, method, base+keyPath(key)+"?"+q.Encode(), bytes.NewReader(body))
-		if err != nil {
-			return nil, err
+	for {
+		t, err := c.session.Acquire(ctx)
+		if err != nil && !errors.Is(err, ErrUnavailable) && ctx.Err() != nil {
+			err = fmt.Errorf("%w: %w (waiting for a session, or for the oldest of %d writes in flight)", ErrUnavailable, err, sessionWindow)
 		}
-		req.Header.Set("Raftex-Client-Id", c.clientID)
-		req.Header.Set("Raftex-Request-Seq", seq)
-		return req, nil
-	}, func(resp *http.Response) error {
-		return json.NewDecoder(resp.Body).Decode(out)
-	})
+		if err != nil {
+			return err
+		}
+		maybeApplied := false
+		err = c.do(ctx, func(ctx context.Context, base string) (*http.Request, error) {
+			req, err := http.NewRequestWithContext(ctx, method, base+keyPath(key)+"?"+q.Encode(), bytes.NewReader(body))
+			if err != nil {
+				return nil, err
+			}
+			req.Header.Set("Raftex-Client-Id", strconv.FormatUint(t.ClientID, 10))
+			req.Header.Set("Raftex-Request-Seq", strconv.FormatUint(t.Seq, 10))
+			return req, nil
+		}, func(resp *http.Response) error {
+			return json.NewDecoder(resp.Body).Decode(out)
+		}, &maybeApplied)
+		c.session.Release(t)
+		if !errors.Is(err, ErrSessionExpired) {
+			return err
+		}
+		c.session.Expired(t)
+		if maybeApplied {
+			return fmt.Errorf("%w: %w: the write's outcome is unknown: an earlier attempt may have applied (%v)", ErrSessionExpired, ErrUnavailable, err)
+		}
+	}
 }
 
 // do runs attempts against the endpoints until one answers something other
 // than a connection error, a timeout of the attempt or 503, or ctx ends.
-func (c *Client) do(ctx context.Context, newReq func(ctx context.Context, base string) (*http.Request, error), onOK func(*http.Response) error) error {
+// maybeApplied, if not nil, is set when an attempt may have reached a
+// node and its answer was lost or said the outcome is unknown.
+func (c *Client) do(ctx context.Context, newReq func(ctx context.Context, base string) (*http.Request, error), onOK func(*http.Response) error, maybeApplied *bool) error {
 	var last error
 	backoff := c.opts.MinBackoff
 	for attempt := 0; ; attempt++ {
 		idx := c.endpoint(attempt)
-		done, err := c.attempt(ctx, c.endpoints[idx], newReq, onOK)
+		done, sent, err := c.attempt(ctx, c.endpoints[idx], newReq, onOK)
+		if maybeApplied != nil && !done && sent {
+			*maybeApplied = true
+		}
 		if done {
 			if err == nil {
 				c.prefer(idx)
@@ -282,27 +326,30 @@ func (c *Client) do(ctx context.Context, newReq func(ctx context.Context, base s
 }
 
 // attempt sends one request to base within AttemptTimeout; done reports
-// an answer to return (success or a definite error), !done one to retry.
-func (c *Client) attempt(ctx context.Context, base string, newReq func(context.Context, string) (*http.Request, error), onOK func(*http.Response) error) (done bool, err error) {
+// an answer to return (success or a definite error), !done one to retry;
+// sent reports that the request may have reached the node.
+func (c *Client) attempt(ctx context.Context, base string, newReq func(context.Context, string) (*http.Request, error), onOK func(*http.Response) error) (done, sent bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.AttemptTimeout)
 	defer cancel()
 	req, err := newReq(ctx, base)
 	if err != nil {
-		return true, err
+		return true, false, err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return false, err
+		var op *net.OpError
+		dialFailed := errors.As(err, &op) && op.Op == "dial"
+		return false, !dialFailed, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusOK {
 		if err := onOK(resp); err != nil {
-			return false, err // the answer was cut off: ask again
+			return false, true, err // the answer was cut off: ask again
 		}
-		return true, nil
+		return true, true, nil
 	}
 	err = responseError(resp)
-	return !errors.Is(err, ErrUnavailable), err
+	return !errors.Is(err, ErrUnavailable), true, err
 }
 
 // endpoint picks the endpoint for an attempt: the last one that worked,
@@ -346,58 +393,8 @@ func responseError(resp *http.Response) error {
 		return fmt.Errorf("%w: %s", ErrTooLarge, msg)
 	case http.StatusServiceUnavailable:
 		return fmt.Errorf("%w: %s", ErrUnavailable, msg)
+	case http.StatusPreconditionFailed:
+		return fmt.Errorf("%w: %s", ErrSessionExpired, msg)
 	}
 	return fmt.Errorf("client: %s: %s", resp.Status, msg)
-}
-
-// seqWindow hands out a session's sequence numbers, each less than size
-// ahead of the oldest one not yet released.
-type seqWindow struct {
-	size uint64
-	mu   sync.Mutex
-	next uint64          // the next number to hand out
-	low  uint64          // every number below low is released
-	done map[uint64]bool // released numbers above low
-	wake chan struct{}   // closed when low moves
-}
-
-func newSeqWindow(size uint64) *seqWindow {
-	return &seqWindow{size: size, next: 1, low: 1, done: map[uint64]bool{}, wake: make(chan struct{})}
-}
-
-// acquire returns the next number once it is within the window.
-func (w *seqWindow) acquire(ctx context.Context) (uint64, error) {
-	for {
-		w.mu.Lock()
-		if w.next-w.low < w.size {
-			n := w.next
-			w.next++
-			w.mu.Unlock()
-			return n, nil
-		}
-		wake := w.wake
-		w.mu.Unlock()
-		select {
-		case <-wake:
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		}
-	}
-}
-
-// release marks n finished (applied, failed, or given up on).
-func (w *seqWindow) release(n uint64) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.done[n] = true
-	moved := false
-	for w.done[w.low] {
-		delete(w.done, w.low)
-		w.low++
-		moved = true
-	}
-	if moved {
-		close(w.wake)
-		w.wake = make(chan struct{})
-	}
 }

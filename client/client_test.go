@@ -45,8 +45,12 @@ func newTestClient(t *testing.T, endpoints ...string) *Client {
 	return c
 }
 
+// registered answers a session's registration with client id 42.
+var registered = reply(200, `{"client_id":42}`)
+
 func TestRetriesKeepTheSessionSequence(t *testing.T) {
 	node := &fakeNode{responses: []func(http.ResponseWriter){
+		registered,
 		reply(503, `{"error":"no leader"}`),
 		reply(503, `{"error":"no leader"}`),
 		reply(200, `{"revision":7}`),
@@ -58,12 +62,15 @@ func TestRetriesKeepTheSessionSequence(t *testing.T) {
 	if err != nil || rev != 7 {
 		t.Fatalf("Put = %d, %v", rev, err)
 	}
-	if len(node.seen) != 3 {
-		t.Fatalf("%d attempts, want 3", len(node.seen))
+	if len(node.seen) != 4 || node.seen[0].Method != http.MethodPost || node.seen[0].URL.Path != "/v1/sessions" {
+		t.Fatalf("%d requests, want a registration and 3 attempts", len(node.seen))
 	}
-	id, seq := node.seen[0].Header.Get("Raftex-Client-Id"), node.seen[0].Header.Get("Raftex-Request-Seq")
-	for _, r := range node.seen {
-		if r.Header.Get("Raftex-Client-Id") != id || r.Header.Get("Raftex-Request-Seq") != seq || id == "" {
+	id, seq := node.seen[1].Header.Get("Raftex-Client-Id"), node.seen[1].Header.Get("Raftex-Request-Seq")
+	if id != "42" || seq != "1" || c.ClientID() != 42 {
+		t.Fatalf("first write in session %q seq %q, want the registered 42 and 1", id, seq)
+	}
+	for _, r := range node.seen[1:] {
+		if r.Header.Get("Raftex-Client-Id") != id || r.Header.Get("Raftex-Request-Seq") != seq {
 			t.Fatalf("attempts carry different sessions: %q/%q vs %q/%q", r.Header.Get("Raftex-Client-Id"), r.Header.Get("Raftex-Request-Seq"), id, seq)
 		}
 		if r.URL.EscapedPath() != "/v1/kv/a%2Fb" {
@@ -72,8 +79,52 @@ func TestRetriesKeepTheSessionSequence(t *testing.T) {
 	}
 	node.responses = []func(http.ResponseWriter){reply(200, `{"revision":8}`)}
 	c.Put(context.Background(), "k", nil)
-	if got := node.seen[3].Header.Get("Raftex-Request-Seq"); got == seq {
-		t.Fatal("a new write reused the previous sequence number")
+	if got := node.seen[4].Header.Get("Raftex-Request-Seq"); got != "2" || len(node.seen) != 5 {
+		t.Fatalf("the next write has sequence number %q (%d requests), want 2 in the same session", got, len(node.seen))
+	}
+}
+
+// Thesis §6.3: a write refused because its session expired (412) applied
+// nothing, so the client registers a new session and sends it again.
+func TestReregistersWhenTheSessionExpired(t *testing.T) {
+	node := &fakeNode{responses: []func(http.ResponseWriter){
+		registered,
+		reply(412, `{"error":"kv: no such client session","code":"session_expired"}`),
+		reply(200, `{"client_id":43}`),
+		reply(200, `{"revision":9}`),
+	}}
+	srv := httptest.NewServer(node)
+	defer srv.Close()
+	c := newTestClient(t, srv.URL)
+	if rev, err := c.Put(context.Background(), "k", []byte("v")); err != nil || rev != 9 {
+		t.Fatalf("Put = %d, %v; want 9 through a new session", rev, err)
+	}
+	last := node.seen[3]
+	if id, seq := last.Header.Get("Raftex-Client-Id"), last.Header.Get("Raftex-Request-Seq"); id != "43" || seq != "1" || node.seen[2].URL.Path != "/v1/sessions" {
+		t.Fatalf("retry in session %q seq %q, want the new session 43 from its first number", id, seq)
+	}
+}
+
+// A session that expired after an attempt whose answer was lost leaves
+// the write's outcome unknown: the client says so instead of sending it
+// again in a new session, which could apply it twice.
+func TestSessionExpiredAfterAnUnknownOutcome(t *testing.T) {
+	node := &fakeNode{responses: []func(http.ResponseWriter){
+		registered,
+		reply(503, `{"error":"server: the write's outcome is unknown"}`),
+		reply(412, `{"error":"kv: no such client session","code":"session_expired"}`),
+		reply(200, `{"client_id":43}`),
+		reply(200, `{"revision":9}`),
+	}}
+	srv := httptest.NewServer(node)
+	defer srv.Close()
+	c := newTestClient(t, srv.URL)
+	_, err := c.Put(context.Background(), "k", []byte("v"))
+	if !errors.Is(err, ErrSessionExpired) || !errors.Is(err, ErrUnavailable) || len(node.seen) != 3 {
+		t.Fatalf("Put = %v after %d requests; want ErrSessionExpired (outcome unknown) and no third attempt", err, len(node.seen))
+	}
+	if _, err := c.Put(context.Background(), "k", []byte("v")); err != nil || node.seen[4].Header.Get("Raftex-Client-Id") != "43" {
+		t.Fatalf("the next write: %v; want it in a new session", err)
 	}
 }
 
@@ -108,7 +159,7 @@ func TestTypedErrors(t *testing.T) {
 		{reply(413, `{"error":"too big"}`), ErrTooLarge},
 	}
 	for _, tc := range cases {
-		node := &fakeNode{responses: []func(http.ResponseWriter){tc.resp}}
+		node := &fakeNode{responses: []func(http.ResponseWriter){registered, tc.resp}}
 		srv := httptest.NewServer(node)
 		c := newTestClient(t, srv.URL)
 		_, err := c.Put(context.Background(), "k", []byte("v"), WithCAS(1))
@@ -123,7 +174,7 @@ func TestTypedErrors(t *testing.T) {
 		if !errors.Is(err, tc.want) {
 			t.Errorf("got %v, want %v", err, tc.want)
 		}
-		if q := node.seen[0].URL.Query().Get("cas"); q != "1" {
+		if q := node.seen[1].URL.Query().Get("cas"); q != "1" {
 			t.Errorf("cas = %q", q)
 		}
 	}
@@ -154,7 +205,7 @@ func TestMovesOnFromAHungEndpoint(t *testing.T) {
 	}))
 	defer hung.Close()
 	defer close(release)
-	up := &fakeNode{responses: []func(http.ResponseWriter){reply(200, `{"revision":4}`)}}
+	up := &fakeNode{responses: []func(http.ResponseWriter){registered, reply(200, `{"revision":4}`)}}
 	srv := httptest.NewServer(up)
 	defer srv.Close()
 	c, err := New([]string{hung.URL, srv.URL}, Options{MinBackoff: time.Millisecond, AttemptTimeout: 20 * time.Millisecond})
@@ -167,41 +218,5 @@ func TestMovesOnFromAHungEndpoint(t *testing.T) {
 	rev, err := c.Put(ctx, "k", []byte("v"))
 	if err != nil || rev != 4 {
 		t.Fatalf("Put = %d, %v; want 4 from the second endpoint", rev, err)
-	}
-}
-
-// The servers refuse a request SessionWindow sequence numbers behind the
-// session's newest, so no number is handed out that far ahead of the
-// oldest unfinished one, however many finished after it.
-func TestSequenceNumbersStayWithinTheSessionWindow(t *testing.T) {
-	w := newSeqWindow(4)
-	for want := uint64(1); want <= 4; want++ {
-		if n, err := w.acquire(context.Background()); err != nil || n != want {
-			t.Fatalf("acquire = %d, %v; want %d", n, err, want)
-		}
-	}
-	full, cancel := context.WithCancel(context.Background())
-	cancel()
-	w.release(2)
-	w.release(3)
-	w.release(4)
-	if n, err := w.acquire(full); err == nil {
-		t.Fatalf("acquired %d while 1 is unfinished and 4 ahead of it", n)
-	}
-	w.release(1)
-	for want := uint64(5); want <= 8; want++ {
-		if n, err := w.acquire(full); err != nil || n != want {
-			t.Fatalf("acquire = %d, %v; want %d", n, err, want)
-		}
-	}
-	// A waiter wakes when the oldest is released.
-	got := make(chan uint64)
-	go func() {
-		n, _ := w.acquire(context.Background())
-		got <- n
-	}()
-	w.release(5)
-	if n := <-got; n != 9 {
-		t.Fatalf("woken acquire = %d, want 9", n)
 	}
 }

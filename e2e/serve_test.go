@@ -74,7 +74,7 @@ func TestServeFromEnvironment(t *testing.T) {
 	c.Kill(c.Nodes[1])
 	c.Kill(c.Nodes[2])
 	start := time.Now()
-	r := must(t, http.MethodPut, survivor.URL("/v1/kv/no-quorum"), []byte("v"), "Raftex-Client-Id", "env", "Raftex-Request-Seq", "1")
+	r := must(t, http.MethodPut, survivor.URL("/v1/kv/no-quorum"), []byte("v"))
 	want503(t, r)
 	if !strings.Contains(string(r.Body), "within 1.5s") || time.Since(start) < 1500*time.Millisecond {
 		t.Fatalf("503 after %s: %s; want one after the 1.5s request timeout", time.Since(start), r.Body)

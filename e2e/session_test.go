@@ -47,8 +47,9 @@ func TestExactlyOnce(t *testing.T) {
 	c := newCluster(t, 3)
 	lead := c.Leader()
 	f1, f2 := c.Followers(lead)[0], c.Followers(lead)[1]
+	id := f1.Register(t)
 	session := func(seq int) []string {
-		return []string{"Raftex-Client-Id", "exactly-once", "Raftex-Request-Seq", fmt.Sprint(seq)}
+		return []string{"Raftex-Client-Id", id, "Raftex-Request-Seq", fmt.Sprint(seq)}
 	}
 	// A create (cas=0) would fail if applied again; so would a delete
 	// report deleted=false.
@@ -79,11 +80,12 @@ func TestExactlyOnce(t *testing.T) {
 
 	// A request older than the session's window is refused, not applied:
 	// 400, with its number and the session's newest.
-	old := []string{"Raftex-Client-Id", "window", "Raftex-Request-Seq", "1"}
-	f1.Put(t, "window", "new", "Raftex-Client-Id", "window", "Raftex-Request-Seq", "300")
+	window := lead.Register(t)
+	old := []string{"Raftex-Client-Id", window, "Raftex-Request-Seq", "1"}
+	f1.Put(t, "window", "new", "Raftex-Client-Id", window, "Raftex-Request-Seq", "300")
 	for _, nd := range []*e2etest.Node{f1, lead} {
 		r := must(t, http.MethodPut, nd.URL("/v1/kv/window"), []byte("old"), old...)
-		want := `{"error":"kv: request is older than the session remembers: request 1, the session's newest is 300"}`
+		want := `{"error":"kv: request is older than the session remembers: request 1, the session's newest is 300","code":"session_stale"}`
 		if r.Code != http.StatusBadRequest || strings.TrimSpace(string(r.Body)) != want {
 			t.Fatalf("stale request via %s = %d %s, want 400 %s", nd.Name, r.Code, r.Body, want)
 		}
@@ -113,19 +115,50 @@ func TestExactlyOnce(t *testing.T) {
 	}
 }
 
+// TestSessionsAreRegistered: thesis §6.3, POST /v1/sessions registers a
+// session whose client id the cluster assigns; a write naming a session
+// the cluster does not know is refused with 412 (code session_expired),
+// and one reusing a sequence number for another command with 400 (code
+// seq_reused); neither writes anything.
+func TestSessionsAreRegistered(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3)
+	lead := c.Leader()
+	f := c.Followers(lead)[0]
+	a, b := f.Register(t), lead.Register(t)
+	if a == b {
+		t.Fatalf("two registrations got the same client id %s", a)
+	}
+	f.Put(t, "reg", "v", "Raftex-Client-Id", a, "Raftex-Request-Seq", "1")
+	r := must(t, http.MethodPut, lead.URL("/v1/kv/reg"), []byte("w"), "Raftex-Client-Id", a, "Raftex-Request-Seq", "1")
+	if r.Code != http.StatusBadRequest || r.Fields(t)["code"] != "seq_reused" {
+		t.Fatalf("sequence number reused for another value = %d %s, want 400 seq_reused", r.Code, r.Body)
+	}
+	r = must(t, http.MethodPut, f.URL("/v1/kv/reg"), []byte("w"), "Raftex-Client-Id", "4000000", "Raftex-Request-Seq", "1")
+	if r.Code != http.StatusPreconditionFailed || r.Fields(t)["code"] != "session_expired" {
+		t.Fatalf("write in an unknown session = %d %s, want 412 session_expired", r.Code, r.Body)
+	}
+	if r := must(t, http.MethodGet, f.URL("/v1/kv/reg"), nil); string(r.Body) != "v" {
+		t.Fatalf("reg = %q, want the first write's v", r.Body)
+	}
+}
+
 // TestExactlyOnceThroughAKilledLeader: a write is proposed through a
 // follower; the leader is SIGKILLed at once, so the first attempt's
 // outcome is unknown; the retry with the same session through the new
-// leader answers the first result, and the key holds one write.
+// leader answers the first result, and the key holds one write. A write
+// without a session, sent through the follower as the leader dies, is
+// retried by the follower in its own session: it succeeds, once.
 func TestExactlyOnceThroughAKilledLeader(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 3)
+	id := c.Leader().Register(t)
 	for round := range 3 {
 		lead := c.Leader()
 		f := c.Followers(lead)[0]
 		key := fmt.Sprintf("killed/%d", round)
-		h := []string{"Raftex-Client-Id", "killed", "Raftex-Request-Seq", fmt.Sprint(round + 1)}
-		first := make(chan e2etest.Response, 1)
+		h := []string{"Raftex-Client-Id", id, "Raftex-Request-Seq", fmt.Sprint(round + 1)}
+		first, plain := make(chan e2etest.Response, 1), make(chan e2etest.Response, 1)
 		go func() {
 			r, err := request(http.MethodPut, f.URL("/v1/kv/"+key+"?cas=0"), []byte("v"), h...)
 			if err != nil {
@@ -133,8 +166,18 @@ func TestExactlyOnceThroughAKilledLeader(t *testing.T) {
 			}
 			first <- r
 		}()
+		go func() {
+			r, err := request(http.MethodPut, f.URL("/v1/kv/"+key+"-plain?cas=0"), []byte("v"))
+			if err != nil {
+				r.Code = -1
+			}
+			plain <- r
+		}()
 		c.Kill(lead)
 		r1 := <-first
+		if r := <-plain; r.Code != http.StatusOK {
+			t.Fatalf("round %d: a write without a session as the leader died = %d %s, want 200", round, r.Code, r.Body)
+		}
 		r2 := must(t, http.MethodPut, f.URL("/v1/kv/"+key+"?cas=0"), []byte("v"), h...)
 		if err := r2.Want(http.StatusOK); err != nil {
 			t.Fatalf("round %d: retry: %v (first attempt: %d %s)", round, err, r1.Code, r1.Body)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 )
 
 // Op is the kind of write a Command performs.
@@ -16,21 +17,34 @@ const (
 	OpDelete Op = 2
 	// OpMember records a member's addresses (see MemberInfo).
 	OpMember Op = 3
+	// OpRegister opens a client session (thesis §6.3, RegisterClient): the
+	// session's client id is the log index of this entry, unique for good.
+	OpRegister Op = 4
 )
 
-// commandVersion is the first byte of every encoded command; part of the
-// log format.
-const commandVersion = 1
+// Versions of the command encoding, its first byte; part of the log
+// format.
+const (
+	// commandV1 names a session by a string the client chose. Logs written
+	// before sessions were registered hold it: it is decoded and applied as
+	// it was then, and never proposed anew.
+	commandV1 = 1
+	// commandV2 names a session by its client id (the index of its
+	// OpRegister entry).
+	commandV2 = 2
+)
 
 // Command is one write to the store, as proposed to the Raft log.
 //
 // Encoding (all integers uvarint):
 //
-//	+---------+----+-------+-----+---------+-----------+-----+---------+-----+---------+-------+
-//	| version | op | flags | rev | len(id) | client id | seq | len(key)| key | len(val)| value |
-//	+---------+----+-------+-----+---------+-----------+-----+---------+-----+---------+-------+
+//	+---------+----+-------+-----+-----------+-----+----------+-----+----------+-------+
+//	| version | op | flags | rev | client id | seq | len(key) | key | len(val) | value |
+//	+---------+----+-------+-----+-----------+-----+----------+-----+----------+-------+
 //
-// flags bit 0: CAS (write only if the key's revision is rev).
+// version is 2; flags bit 0: CAS (write only if the key's revision is
+// rev). Version 1, still decoded, has len(id) and a string id in place of
+// the client id.
 type Command struct {
 	Op    Op
 	Key   []byte
@@ -40,25 +54,40 @@ type Command struct {
 	CAS      bool
 	Revision uint64
 	// ClientID and Seq identify the request within a client session for
-	// exactly-once semantics (thesis §6.3); empty ClientID: no session.
-	ClientID string
+	// exactly-once semantics (thesis §6.3). ClientID is what registering
+	// the session returned (the index of its OpRegister entry); 0: no
+	// session.
+	ClientID uint64
 	Seq      uint64
+	// legacyID is the client-chosen session name of a version-1 command.
+	legacyID string
 }
+
+// Register returns the command that opens a client session.
+func Register() Command { return Command{Op: OpRegister} }
 
 // ErrBadCommand is returned for bytes that do not decode as a Command.
 var ErrBadCommand = errors.New("kv: malformed command")
 
 // Encode returns the log form of c.
 func (c Command) Encode() []byte {
-	b := make([]byte, 0, 16+len(c.ClientID)+len(c.Key)+len(c.Value))
-	b = append(b, commandVersion, byte(c.Op))
+	b := make([]byte, 0, 24+len(c.legacyID)+len(c.Key)+len(c.Value))
+	version := byte(commandV2)
+	if c.legacyID != "" {
+		version = commandV1
+	}
+	b = append(b, version, byte(c.Op))
 	var flags uint64
 	if c.CAS {
 		flags |= 1
 	}
 	b = binary.AppendUvarint(b, flags)
 	b = binary.AppendUvarint(b, c.Revision)
-	b = appendBytes(b, []byte(c.ClientID))
+	if version == commandV1 {
+		b = appendBytes(b, []byte(c.legacyID))
+	} else {
+		b = binary.AppendUvarint(b, c.ClientID)
+	}
 	b = binary.AppendUvarint(b, c.Seq)
 	b = appendBytes(b, c.Key)
 	return appendBytes(b, c.Value)
@@ -68,14 +97,19 @@ func (c Command) Encode() []byte {
 func DecodeCommand(b []byte) (Command, error) {
 	d := decoder{b: b}
 	var c Command
-	if v := d.byte(); v != commandVersion {
-		return c, fmt.Errorf("%w: version %d", ErrBadCommand, v)
+	version := d.byte()
+	if version != commandV1 && version != commandV2 {
+		return c, fmt.Errorf("%w: version %d", ErrBadCommand, version)
 	}
 	c.Op = Op(d.byte())
 	flags := d.uvarint()
 	c.CAS = flags&1 != 0
 	c.Revision = d.uvarint()
-	c.ClientID = string(d.bytes())
+	if version == commandV1 {
+		c.legacyID = string(d.bytes())
+	} else {
+		c.ClientID = d.uvarint()
+	}
 	c.Seq = d.uvarint()
 	c.Key = d.bytes()
 	c.Value = d.bytes()
@@ -85,10 +119,37 @@ func DecodeCommand(b []byte) (Command, error) {
 	if len(d.b) != 0 {
 		return Command{}, fmt.Errorf("%w: %d trailing bytes", ErrBadCommand, len(d.b))
 	}
-	if c.Op != OpSet && c.Op != OpDelete && c.Op != OpMember {
+	switch {
+	case c.Op == OpRegister && version == commandV1:
+		return Command{}, fmt.Errorf("%w: version 1 has no op %d", ErrBadCommand, c.Op)
+	case c.Op == OpRegister && (flags != 0 || c.Revision != 0 || c.ClientID != 0 || c.Seq != 0 || len(c.Key) != 0 || len(c.Value) != 0):
+		return Command{}, fmt.Errorf("%w: a register command carries nothing", ErrBadCommand)
+	case c.Op != OpSet && c.Op != OpDelete && c.Op != OpMember && c.Op != OpRegister:
 		return Command{}, fmt.Errorf("%w: unknown op %d", ErrBadCommand, c.Op)
 	}
 	return c, nil
+}
+
+// digest identifies what a command does, apart from its session: a retry
+// of a request has the digest of the original, and a different command
+// reusing its sequence number (almost surely) another one. It is part of
+// the snapshot format (sessions keep it beside each result).
+func (c Command) digest() uint64 {
+	h := fnv.New64a()
+	var buf [2 + 3*binary.MaxVarintLen64]byte
+	b := append(buf[:0], byte(c.Op))
+	if c.CAS {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	b = binary.AppendUvarint(b, c.Revision)
+	b = binary.AppendUvarint(b, uint64(len(c.Key)))
+	b = binary.AppendUvarint(b, uint64(len(c.Value)))
+	h.Write(b)
+	h.Write(c.Key)
+	h.Write(c.Value)
+	return h.Sum64()
 }
 
 func appendBytes(b, p []byte) []byte {

@@ -20,7 +20,6 @@ import (
 // Limits and their defaults.
 const (
 	MaxKeySize          = 1024
-	MaxClientIDSize     = 256
 	DefaultMaxValueSize = 1 << 20
 	// DefaultSessionTTL is how many log entries a client session survives
 	// without being used.
@@ -34,6 +33,9 @@ const (
 	// sessionSweepEvery is the log distance between sweeps of expired
 	// sessions.
 	sessionSweepEvery = 1024
+	// maxLegacyIDSize bounds the client-chosen session names of version-1
+	// commands.
+	maxLegacyIDSize = 256
 )
 
 // Errors in a Result. Validation errors are returned before proposing by
@@ -48,6 +50,16 @@ var (
 	// SessionWindow requests of its session: its result is forgotten, and
 	// applying it again could apply it twice.
 	ErrSessionStale = errors.New("kv: request is older than the session remembers")
+	// ErrSessionExpired is returned for a request whose client id names no
+	// live session: it expired (unused for SessionTTL entries) or was never
+	// registered. Nothing was applied; the client registers a new session
+	// (thesis §6.3: SESSION_EXPIRED). Whether an earlier attempt of the
+	// same request applied, before the expiry, is unknown.
+	ErrSessionExpired = errors.New("kv: no such client session (expired or never registered); register a new one")
+	// ErrSeqReused is returned for a request whose sequence number its
+	// session already used for a different command: a client bug. Nothing
+	// was applied.
+	ErrSeqReused = errors.New("kv: sequence number already used for a different command")
 )
 
 // CASMismatchError reports the key's current revision (0: absent).
@@ -71,12 +83,13 @@ type Config struct {
 // Result is what Apply returns for a command.
 type Result struct {
 	// Revision is the log index of this write. For a failed CAS it is
-	// the key's current revision (also in the error).
+	// the key's current revision (also in the error). For OpRegister it is
+	// the new session's client id (also the log index).
 	Revision uint64
 	// Deleted reports, for a delete, whether the key existed.
 	Deleted bool
-	// Err is nil, a *CASMismatchError, a validation error or
-	// ErrSessionStale.
+	// Err is nil, a *CASMismatchError, a validation error,
+	// ErrSessionStale, ErrSessionExpired or ErrSeqReused.
 	Err error
 }
 
@@ -96,9 +109,11 @@ type Store struct {
 
 	mu       sync.RWMutex
 	tree     *btree.BTreeG[item]
-	sessions map[string]*session
-	members  map[uint64]MemberInfo
-	applied  uint64
+	sessions map[uint64]*session
+	// legacy are the sessions of version-1 commands, named by the client.
+	legacy  map[string]*session
+	members map[uint64]MemberInfo
+	applied uint64
 }
 
 var _ node.FSM = (*Store)(nil)
@@ -111,7 +126,7 @@ func New(cfg Config) *Store {
 	if cfg.SessionTTL == 0 {
 		cfg.SessionTTL = DefaultSessionTTL
 	}
-	return &Store{cfg: cfg, tree: btree.NewG(32, itemLess), sessions: map[string]*session{}, members: map[uint64]MemberInfo{}}
+	return &Store{cfg: cfg, tree: btree.NewG(32, itemLess), sessions: map[uint64]*session{}, legacy: map[string]*session{}, members: map[uint64]MemberInfo{}}
 }
 
 // ValidateKey checks a key: 1 to MaxKeySize bytes of any content.
@@ -188,34 +203,64 @@ func (s *Store) Apply(e raft.Entry) any {
 		s.expireSessions(e.Index)
 	}
 	c, err := DecodeCommand(e.Data)
-	if err != nil {
+	switch {
+	case err != nil:
 		return Result{Err: err}
-	}
-	if c.Op == OpMember {
+	case c.Op == OpMember:
 		return s.applyMember(c, e.Index)
-	}
-	if c.ClientID == "" {
+	case c.Op == OpRegister:
+		// §6.3 RegisterClient: the entry's index names the session.
+		s.sessions[e.Index] = newSession(e.Index)
+		return Result{Revision: e.Index}
+	case c.legacyID != "":
+		return s.applyLegacy(c, e.Index)
+	case c.ClientID == 0:
 		return s.execute(c, e.Index)
 	}
-	if len(c.ClientID) > MaxClientIDSize {
-		return Result{Err: fmt.Errorf("%w: client id longer than %d bytes", ErrBadCommand, MaxClientIDSize)}
-	}
 	sess := s.sessions[c.ClientID]
-	if sess == nil {
-		sess = newSession()
-		s.sessions[c.ClientID] = sess
+	if sess != nil && s.expired(sess, e.Index) {
+		delete(s.sessions, c.ClientID)
+		sess = nil
 	}
-	sess.lastIndex = e.Index
-	// §6.3: a request already applied returns its original result.
-	if res, ok := sess.results[c.Seq]; ok {
-		return res
+	if sess == nil {
+		// §6.3: never re-create a session implicitly, or a retry delayed
+		// past the expiry would apply twice.
+		return Result{Err: fmt.Errorf("%w (client id %d)", ErrSessionExpired, c.ClientID)}
+	}
+	return s.applyInSession(sess, c, c.digest(), e.Index)
+}
+
+// applyInSession applies c once per sequence number of sess (thesis
+// §6.3): a request already applied returns its original result.
+func (s *Store) applyInSession(sess *session, c Command, digest, index uint64) Result {
+	sess.lastIndex = index
+	if r, ok := sess.results[c.Seq]; ok {
+		if r.digest != digest {
+			return Result{Err: fmt.Errorf("%w (client id %d, sequence number %d)", ErrSeqReused, c.ClientID, c.Seq)}
+		}
+		return r.Result
 	}
 	if sess.maxSeq >= SessionWindow && c.Seq <= sess.maxSeq-SessionWindow {
 		return Result{Err: fmt.Errorf("%w: request %d, the session's newest is %d", ErrSessionStale, c.Seq, sess.maxSeq)}
 	}
-	res := s.execute(c, e.Index)
-	sess.remember(c.Seq, res)
+	res := s.execute(c, index)
+	sess.remember(c.Seq, sessionResult{Result: res, digest: digest})
 	return res
+}
+
+// applyLegacy applies a version-1 command as it was applied when it was
+// written: its session, named by the client, is made on first use, and a
+// request it remembers returns the original result whatever the command.
+func (s *Store) applyLegacy(c Command, index uint64) Result {
+	if len(c.legacyID) > maxLegacyIDSize {
+		return Result{Err: fmt.Errorf("%w: client id longer than %d bytes", ErrBadCommand, maxLegacyIDSize)}
+	}
+	sess := s.legacy[c.legacyID]
+	if sess == nil {
+		sess = newSession(index)
+		s.legacy[c.legacyID] = sess
+	}
+	return s.applyInSession(sess, c, 0, index)
 }
 
 func (s *Store) execute(c Command, index uint64) Result {
@@ -243,10 +288,22 @@ func (s *Store) execute(c Command, index uint64) Result {
 	}
 }
 
+// expired reports whether sess went unused for longer than SessionTTL
+// entries at index: a function of the log alone, so every node expires
+// the same sessions at the same entry.
+func (s *Store) expired(sess *session, index uint64) bool {
+	return sess.lastIndex+s.cfg.SessionTTL < index
+}
+
 func (s *Store) expireSessions(now uint64) {
 	for id, sess := range s.sessions {
-		if sess.lastIndex+s.cfg.SessionTTL < now {
+		if s.expired(sess, now) {
 			delete(s.sessions, id)
+		}
+	}
+	for id, sess := range s.legacy {
+		if s.expired(sess, now) {
+			delete(s.legacy, id)
 		}
 	}
 }
@@ -255,12 +312,21 @@ func (s *Store) expireSessions(now uint64) {
 type session struct {
 	lastIndex uint64
 	maxSeq    uint64
-	results   map[uint64]Result
+	results   map[uint64]sessionResult
 }
 
-func newSession() *session { return &session{results: map[uint64]Result{}} }
+// sessionResult is a request's result and its command's digest (0 in
+// legacy sessions, which do not check it).
+type sessionResult struct {
+	Result
+	digest uint64
+}
 
-func (s *session) remember(seq uint64, res Result) {
+func newSession(index uint64) *session {
+	return &session{lastIndex: index, results: map[uint64]sessionResult{}}
+}
+
+func (s *session) remember(seq uint64, res sessionResult) {
 	s.results[seq] = res
 	s.maxSeq = max(s.maxSeq, seq)
 	if len(s.results) <= 2*SessionWindow {

@@ -12,7 +12,11 @@ import (
 	"github.com/raftex/raftex/kv"
 )
 
-const kvPrefix = "/v1/kv/"
+const (
+	kvPrefix = "/v1/kv/"
+	// sessionsPath registers a client session (thesis §6.3, RegisterClient).
+	sessionsPath = "/v1/sessions"
+)
 
 // Request headers of a client session (thesis §6.3, exactly-once writes).
 const (
@@ -20,6 +24,26 @@ const (
 	HeaderSeq      = "Raftex-Request-Seq"
 	HeaderRevision = "Raftex-Revision"
 )
+
+// handleRegister registers a client session: POST /v1/sessions answers
+// {"client_id": N}, the id to send in Raftex-Client-Id.
+func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		methodNotAllowed(w, "POST")
+		return
+	}
+	ctx, cancel := s.requestContext(r)
+	defer cancel()
+	res, err := s.Write(ctx, kv.Register())
+	if err == nil {
+		err = res.Err
+	}
+	if err != nil {
+		s.writeUnavailable(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]uint64{"client_id": res.Revision})
+}
 
 func (s *Server) handleKV(w http.ResponseWriter, r *http.Request) {
 	key, err := url.PathUnescape(r.URL.EscapedPath()[len(kvPrefix):])
@@ -143,8 +167,9 @@ func (s *Server) writeCommand(w http.ResponseWriter, r *http.Request, op kv.Op, 
 		cmd.CAS, cmd.Revision = true, rev
 	}
 	if id := r.Header.Get(HeaderClientID); id != "" {
-		if len(id) > kv.MaxClientIDSize {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("%s longer than %d bytes", HeaderClientID, kv.MaxClientIDSize))
+		clientID, err := strconv.ParseUint(id, 10, 64)
+		if err != nil || clientID == 0 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("%s %.40q is not a client id: register a session with POST %s", HeaderClientID, id, sessionsPath))
 			return cmd, false
 		}
 		seq, err := strconv.ParseUint(r.Header.Get(HeaderSeq), 10, 64)
@@ -152,12 +177,35 @@ func (s *Server) writeCommand(w http.ResponseWriter, r *http.Request, op kv.Op, 
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("%s must accompany %s as a number", HeaderSeq, HeaderClientID))
 			return cmd, false
 		}
-		cmd.ClientID, cmd.Seq = id, seq
+		cmd.ClientID, cmd.Seq = clientID, seq
 	} else if r.Header.Get(HeaderSeq) != "" {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("%s needs %s", HeaderSeq, HeaderClientID))
 		return cmd, false
 	}
 	return cmd, true
+}
+
+// resultCodes name the state machine's errors in error bodies ("code").
+var resultCodes = []struct {
+	err  error
+	code string
+}{
+	{kv.ErrCASMismatch, "cas_mismatch"},
+	{kv.ErrKeyEmpty, "key_empty"},
+	{kv.ErrKeyTooLong, "key_too_long"},
+	{kv.ErrValueTooBig, "value_too_big"},
+	{kv.ErrSessionStale, "session_stale"},
+	{kv.ErrSessionExpired, "session_expired"},
+	{kv.ErrSeqReused, "seq_reused"},
+}
+
+func resultErrorCode(err error) string {
+	for _, rc := range resultCodes {
+		if errors.Is(err, rc.err) {
+			return rc.code
+		}
+	}
+	return "bad_command"
 }
 
 // execute replicates cmd and writes the error response if it failed; ok
@@ -170,17 +218,21 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request, cmd kv.Command)
 		s.writeUnavailable(w, err)
 		return res, false
 	}
+	if res.Err == nil {
+		return res, true
+	}
+	// The state machine refused it: nothing applied.
+	body, code := errorBody{Error: res.Err.Error(), Code: resultErrorCode(res.Err)}, http.StatusBadRequest
 	var mismatch *kv.CASMismatchError
 	switch {
-	case res.Err == nil:
-		return res, true
 	case errors.As(res.Err, &mismatch):
-		rev := mismatch.Revision
-		writeJSON(w, http.StatusConflict, errorBody{Error: res.Err.Error(), Revision: &rev})
+		body.Revision, code = &mismatch.Revision, http.StatusConflict
 	case errors.Is(res.Err, kv.ErrValueTooBig):
-		writeError(w, http.StatusRequestEntityTooLarge, res.Err.Error())
-	default:
-		writeError(w, http.StatusBadRequest, res.Err.Error())
+		code = http.StatusRequestEntityTooLarge
+	case errors.Is(res.Err, kv.ErrSessionExpired):
+		// The client registers anew and retries.
+		code = http.StatusPreconditionFailed
 	}
+	writeJSON(w, code, body)
 	return res, false
 }

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/raftex/raftex/internal/session"
 	"github.com/raftex/raftex/kv"
 	"github.com/raftex/raftex/node"
 )
@@ -45,6 +46,8 @@ type Server struct {
 	kv   *kv.Store
 	log  *slog.Logger
 	mux  *http.ServeMux
+	// own is this server's own client session, for writes without one.
+	own *session.Session
 }
 
 // New returns a Server.
@@ -59,7 +62,9 @@ func New(cfg Config) *Server {
 		cfg: cfg, node: cfg.Node, kv: cfg.KV, log: cfg.Logger,
 		mux: http.NewServeMux(),
 	}
+	s.own = session.New(s.registerOwn, kv.SessionWindow)
 	s.mux.HandleFunc("/v1/status", s.handleStatus)
+	s.mux.HandleFunc(sessionsPath, s.handleRegister)
 	s.mux.HandleFunc("/v1/log", s.handleLog)
 	s.mux.HandleFunc("/healthz", s.handleHealthz)
 	s.mux.HandleFunc("/readyz", s.handleReadyz)
@@ -94,7 +99,9 @@ func (s *Server) requestContext(r *http.Request) (context.Context, context.Cance
 
 // errorBody is every error response: {"error": "..."} plus optional fields.
 type errorBody struct {
-	Error    string  `json:"error"`
+	Error string `json:"error"`
+	// Code names the error for programs, where its status alone does not.
+	Code     string  `json:"code,omitempty"`
 	Leader   *string `json:"leader,omitempty"`
 	Revision *uint64 `json:"revision,omitempty"`
 }

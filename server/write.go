@@ -18,23 +18,83 @@ var errOutcomeUnknown = errors.New("server: the write's outcome is unknown")
 // Write replicates cmd and returns the state machine's result: proposed
 // through this node, which hands it to the leader over the peer
 // connection when it does not lead (§8), and retried through elections
-// until ctx ends (WriteRetry decides). An error means the outcome is
-// unknown (a retry with the same client session is safe).
+// and failed attempts until ctx ends (WriteRetry decides). An error means
+// the outcome is unknown.
+//
+// Every write is retried after an attempt whose outcome is unknown, and
+// still applies at most once (thesis §6.3): a Set or Delete without a
+// client session (ClientID 0) gets a sequence number in this server's own
+// session, registered on first use and again when it expires; a member's
+// publication and a session's registration are safe to apply twice. When
+// a write's session turns out expired after such an attempt, whether that
+// attempt applied is unknown and Write returns an error wrapping
+// errOutcomeUnknown; a result with kv.ErrSessionExpired means no attempt
+// applied.
 func (s *Server) Write(ctx context.Context, cmd kv.Command) (kv.Result, error) {
-	data := cmd.Encode()
-	idempotent := cmd.ClientID != "" || cmd.Op == kv.OpMember
-	for attempt := 0; ; attempt++ {
-		v, err := s.node.Propose(ctx, data)
-		if err == nil {
-			res, ok := v.(kv.Result)
-			if !ok {
-				return kv.Result{}, fmt.Errorf("server: state machine returned %T", v)
-			}
-			return res, nil
+	if cmd.ClientID != 0 || (cmd.Op != kv.OpSet && cmd.Op != kv.OpDelete) {
+		return s.replicate(ctx, cmd)
+	}
+	for {
+		t, err := s.own.Acquire(ctx)
+		if err != nil {
+			return kv.Result{}, fmt.Errorf("server: no session for the write: %w", err)
 		}
-		if err := WriteRetry(err, idempotent); err != nil {
+		cmd.ClientID, cmd.Seq = t.ClientID, t.Seq
+		res, err := s.replicate(ctx, cmd)
+		s.own.Release(t)
+		if err != nil || !errors.Is(res.Err, kv.ErrSessionExpired) {
+			return res, err
+		}
+		// Certainly not applied: register anew and try again.
+		s.own.Expired(t)
+		s.log.Info("the server's own session expired; registering a new one", "client_id", t.ClientID)
+	}
+}
+
+// registerOwn registers this server's own session (see Write).
+func (s *Server) registerOwn(ctx context.Context) (uint64, error) {
+	res, err := s.replicate(ctx, kv.Register())
+	if err != nil {
+		return 0, err
+	}
+	return res.Revision, res.Err
+}
+
+// replicate is Write's retry loop for a command that is safe to retry: it
+// has a session, or applying it twice does no harm.
+func (s *Server) replicate(ctx context.Context, cmd kv.Command) (kv.Result, error) {
+	data := cmd.Encode()
+	return retryWrite(ctx, func(ctx context.Context) (kv.Result, error) {
+		v, err := s.node.Propose(ctx, data)
+		if err != nil {
 			return kv.Result{}, err
 		}
+		res, ok := v.(kv.Result)
+		if !ok {
+			return kv.Result{}, fmt.Errorf("server: state machine returned %T", v)
+		}
+		return res, nil
+	})
+}
+
+// retryWrite calls try until it answers or fails for good (WriteRetry),
+// or ctx ends. A result with kv.ErrSessionExpired after an attempt that
+// may have applied becomes an error wrapping errOutcomeUnknown: see Write.
+func retryWrite(ctx context.Context, try func(context.Context) (kv.Result, error)) (kv.Result, error) {
+	maybeApplied := false
+	for attempt := 0; ; attempt++ {
+		res, err := try(ctx)
+		switch {
+		case err == nil && maybeApplied && errors.Is(res.Err, kv.ErrSessionExpired):
+			return kv.Result{}, fmt.Errorf("%w: its session expired while it was retried after an attempt that may have applied (%w)",
+				errOutcomeUnknown, res.Err)
+		case err == nil:
+			return res, nil
+		}
+		if err := WriteRetry(err); err != nil {
+			return kv.Result{}, err
+		}
+		maybeApplied = maybeApplied || mayHaveApplied(err)
 		if berr := sleep(ctx, Backoff(attempt)); berr != nil {
 			return kv.Result{}, fmt.Errorf("%w (last error: %w)", berr, err)
 		}
@@ -42,21 +102,15 @@ func (s *Server) Write(ctx context.Context, cmd kv.Command) (kv.Result, error) {
 }
 
 // WriteRetry is the request layer's policy after a failed write attempt
-// (thesis §6.3): nil to try again, or the error to answer with. A write
-// that certainly reached no log is tried again; one that may have applied
-// is tried again only when it is idempotent (a client session, which the
-// state machine uses to apply it at most once, or a member's publication);
-// any other failure ends the write. The runtime and the simulator share
-// it.
-func WriteRetry(err error, idempotent bool) error {
-	switch {
-	case notApplied(err):
+// (thesis §6.3): nil to try again, or the error to answer with. Every
+// write the server proposes carries a client session (the client's, or
+// the server's own) or is safe to apply twice, so an attempt that
+// certainly reached no log and one that may have applied are both tried
+// again; any other failure ends the write. The runtime and the simulator
+// share it.
+func WriteRetry(err error) error {
+	if notApplied(err) || mayHaveApplied(err) {
 		return nil
-	case mayHaveApplied(err) && idempotent:
-		return nil
-	case mayHaveApplied(err):
-		return fmt.Errorf("%w (it may have been applied; send %s and %s to retry writes safely): %w",
-			errOutcomeUnknown, HeaderClientID, HeaderSeq, err)
 	}
 	return err
 }

@@ -13,16 +13,22 @@ import (
 // client is a simulated client with an exactly-once session (thesis
 // §6.3): one operation at a time on a small key space, sent to a node of
 // its choice (the last leader it heard of, or any), retried after a
-// timeout or a redirect. A write keeps its session sequence number across
-// retries, so the state machine applies it at most once. Every
-// operation's call and return (virtual) time and outcome go into the
-// history that is checked for linearizability at the end.
+// timeout or a redirect. Before its first write, and after the state
+// machine reports its session expired, it registers a session. A write
+// keeps its session sequence number across retries, so the state machine
+// applies it at most once. Every operation's call and return (virtual)
+// time and outcome go into the history that is checked for
+// linearizability at the end; registrations do not.
 type client struct {
 	s    *sim
 	id   int    // porcupine's client id
-	name string // the session's ClientID
-	seq  uint64
-	op   *clientOp
+	name string // for traces and values
+	// session is the registered session's client id (0: none).
+	session uint64
+	seq     uint64
+	op      *clientOp
+	// pending is the write waiting for the registration in c.op.
+	pending *clientOp
 	// hint is the node believed to lead (0: none).
 	hint uint64
 	// revs is the last revision seen of each key: the CAS expectation.
@@ -33,14 +39,34 @@ type client struct {
 type clientOp struct {
 	c *client
 	kvmodel.Input
-	seq     uint64
-	call    time.Duration
-	attempt int
-	done    bool
+	// register: a session's registration (Input.Kind is Put, so that
+	// nodes propose it), not an operation of the history.
+	register bool
+	session  uint64
+	seq      uint64
+	call     time.Duration
+	attempt  int
+	// since is the number of attempts made in earlier sessions: their
+	// answers are ignored.
+	since int
+	// maybeApplied: an attempt in the current session timed out or failed
+	// without an outcome, so it may have applied.
+	maybeApplied bool
+	done         bool
+}
+
+func (op *clientOp) String() string {
+	if op.register {
+		return "register"
+	}
+	return op.Input.String()
 }
 
 func (op *clientOp) command() kv.Command {
-	cmd := kv.Command{Op: kv.OpSet, Key: []byte(op.Key), Value: []byte(op.Value), ClientID: op.c.name, Seq: op.seq}
+	if op.register {
+		return kv.Register()
+	}
+	cmd := kv.Command{Op: kv.OpSet, Key: []byte(op.Key), Value: []byte(op.Value), ClientID: op.session, Seq: op.seq}
 	switch op.Kind {
 	case kvmodel.Delete:
 		cmd.Op, cmd.Value = kv.OpDelete, nil
@@ -79,23 +105,26 @@ type record struct {
 	// unknown: the client gave up without an outcome; the operation never
 	// returns (it may still take effect, at any time after its call).
 	unknown bool
-	name    string
+	session uint64
 	seq     uint64
 }
 
 // sessionKey names a write by its session.
 type sessionKey struct {
-	client string
-	seq    uint64
+	clientID uint64
+	seq      uint64
 }
 
-// writeOutput turns the state machine's result into the model's output.
+// writeOutput turns the state machine's result into the model's output
+// (for a registration: Rev is the client id).
 func writeOutput(r kv.Result) (kvmodel.Output, error) {
 	switch {
 	case r.Err == nil:
 		return kvmodel.Output{Rev: r.Revision, Deleted: r.Deleted}, nil
 	case errors.Is(r.Err, kv.ErrCASMismatch):
 		return kvmodel.Output{Mismatch: true, Rev: r.Revision}, nil
+	case errors.Is(r.Err, kv.ErrSessionExpired):
+		return kvmodel.Output{SessionExpired: true}, nil
 	}
 	return kvmodel.Output{}, fmt.Errorf("unexpected result error: %w", r.Err)
 }
@@ -151,10 +180,10 @@ func (cs *clients) applied(first bool, data []byte, res any) {
 	}
 	cmd, err := kv.DecodeCommand(data)
 	r, ok := res.(kv.Result)
-	if err != nil || !ok || cmd.ClientID == "" {
+	if err != nil || !ok || cmd.ClientID == 0 {
 		return
 	}
-	if out, err := writeOutput(r); err == nil {
+	if out, err := writeOutput(r); err == nil && !out.SessionExpired {
 		cs.outcomes[sessionKey{cmd.ClientID, cmd.Seq}] = out
 	}
 }
@@ -188,13 +217,29 @@ func (c *client) begin() {
 		}
 	}
 	op := &clientOp{c: c, Input: in, call: c.s.now}
-	if in.Kind != kvmodel.Get {
-		c.seq++
-		op.seq = c.seq
-		op.Value = fmt.Sprintf("%s.%d", c.name, c.seq)
-	}
-	c.op = op
 	c.s.stats.Ops++
+	if in.Kind == kvmodel.Get {
+		c.op = op
+		c.attempt()
+		return
+	}
+	c.seq++
+	op.seq = c.seq
+	op.Value = fmt.Sprintf("%s.%d", c.name, c.seq)
+	c.inSession(op)
+}
+
+// inSession sends the write op in the client's session, registering one
+// first if it has none (thesis §6.3).
+func (c *client) inSession(op *clientOp) {
+	if c.session == 0 {
+		c.pending = op
+		c.op = &clientOp{c: c, Input: kvmodel.Input{Kind: kvmodel.Put}, register: true, call: c.s.now}
+		c.attempt()
+		return
+	}
+	op.session, op.since, op.maybeApplied = c.session, op.attempt, false
+	c.op = op
 	c.attempt()
 }
 
@@ -209,7 +254,7 @@ func (c *client) attempt() {
 	}
 	c.s.tr.add(trClient, uint64(c.id), uint64(op.Kind), op.seq, uint64(a), to)
 	if c.s.tr.on() {
-		c.s.tr.printf(c.s.now, "%s %v attempt %d → n%d", c.name, op.Input, a, to)
+		c.s.tr.printf(c.s.now, "%s %v attempt %d → n%d", c.name, op, a, to)
 	}
 	n := c.s.node(to)
 	req := request{op: op, attempt: a}
@@ -231,8 +276,9 @@ const maxUnknownWrites = 3
 // up on it: its outcome stays unknown.
 func (c *client) timeout() {
 	c.hint = 0
+	c.op.maybeApplied = true
 	cs := c.s.clients
-	if !cs.stopped && c.op.attempt >= 3 && c.rng().IntN(10) == 0 &&
+	if !c.op.register && !cs.stopped && c.op.attempt >= 3 && c.rng().IntN(10) == 0 &&
 		(c.op.Kind == kvmodel.Get || cs.unknownWrites < maxUnknownWrites) {
 		if c.op.Kind != kvmodel.Get {
 			cs.unknownWrites++
@@ -248,10 +294,14 @@ func (c *client) timeout() {
 // same outcome); a redirect or failure only from the current one.
 func (c *client) receive(r request, rep reply) {
 	op := r.op
-	if op.done || c.op != op {
+	if op.done || c.op != op || r.attempt <= op.since {
 		return
 	}
 	switch {
+	case rep.kind == replyOK && rep.out.SessionExpired:
+		c.sessionExpired(op)
+	case rep.kind == replyOK && op.register:
+		c.registered(rep.out.Rev)
 	case rep.kind == replyOK:
 		if op.Kind != kvmodel.Get {
 			c.hint = rep.from
@@ -265,6 +315,7 @@ func (c *client) receive(r request, rep reply) {
 		// No leader to ask, or the attempt failed: back off, capped
 		// exponentially, with jitter.
 		c.hint = 0
+		op.maybeApplied = op.maybeApplied || rep.kind == replyRetry
 		backoff := min(5*time.Millisecond<<min(op.attempt, 10), 200*time.Millisecond)
 		backoff += time.Duration(c.rng().Int64N(int64(backoff)))
 		a := op.attempt
@@ -274,6 +325,31 @@ func (c *client) receive(r request, rep reply) {
 			}
 		})
 	}
+}
+
+// registered starts the write that waited for the session id.
+func (c *client) registered(id uint64) {
+	c.op.done = true
+	c.session = id
+	op := c.pending
+	c.pending = nil
+	c.inSession(op)
+}
+
+// sessionExpired handles a write refused because its session expired
+// (thesis §6.3): it applied nowhere, unless an earlier attempt in the
+// session did, before the expiry. Without such an attempt the write goes
+// again in a new session; with one, its outcome is unknown.
+func (c *client) sessionExpired(op *clientOp) {
+	if c.session == op.session {
+		c.session = 0
+	}
+	if op.maybeApplied {
+		c.s.clients.unknownWrites++
+		c.giveUp()
+		return
+	}
+	c.inSession(op)
 }
 
 func (c *client) complete(out kvmodel.Output) {
@@ -308,7 +384,7 @@ func (c *client) record(op *clientOp, out kvmodel.Output, unknown bool) {
 	}
 	s.clients.history = append(s.clients.history, record{
 		client: c.id, in: op.Input, out: out, call: op.call, ret: s.now,
-		unknown: unknown, name: c.name, seq: op.seq,
+		unknown: unknown, session: op.session, seq: op.seq,
 	})
 }
 

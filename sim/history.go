@@ -18,7 +18,7 @@ func operations(history []record, outcomes map[sessionKey]kvmodel.Output) []porc
 	for _, r := range history {
 		op := porcupine.Operation{ClientId: r.client, Input: r.in, Call: int64(r.call), Output: r.out, Return: int64(r.ret)}
 		if r.unknown {
-			out, ok := outcomes[sessionKey{r.name, r.seq}]
+			out, ok := outcomes[sessionKey{r.session, r.seq}]
 			if r.in.Kind == kvmodel.Get || !ok {
 				continue
 			}

@@ -320,10 +320,9 @@ func (c *cluster) published() {
 		}
 		return nil
 	})
-	for i, m := range c.nodes {
+	for _, m := range c.nodes {
 		start := time.Now()
-		r, err := e2etest.Do(probe, http.MethodPut, m.URL("/v1/kv/setup/"+m.Name), []byte("v"),
-			"Raftex-Client-Id", c.prefix+"-setup", "Raftex-Request-Seq", strconv.Itoa(i+1))
+		r, err := e2etest.Do(probe, http.MethodPut, m.URL("/v1/kv/setup/"+m.Name), []byte("v"))
 		if err != nil || r.Code != http.StatusOK {
 			c.t.Fatalf("a write through %s = %d %s (%v) after %s, want 200", m.Name, r.Code, r.Body, err, time.Since(start).Round(time.Millisecond))
 		}

@@ -73,10 +73,9 @@ func TestDockerCompose(t *testing.T) {
 	}
 	c := &cluster{t: t, nodes: nodes}
 	lead := c.leader(nodes...)
-	for i, m := range nodes {
+	for _, m := range nodes {
 		key := "compose/" + m.Name
-		r, err := e2etest.Do(probe, http.MethodPut, m.URL("/v1/kv/"+key), []byte(m.Name),
-			"Raftex-Client-Id", project, "Raftex-Request-Seq", fmt.Sprint(i+1))
+		r, err := e2etest.Do(probe, http.MethodPut, m.URL("/v1/kv/"+key), []byte(m.Name))
 		if err != nil || r.Code != http.StatusOK {
 			t.Fatalf("write through %s (leader %s) = %d %s (%v), want 200", m.Name, lead.Name, r.Code, r.Body, err)
 		}

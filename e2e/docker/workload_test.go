@@ -67,7 +67,6 @@ func startWorkload(t *testing.T, c *cluster) *workload {
 	for id := range workers {
 		rotated := append(append([]string{}, eps[id%len(eps):]...), eps[:id%len(eps)]...)
 		cl, err := client.New(rotated, client.Options{
-			ClientID: fmt.Sprintf("%s-w%d", c.prefix, id),
 			// A frozen node answers nothing: give up on it soon after
 			// the servers' own request timeout would have answered 503.
 			AttemptTimeout: requestTimeout + time.Second,

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -62,6 +63,27 @@ func (n *Node) Status() (client.Status, error) {
 		return st, fmt.Errorf("GET /v1/status on %s: %w", n.Name, err)
 	}
 	return st, json.Unmarshal(r.Body, &st)
+}
+
+// Register registers a client session through the node (POST
+// /v1/sessions) and returns its client id, for the Raftex-Client-Id
+// header. Anything but 200 with an id fails the test.
+func (n *Node) Register(t testing.TB) string {
+	t.Helper()
+	r, err := Do(n.HTTP, http.MethodPost, n.URL("/v1/sessions"), nil)
+	if err == nil {
+		err = r.Want(http.StatusOK)
+	}
+	var body struct {
+		ClientID uint64 `json:"client_id"`
+	}
+	if err == nil {
+		err = json.Unmarshal(r.Body, &body)
+	}
+	if err != nil || body.ClientID == 0 {
+		t.Fatalf("registering a session on %s: %v (%s)", n.Name, err, r.Body)
+	}
+	return strconv.FormatUint(body.ClientID, 10)
 }
 
 // Put writes value at key (the rest of the path after /v1/kv/, used as

@@ -14,7 +14,8 @@
 //  3. a compare-and-set succeeds exactly when the key is at the revision
 //     it expects (0: absent); when it fails it writes nothing and reports
 //     the key's current revision;
-//  4. a delete reports whether the key existed.
+//  4. a delete reports whether the key existed;
+//  5. a write refused because its session expired writes nothing.
 //
 // # Operations whose outcome is unknown
 //
@@ -89,6 +90,9 @@ type Output struct {
 	Value    string // Get: its value
 	Deleted  bool   // Delete: the key existed
 	Mismatch bool   // CAS: the revision did not match; nothing was written
+	// SessionExpired: a write refused because its client session had
+	// expired (thesis §6.3); nothing was written.
+	SessionExpired bool
 }
 
 // state is one key's state.
@@ -146,8 +150,11 @@ func partition(history []porcupine.Operation) [][]porcupine.Operation {
 // step reports whether the operation may have had this outcome in state
 // st, and the state after it.
 func step(st state, in Input, out Output) (bool, any) {
-	if out.Unknown {
+	switch {
+	case out.Unknown:
 		return true, applyUnknown(st, in)
+	case out.SessionExpired:
+		return in.Kind != Get, st
 	}
 	switch in.Kind {
 	case Get:
@@ -242,6 +249,8 @@ func (out Output) String() string {
 	switch {
 	case out.Unknown:
 		b.WriteString("unknown")
+	case out.SessionExpired:
+		b.WriteString("session expired")
 	case out.Mismatch:
 		fmt.Fprintf(&b, "mismatch, rev %d", out.Rev)
 	case out.Found:

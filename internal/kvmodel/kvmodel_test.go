@@ -21,6 +21,7 @@ var (
 	del = Input{Kind: Delete, Key: "k"}
 
 	unknown = Output{Unknown: true}
+	expired = Output{SessionExpired: true}
 )
 
 func put(v string) Input                { return Input{Kind: Put, Key: "k", Value: v} }
@@ -118,6 +119,14 @@ func TestModel(t *testing.T) {
 			op(0, put("a"), unknown, 0, Never), op(1, cas(9, "b"), unknown, 11, Never), op(2, get, found("a", 7), 21, 30)}},
 		{"unknown delete applied", true, []porcupine.Operation{
 			op(0, put("a"), rev(3), 0, 10), op(1, del, unknown, 11, Never), op(2, get, Output{}, 21, 30)}},
+
+		// A session expired (thesis §6.3): refused, nothing written.
+		{"a write refused for its session's expiry wrote nothing", true, []porcupine.Operation{
+			op(0, put("a"), rev(3), 0, 10), op(1, put("b"), expired, 11, 20), op(2, get, found("a", 3), 21, 30)}},
+		{"a write refused for its session's expiry cannot be seen", false, []porcupine.Operation{
+			op(1, put("b"), expired, 0, 10), op(2, get, found("b", 3), 11, 20)}},
+		{"a read cannot be refused for a session", false, []porcupine.Operation{
+			op(1, get, expired, 0, 10)}},
 		{"unknown delete cannot be undone", false, []porcupine.Operation{
 			op(0, put("a"), rev(3), 0, 10), op(1, del, unknown, 11, Never), op(2, get, Output{}, 21, 30), op(2, get, found("a", 3), 31, 40)}},
 	} {
