@@ -475,3 +475,28 @@ func TestCorruptLogRefusesToStart(t *testing.T) {
 		t.Fatalf("Open of a corrupt log: %v", err)
 	}
 }
+
+// A crash right after the first Open keeps the directories it made (the
+// data directory's tree down to wal/ and snap/: each new directory's
+// parent is synced), and so the bootstrap synced inside them.
+func TestOpenMakesItsDirectoriesDurable(t *testing.T) {
+	for seed := range uint64(30) {
+		fs := vfs.NewMem()
+		s, err := Open(fs, "/var/lib/raftex/n1/raft", Options{})
+		must(t, err)
+		must(t, s.Bootstrap(raft.NewMembership(1, 2, 3)))
+		crashed := fs.CrashClone(rand.New(rand.NewPCG(seed, 9)))
+		s.Close()
+		for _, d := range []string{"/var/lib/raftex/n1/raft/wal", "/var/lib/raftex/n1/raft/snap"} {
+			if _, err := crashed.List(d); err != nil {
+				t.Fatalf("seed %d: a crash right after Open lost %s: %v", seed, d, err)
+			}
+		}
+		again, err := Open(crashed, "/var/lib/raftex/n1/raft", Options{})
+		must(t, err)
+		if !again.HasState() {
+			t.Fatalf("seed %d: the bootstrap did not survive the crash", seed)
+		}
+		again.Close()
+	}
+}

@@ -87,7 +87,11 @@ type Dir struct {
 // writes a crash interrupted. noSync skips every fsync (benchmarks only:
 // a crash may then lose a committed snapshot).
 func OpenDir(fs vfs.FS, dir string, noSync bool) (*Dir, error) {
-	if err := fs.MkdirAll(dir); err != nil {
+	mkdir := vfs.MkdirAllSync // a crash must not lose the directory
+	if noSync {
+		mkdir = vfs.FS.MkdirAll
+	}
+	if err := mkdir(fs, dir); err != nil {
 		return nil, err
 	}
 	d := &Dir{fs: fs, dir: dir, noSync: noSync}

@@ -21,9 +21,11 @@ import (
 //
 // Since the last Sync of each file, MemFS keeps an undo log of its appends
 // and truncations; since the last SyncDir of each directory, an undo log of
-// its name changes. A crash keeps, per file and per directory, a prefix of
-// the unsynced operations (journals and page caches reach the disk in
-// order), and may tear the first operation it drops (see CrashClone).
+// its name changes, a new subdirectory's name among them. A crash keeps,
+// per file and per directory, a prefix of the unsynced operations
+// (journals and page caches reach the disk in order), and may tear the
+// first operation it drops (see CrashClone); a directory whose name the
+// crash drops loses everything in it.
 type MemFS struct {
 	mu   sync.Mutex
 	dirs map[string]*memDir
@@ -57,6 +59,9 @@ type link struct {
 }
 
 type memNode struct {
+	// dir marks a subdirectory's name in its parent: its content is the
+	// MemFS's memDir of that path.
+	dir  bool
 	data []byte
 	// undo holds the appends and truncations since the last Sync, oldest
 	// first.
@@ -85,6 +90,9 @@ func split(name string) (dir, base string) {
 }
 
 func pathErr(op, name string, err error) error { return &fs.PathError{Op: op, Path: name, Err: err} }
+
+// errIsDir is returned for file operations on a directory's name.
+var errIsDir = errors.New("is a directory")
 
 // lookup returns the node called name. Caller holds m.mu.
 func (m *MemFS) lookup(op, name string) (*memDir, string, *memNode, error) {
@@ -123,6 +131,9 @@ func (m *MemFS) Create(name string) (File, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n != nil && n.dir {
+		return nil, pathErr("create", name, errIsDir)
+	}
 	if n != nil {
 		n.truncate(0)
 	} else {
@@ -148,6 +159,9 @@ func (m *MemFS) open(op, name string, writable bool) (File, error) {
 	if n == nil {
 		return nil, pathErr(op, name, fs.ErrNotExist)
 	}
+	if n.dir {
+		return nil, pathErr(op, name, errIsDir)
+	}
 	return &memFile{fs: m, node: n, name: clean(name), writable: writable}, nil
 }
 
@@ -161,6 +175,9 @@ func (m *MemFS) Remove(name string) error {
 	}
 	if n == nil {
 		return pathErr("remove", name, fs.ErrNotExist)
+	}
+	if n.dir {
+		return pathErr("remove", name, errIsDir)
 	}
 	d.set(link{name: base})
 	return nil
@@ -177,9 +194,12 @@ func (m *MemFS) Rename(oldname, newname string) error {
 	if n == nil {
 		return pathErr("rename", oldname, fs.ErrNotExist)
 	}
-	nd, nbase, _, err := m.lookup("rename", newname)
+	nd, nbase, old, err := m.lookup("rename", newname)
 	if err != nil {
 		return err
+	}
+	if n.dir || (old != nil && old.dir) {
+		return pathErr("rename", oldname, errIsDir)
 	}
 	if od == nd {
 		if obase != nbase {
@@ -192,18 +212,30 @@ func (m *MemFS) Rename(oldname, newname string) error {
 	return nil
 }
 
-// MkdirAll implements FS.
+// MkdirAll implements FS. Each directory it makes is a new name in its
+// parent, durable once the parent is synced.
 func (m *MemFS) MkdirAll(dir string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for d := clean(dir); ; d = path.Dir(d) {
-		if _, ok := m.dirs[d]; !ok {
-			m.dirs[d] = newMemDir()
+	var missing []string
+	for d := clean(dir); d != "/" && d != "."; d = path.Dir(d) {
+		if _, ok := m.dirs[d]; ok {
+			break
 		}
-		if d == "/" || d == "." {
-			return nil
-		}
+		missing = append(missing, d)
 	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		d, base, n, err := m.lookup("mkdir", missing[i])
+		if err != nil {
+			return err
+		}
+		if n != nil {
+			return pathErr("mkdir", missing[i], fs.ErrExist) // a file of that name
+		}
+		d.set(link{name: base, node: &memNode{dir: true}})
+		m.dirs[missing[i]] = newMemDir()
+	}
+	return nil
 }
 
 // List implements FS.
@@ -215,8 +247,10 @@ func (m *MemFS) List(dir string) ([]string, error) {
 		return nil, pathErr("list", dir, fs.ErrNotExist)
 	}
 	names := make([]string, 0, len(d.files))
-	for name := range d.files {
-		names = append(names, name)
+	for name, n := range d.files {
+		if !n.dir {
+			names = append(names, name)
+		}
 	}
 	slices.Sort(names)
 	return names, nil
@@ -246,6 +280,9 @@ func (m *MemFS) ReadFile(name string) ([]byte, error) {
 	if n == nil {
 		return nil, pathErr("read", name, fs.ErrNotExist)
 	}
+	if n.dir {
+		return nil, pathErr("read", name, errIsDir)
+	}
 	return slices.Clone(n.data), nil
 }
 
@@ -255,9 +292,12 @@ func (m *MemFS) ReadFile(name string) ([]byte, error) {
 func (m *MemFS) WriteFile(name string, data []byte) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	d, base, _, err := m.lookup("write", name)
+	d, base, n, err := m.lookup("write", name)
 	if err != nil {
 		return err
+	}
+	if n != nil && n.dir {
+		return pathErr("write", name, errIsDir)
 	}
 	d.files[base] = &memNode{data: slices.Clone(data)}
 	d.undo = nil
@@ -268,21 +308,39 @@ func (m *MemFS) WriteFile(name string, data []byte) error {
 // now: what was synced is kept; of the unsynced operations on each file and
 // each directory a random prefix is kept, and with even odds the first
 // dropped append of a file is torn (a random prefix of its bytes kept, and
-// maybe the file's size grown over zeros where the rest never landed).
+// maybe the file's size grown over zeros where the rest never landed). A
+// directory whose name in its parent is dropped is gone with all it holds.
 // Open files of m are unaffected; the clone has everything durable.
 func (m *MemFS) CrashClone(rng *rand.Rand) *MemFS {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	names := make(map[string]map[string]*memNode, len(m.dirs))
+	dnames := sortedKeys(m.dirs)
+	for _, dname := range dnames {
+		names[dname] = crashDir(m.dirs[dname], rng)
+	}
+	// survives reports whether dname's name, and its parents', survived.
+	var survives func(dname string) bool
+	survives = func(dname string) bool {
+		if dname == "/" || dname == "." {
+			return true
+		}
+		parent, base := split(dname)
+		n := names[parent][base]
+		return n != nil && n.dir && survives(parent)
+	}
 	c := &MemFS{dirs: make(map[string]*memDir, len(m.dirs))}
 	crashed := map[*memNode]*memNode{}
-	for _, dname := range sortedKeys(m.dirs) {
-		d := m.dirs[dname]
-		files := crashDir(d, rng)
+	for _, dname := range dnames {
+		if !survives(dname) {
+			continue
+		}
+		files := names[dname]
 		cd := newMemDir()
 		for _, name := range sortedKeys(files) {
 			n := files[name]
 			if _, ok := crashed[n]; !ok {
-				crashed[n] = &memNode{data: crashFile(n, rng)}
+				crashed[n] = &memNode{dir: n.dir, data: crashFile(n, rng)}
 			}
 			cd.files[name] = crashed[n]
 		}

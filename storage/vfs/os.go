@@ -31,7 +31,7 @@ func (osFS) Open(name string) (File, error) { return openOS(name, os.O_RDONLY) }
 func (osFS) OpenAppend(name string) (File, error) { return openOS(name, os.O_RDWR|os.O_APPEND) }
 
 func openOS(name string, flag int) (File, error) {
-	f, err := os.OpenFile(name, flag, 0o644)
+	f, err := os.OpenFile(name, flag, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +42,7 @@ func (osFS) Remove(name string) error { return os.Remove(name) }
 
 func (osFS) Rename(oldname, newname string) error { return os.Rename(oldname, newname) }
 
-func (osFS) MkdirAll(dir string) error { return os.MkdirAll(dir, 0o755) }
+func (osFS) MkdirAll(dir string) error { return os.MkdirAll(dir, 0o700) }
 
 func (osFS) List(dir string) ([]string, error) {
 	des, err := os.ReadDir(dir)

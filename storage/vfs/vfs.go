@@ -7,16 +7,18 @@
 //
 //   - bytes written to a file are durable only after File.Sync returns;
 //   - a created, renamed or removed name is durable only after SyncDir of
-//     its directory returns;
-//   - directories made by MkdirAll are durable at once (a simplification:
-//     the storage makes its directory once, before any state exists).
+//     its directory returns, a directory's name made by MkdirAll too
+//     (MkdirAllSync makes directories and syncs their parents).
 //
 // Write always appends at the end of the file: the storage only ever
 // appends, truncates a torn tail, or writes a file whole.
 package vfs
 
 import (
+	"errors"
 	"io"
+	"io/fs"
+	"path/filepath"
 )
 
 // File is an open file. Safe for use by one goroutine at a time; a file
@@ -37,8 +39,9 @@ type File interface {
 // FS is a file system. Names are slash- or OS-separated paths; both
 // implementations clean them. All methods are safe for concurrent use.
 type FS interface {
-	// Create makes an empty file for writing, truncating any file of that
-	// name. The new name is durable only after SyncDir.
+	// Create makes an empty file for writing (on a real disk, with
+	// permissions 0600), truncating any file of that name. The new name is
+	// durable only after SyncDir.
 	Create(name string) (File, error)
 	// Open opens an existing file for reading.
 	Open(name string) (File, error)
@@ -49,11 +52,46 @@ type FS interface {
 	// Rename atomically replaces newname with oldname. Durable only after
 	// SyncDir of the directory (both, if they differ).
 	Rename(oldname, newname string) error
-	// MkdirAll makes dir and any missing parents.
+	// MkdirAll makes dir and any missing parents (on a real disk, with
+	// permissions 0700). The new names are durable only after SyncDir of
+	// each one's parent.
 	MkdirAll(dir string) error
 	// List returns the names of the files (not subdirectories) in dir,
 	// sorted.
 	List(dir string) ([]string, error)
 	// SyncDir makes the names in dir durable (fsync of the directory).
 	SyncDir(dir string) error
+}
+
+// MkdirAllSync makes dir and any missing parents, durably: after making
+// them it syncs the parent of each directory it made, so a crash keeps
+// them (and what is later synced inside them). Directories that existed
+// are left alone.
+func MkdirAllSync(fsys FS, dir string) error {
+	var missing []string // deepest first
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		_, err := fsys.List(d)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if err := fsys.MkdirAll(dir); err != nil {
+		return err
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := fsys.SyncDir(filepath.Dir(missing[i])); err != nil {
+			return err
+		}
+	}
+	return nil
 }

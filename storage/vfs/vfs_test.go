@@ -6,6 +6,8 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 )
@@ -100,12 +102,77 @@ func testFS(t *testing.T, fsys FS, dir string) {
 	}
 }
 
-func TestOS(t *testing.T)  { testFS(t, OS(), t.TempDir()) }
+func TestOS(t *testing.T) { testFS(t, OS(), t.TempDir()) }
+
+// A new directory is a name in its parent: a crash before the parent is
+// synced may drop it, with everything synced inside it; MkdirAllSync
+// makes it durable at once.
+func TestCrashCloneDropsAnUnsyncedDirectory(t *testing.T) {
+	m := NewMem()
+	m.MkdirAll("/a/b")
+	f, _ := m.Create("/a/b/f")
+	mustWrite(t, f, "synced")
+	f.Sync()
+	m.SyncDir("/a/b")
+	dropped := false
+	for seed := range uint64(50) {
+		c := m.CrashClone(rand.New(rand.NewPCG(seed, 3)))
+		if _, err := c.List("/a/b"); errors.Is(err, fs.ErrNotExist) {
+			dropped = true
+			if _, err := c.Open("/a/b/f"); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("seed %d: /a/b is gone but its file is not: %v", seed, err)
+			}
+		}
+	}
+	if !dropped {
+		t.Fatal("no crash dropped directories whose parents were never synced")
+	}
+
+	d := NewMem()
+	if err := MkdirAllSync(d, "/a/b"); err != nil {
+		t.Fatal(err)
+	}
+	for seed := range uint64(50) {
+		c := d.CrashClone(rand.New(rand.NewPCG(seed, 3)))
+		if _, err := c.List("/a/b"); err != nil {
+			t.Fatalf("seed %d: a crash right after MkdirAllSync lost /a/b: %v", seed, err)
+		}
+	}
+	if names, _ := d.List("/a"); len(names) != 0 {
+		t.Fatalf("List shows subdirectories as files: %v", names)
+	}
+	if _, err := d.Create("/a/b"); err == nil {
+		t.Fatal("Create over a directory's name succeeded")
+	}
+}
+
+// On a real disk, files are 0600 and directories 0700: the log and the
+// snapshots are nobody else's to read.
+func TestOSPermissions(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "x", "y")
+	if err := MkdirAllSync(OS(), dir); err != nil {
+		t.Fatal(err)
+	}
+	f, err := OS().Create(filepath.Join(dir, "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for path, want := range map[string]os.FileMode{filepath.Dir(dir): 0o700, dir: 0o700, filepath.Join(dir, "f"): 0o600} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm()&^want != 0 {
+			t.Errorf("%s has mode %v, want at most %v", path, fi.Mode().Perm(), want)
+		}
+	}
+}
 func TestMem(t *testing.T) { testFS(t, NewMem(), "/data") }
 
 func TestCrashCloneKeepsSyncedDropsOrKeepsUnsynced(t *testing.T) {
 	m := NewMem()
-	m.MkdirAll("/d")
+	MkdirAllSync(m, "/d")
 	f, _ := m.Create("/d/log")
 	mustWrite(t, f, "durable.")
 	f.Sync()
@@ -139,7 +206,7 @@ func TestCrashCloneKeepsSyncedDropsOrKeepsUnsynced(t *testing.T) {
 
 func TestCrashCloneDirectoryEntries(t *testing.T) {
 	m := NewMem()
-	m.MkdirAll("/d")
+	MkdirAllSync(m, "/d")
 	f, _ := m.Create("/d/old")
 	mustWrite(t, f, "old")
 	f.Sync()

@@ -132,7 +132,11 @@ func Open(fs vfs.FS, dir string, opts Options) (*WAL, error) {
 		opts.SegmentSize = DefaultSegmentSize
 	}
 	w := &WAL{fs: fs, dir: dir, opts: opts}
-	if err := fs.MkdirAll(dir); err != nil {
+	mkdir := vfs.MkdirAllSync // a crash must not lose the directory
+	if opts.UnsafeNoSync {
+		mkdir = vfs.FS.MkdirAll
+	}
+	if err := mkdir(fs, dir); err != nil {
 		return nil, err
 	}
 	names, err := fs.List(dir)
