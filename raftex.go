@@ -37,7 +37,8 @@ import (
 type Config struct {
 	// ID of this node (1, 2, ...; shown as n1, n2, ...).
 	ID uint64
-	// DataDir holds the log, the snapshots and the cluster file.
+	// DataDir holds the log, the snapshots and the cluster file; a node
+	// locks it while it runs.
 	DataDir string
 	// PeerAddr is where peers reach this node (listen and advertise).
 	PeerAddr string
@@ -45,7 +46,8 @@ type Config struct {
 	// free port; see Node.ClientAddr).
 	ClientAddr string
 	// InitialCluster maps every initial member's id to its peer address.
-	// It bootstraps a new cluster and is ignored once DataDir holds state.
+	// It bootstraps a new cluster and is ignored once DataDir holds state
+	// (a WARN names both when they differ).
 	InitialCluster map[uint64]string
 	// RequestTimeout bounds each request, waiting for a leader included.
 	// Default 5 s.
@@ -74,6 +76,7 @@ type Node struct {
 	registry *prometheus.Registry
 	metrics  *inspect.Metrics
 	trans    *tcp.Transport
+	lock     *dataDirLock
 
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -82,24 +85,42 @@ type Node struct {
 }
 
 // StartNode starts a member and returns once it serves (a leader may not
-// be elected yet: requests wait for one up to RequestTimeout).
+// be elected yet: requests wait for one up to RequestTimeout). It holds
+// an exclusive lock on DataDir until Stop (ErrDataDirInUse if another
+// process holds it). A start that fails leaves no cluster file behind
+// unless the log was bootstrapped from it, so a corrected InitialCluster
+// takes effect on the next start.
 func StartNode(cfg Config) (*Node, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	cluster, err := loadOrCreateClusterFile(cfg)
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", node.FormatID(cfg.ID)), registry: prometheus.NewRegistry()}
+	if err := vfs.MkdirAllSync(vfs.OS(), cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("raftex: making the data dir: %w", err)
+	}
+	lock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("node", node.FormatID(cfg.ID)), registry: prometheus.NewRegistry()}
+	if !lockSupported {
+		n.log.Warn("this system has no flock: a second node on the same data dir is not refused", "data_dir", cfg.DataDir)
+	}
+	n.lock = lock
+	// Bind the client port before anything is made durable: a port in
+	// use fails the start early.
+	ln, err := net.Listen("tcp", cfg.ClientAddr)
+	if err != nil {
+		lock.release()
+		return nil, fmt.Errorf("raftex: client address: %w", err)
+	}
 	n.metrics = inspect.NewMetrics(n.registry, cfg.ID)
-	if err := n.startRaft(cluster); err != nil {
+	cluster, err := n.startRaft()
+	if err != nil {
+		ln.Close()
+		lock.release()
 		return nil, err
 	}
-	if err := n.startHTTP(cluster); err != nil {
-		n.node.Stop()
-		return nil, err
-	}
+	n.startHTTP(ln, cluster)
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	n.wg.Add(2)
@@ -135,11 +156,19 @@ func (cfg *Config) setDefaults() error {
 	return nil
 }
 
-func (n *Node) startRaft(cluster clusterFile) error {
+// startRaft opens the storage, picks the cluster (see chooseCluster),
+// starts the transport and the node, and then records the cluster in
+// DataDir if it is new there.
+func (n *Node) startRaft() (clusterFile, error) {
 	cfg := n.cfg
 	store, err := storage.Open(vfs.OS(), filepath.Join(cfg.DataDir, "raft"), withLogger(cfg.Storage, n.log))
 	if err != nil {
-		return err
+		return clusterFile{}, err
+	}
+	cluster, save, err := chooseCluster(cfg, store, n.log)
+	if err != nil {
+		store.Close()
+		return clusterFile{}, err
 	}
 	if cfg.Storage.UnsafeNoSync {
 		n.log.Warn("UNSAFE: fsync is off; a crash can lose acknowledged writes and break Raft's guarantees")
@@ -155,7 +184,7 @@ func (n *Node) startRaft(cluster clusterFile) error {
 	trans, err := tcp.New(tcfg)
 	if err != nil {
 		store.Close()
-		return err
+		return clusterFile{}, err
 	}
 	ncfg := node.DefaultConfig(cfg.ID)
 	ncfg.InitialMembership = raft.NewMembership(cluster.ids()...)
@@ -173,9 +202,16 @@ func (n *Node) startRaft(cluster clusterFile) error {
 	if err != nil {
 		trans.Stop()
 		store.Close()
-		return err
+		return clusterFile{}, err
 	}
-	return nil
+	if save {
+		// Only now: the log is bootstrapped from this cluster.
+		if err := saveClusterFile(cfg.DataDir, cluster); err != nil {
+			n.node.Stop()
+			return clusterFile{}, err
+		}
+	}
+	return cluster, nil
 }
 
 func withLogger(o storage.Options, l *slog.Logger) storage.Options {
@@ -185,11 +221,7 @@ func withLogger(o storage.Options, l *slog.Logger) storage.Options {
 	return o
 }
 
-func (n *Node) startHTTP(cluster clusterFile) error {
-	ln, err := net.Listen("tcp", n.cfg.ClientAddr)
-	if err != nil {
-		return fmt.Errorf("raftex: client address: %w", err)
-	}
+func (n *Node) startHTTP(ln net.Listener, cluster clusterFile) {
 	n.listener = ln
 	// Event streams never end on their own: Shutdown closes them.
 	var streams sync.Map
@@ -219,7 +251,6 @@ func (n *Node) startHTTP(cluster clusterFile) error {
 			n.log.Error("http server stopped", "err", err)
 		}
 	}()
-	return nil
 }
 
 // feedMetrics samples the node's status into metrics every second (its
@@ -367,6 +398,7 @@ func (n *Node) Stop() error {
 		}
 		n.stopErr = n.node.Stop()
 		n.wg.Wait()
+		n.lock.release()
 	})
 	return n.stopErr
 }
