@@ -613,3 +613,44 @@ func TestMembersArePublishedAndSnapshotted(t *testing.T) {
 		t.Fatalf("bad member id = %v", res.Err)
 	}
 }
+
+// BenchmarkApply measures a write's apply, without a session and in one
+// (the session adds the command's digest and the remembered result).
+func BenchmarkApply(b *testing.B) {
+	for _, size := range []int{100, 64 << 10} {
+		for _, withSession := range []bool{false, true} {
+			b.Run(fmt.Sprintf("value=%d/session=%t", size, withSession), func(b *testing.B) {
+				benchmarkApply(b, size, withSession)
+			})
+		}
+	}
+}
+
+func benchmarkApply(b *testing.B, size int, withSession bool) {
+	s := New(Config{})
+	value := bytes.Repeat([]byte("v"), size)
+	entries := make([][]byte, 1024)
+	index := uint64(0)
+	// round encodes the next 1024 entries, in a new session: every
+	// sequence number is new.
+	round := func() {
+		b.StopTimer()
+		defer b.StartTimer()
+		var id uint64
+		if withSession {
+			index++
+			id = s.Apply(raft.Entry{Index: index, Data: Register().Encode()}).(Result).Revision
+		}
+		for i := range entries {
+			entries[i] = inSession(set(fmt.Sprintf("k%d", i), string(value)), id, uint64(i+1)).Encode()
+		}
+	}
+	b.SetBytes(int64(size))
+	for i := range b.N {
+		if i%len(entries) == 0 {
+			round()
+		}
+		index++
+		s.Apply(raft.Entry{Index: index, Data: entries[i%len(entries)]})
+	}
+}
