@@ -76,11 +76,11 @@ func (a *Applier) Apply(t ApplyTask) error {
 	start := time.Now()
 	n := 0
 	for _, e := range t.Entries {
-		if e.Index <= a.appliedIndex {
-			continue // covered by a snapshot restored meanwhile
-		}
 		if e.Index != a.appliedIndex+1 {
-			return fmt.Errorf("node: entry %d handed to apply after %d: the log has a gap", e.Index, a.appliedIndex)
+			// Entries apply once each, in log order (§5.3): a gap or a
+			// repeat is a broken contract, and applying on would leave
+			// this state machine unlike the others.
+			return fmt.Errorf("node: entry %d handed to apply after %d: %w", e.Index, a.appliedIndex, ErrApplyOrder)
 		}
 		var result any
 		if e.Type == raft.EntryNormal {

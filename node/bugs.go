@@ -10,9 +10,14 @@ type plantedBugs struct {
 	// AppendEntries acknowledgements) before the write is durable (§5.1,
 	// Ready rule 3).
 	AckBeforeFsync bool
-	// ApplyBeforeFsync hands committed entries to the state machine
-	// before the write of their Ready is durable (Ready rule 3).
-	ApplyBeforeFsync bool
+	// ReadBeforeApplied answers a read once its read index is confirmed,
+	// without waiting for the state machine to apply through it (Ready
+	// rule 4, thesis §6.4).
+	ReadBeforeApplied bool
+	// ResolveIgnoringTerm resolves a proposal with the result of whatever
+	// entry applied at its index, even another leader's (§5.3: an entry
+	// is identified by its index and term).
+	ResolveIgnoringTerm bool
 }
 
 var bugs plantedBugs

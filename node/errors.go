@@ -18,6 +18,10 @@ var (
 	// ErrReadLost is returned when a read request found no answer within
 	// two election timeouts (its messages were lost); retry.
 	ErrReadLost = errors.New("node: read index request lost")
+	// ErrApplyOrder is why the node stops when the core hands its state
+	// machine an entry out of log order: a bug, never a condition to
+	// retry.
+	ErrApplyOrder = errors.New("node: entries applied out of log order")
 	// ErrNotCommitted is returned for a proposal whose log index was
 	// taken by another leader's entry: it is certainly not applied, and
 	// may be proposed again.

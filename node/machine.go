@@ -218,9 +218,6 @@ func (m *Machine) Process() {
 		}
 		m.lazy = raft.HardState{}
 		m.inflight, m.writing = rd, true
-		if bugs.ApplyBeforeFsync {
-			m.applyCommitted(rd)
-		}
 		m.env.Write(rd)
 	}
 }
@@ -309,16 +306,10 @@ func (m *Machine) finish(rd raft.Ready) {
 	if !bugs.AckBeforeFsync {
 		m.env.Send(rd.MessagesAfterPersist)
 	}
-	if !bugs.ApplyBeforeFsync || !rd.MustSync() {
-		m.applyCommitted(rd)
-	}
-	m.r.Advance(rd)
-}
-
-func (m *Machine) applyCommitted(rd raft.Ready) {
 	if rd.Snapshot != nil || len(rd.CommittedEntries) > 0 {
 		m.env.Apply(ApplyTask{Snapshot: rd.Snapshot, Entries: rd.CommittedEntries})
 	}
+	m.r.Advance(rd)
 }
 
 // newEpoch draws the random epoch of a node start (see requestCtx), from

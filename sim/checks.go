@@ -16,7 +16,10 @@ import (
 //  3. Log Matching: two logs with an entry of the same index and term
 //     hold the same entries up through it. Each entry is identified by a
 //     hash chained over its log prefix, so one lookup per entry checks
-//     the whole prefix.
+//     the whole prefix. An entry exists once it is durable or has been
+//     sent; one that a crash took before either never existed (a single
+//     voter that lost its new term that way wins the same term again,
+//     and may write other entries in it).
 //  4. Leader Completeness: a leader holds every entry committed in an
 //     earlier term (an entry a node reported committed while in term t
 //     was committed in term t or earlier).
@@ -39,7 +42,8 @@ type checker struct {
 	s *sim
 	// leaders[term] is the leader of term.
 	leaders map[uint64]uint64
-	// chains identifies every entry ever in a log by (index, term).
+	// chains identifies every entry ever in a log by (index, term):
+	// durable somewhere, or sent to another node.
 	chains map[[2]uint64]uint64
 	// committed[i] is the entry known committed at index i (term 0:
 	// unknown).
@@ -93,6 +97,9 @@ type nodeView struct {
 	// ackTerm: its log matches the leader's through it (§5.3).
 	ack     logPos
 	ackTerm uint64
+	// unconfirmed are the entries of this incarnation's log neither
+	// durable nor sent yet, by (index, term): a crash forgets them.
+	unconfirmed map[[2]uint64]uint64
 }
 
 // shadowLog mirrors a node's log (stable and unstable) from the entries
@@ -268,17 +275,47 @@ func (c *checker) appendEntries(n *node, v *nodeView, ents []raft.Entry, continu
 	}
 }
 
-// logMatching records p, or checks it against the entry recorded at its
-// index and term: if they differ, two logs hold the same (index, term)
-// with different prefixes.
+// logMatching checks p against the entry recorded at its index and term,
+// and records it as unconfirmed until it is durable or sent (confirm): if
+// they differ, two logs hold the same (index, term) with different
+// prefixes.
 func (c *checker) logMatching(n *node, p logPos) bool {
 	key := [2]uint64{p.index, p.term}
-	if ch, ok := c.chains[key]; ok && ch != p.chain {
+	v := c.view(n)
+	ch, ok := c.chains[key]
+	if !ok {
+		ch, ok = v.unconfirmed[key]
+	}
+	if ok && ch != p.chain {
 		c.fail("Log Matching", "node %d holds an entry at %d/%d whose log prefix differs from another log's entry at %d/%d", n.id, p.index, p.term, p.index, p.term)
 		return false
 	}
-	c.chains[key] = p.chain
+	if _, known := c.chains[key]; !known {
+		if v.unconfirmed == nil {
+			v.unconfirmed = map[[2]uint64]uint64{}
+		}
+		v.unconfirmed[key] = p.chain
+	}
 	return true
+}
+
+// confirm records the entries of n's log at the indexes and terms of ents
+// as existing: durable, or sent.
+func (c *checker) confirm(n *node, ents []raft.Entry) {
+	v := c.view(n)
+	for _, e := range ents {
+		key := [2]uint64{e.Index, e.Term}
+		ch, ok := v.unconfirmed[key]
+		if !ok {
+			continue
+		}
+		delete(v.unconfirmed, key)
+		if prev, known := c.chains[key]; known && prev != ch {
+			c.fail("Log Matching", "node %d holds an entry at %d/%d whose log prefix differs from another log's entry at %d/%d", n.id, e.Index, e.Term, e.Index, e.Term)
+			return
+		}
+		c.chains[key] = ch
+	}
 }
 
 func (c *checker) hardState(n *node, v *nodeView, hs raft.HardState, continuing bool) {
@@ -347,6 +384,9 @@ func (c *checker) sent(n *node, m raft.Message) {
 		return
 	}
 	c.speak(v, m.Term, 0)
+	if m.Type == raft.MsgApp {
+		c.confirm(n, m.Entries)
+	}
 	switch {
 	case m.Type == raft.MsgVoteResp && !m.Reject:
 		key := [2]uint64{m.From, m.Term}
@@ -387,10 +427,11 @@ func (c *checker) acknowledge(n *node, v *nodeView, m raft.Message) {
 }
 
 // persisted records a completed write.
-func (c *checker) persisted(n *node, hs raft.HardState) {
-	if !hs.IsEmpty() {
-		c.view(n).durable = hs
+func (c *checker) persisted(n *node, rd raft.Ready) {
+	if !rd.HardState.IsEmpty() {
+		c.view(n).durable = rd.HardState
 	}
+	c.confirm(n, rd.Entries)
 }
 
 // applied checks an entry node n applied; first reports whether no node
@@ -464,8 +505,8 @@ func (c *checker) started(n *node) error {
 		}
 	}
 	st := n.core.Status()
-	if st.Commit < n.applied || st.Applied != n.applied {
-		c.fail("Apply only committed", "node %d restarted with its state machine at %d (its newest snapshot), but its core at commit %d, applied %d: it would apply those entries again", n.id, n.applied, st.Commit, st.Applied)
+	if applied := n.appliedIndex(); st.Commit < applied || st.Applied != applied {
+		c.fail("Apply only committed", "node %d restarted with its state machine at %d (its newest snapshot), but its core at commit %d, applied %d: it would apply those entries again", n.id, applied, st.Commit, st.Applied)
 	}
 	v.term, v.role, v.leaderTerm = hs.Term, raft.Follower, 0
 	v.commit = st.Commit
@@ -492,6 +533,7 @@ func (c *checker) reloadLog(n *node, v *nodeView) error {
 		base.chain = ch
 	}
 	v.log = shadowLog{base: base}
+	v.unconfirmed = nil // what a crash took never existed
 	if last < first {
 		return nil
 	}
@@ -508,5 +550,6 @@ func (c *checker) reloadLog(n *node, v *nodeView) error {
 		v.log.ents = append(v.log.ents, p)
 		prev = p
 	}
+	c.confirm(n, ents) // on disk
 	return nil
 }

@@ -12,8 +12,9 @@ import (
 
 // client is a simulated client with an exactly-once session (thesis
 // §6.3): one operation at a time on a small key space, sent to a node of
-// its choice (the last leader it heard of, or any), retried after a
-// timeout or a redirect. Before its first write, and after the state
+// its choice (the last one that answered a write, or any: every node takes
+// every request), retried after a timeout or a failed attempt. Before its
+// first write, and after the state
 // machine reports its session expired, it registers a session. A write
 // keeps its session sequence number across retries, so the state machine
 // applies it at most once. Every operation's call and return (virtual)
@@ -29,7 +30,7 @@ type client struct {
 	op      *clientOp
 	// pending is the write waiting for the registration in c.op.
 	pending *clientOp
-	// hint is the node believed to lead (0: none).
+	// hint is the node that answered the last write (0: none).
 	hint uint64
 	// revs is the last revision seen of each key: the CAS expectation.
 	revs map[string]uint64
@@ -42,7 +43,10 @@ type clientOp struct {
 	// register: a session's registration (Input.Kind is Put, so that
 	// nodes propose it), not an operation of the history.
 	register bool
-	session  uint64
+	// Lease: a read that accepts the leader's lease (consistency=lease,
+	// thesis §6.4.1); it must be just as linearizable.
+	Lease   bool
+	session uint64
 	seq      uint64
 	call     time.Duration
 	attempt  int
@@ -78,10 +82,9 @@ func (op *clientOp) command() kv.Command {
 
 // reply is a node's answer to one attempt.
 type reply struct {
-	kind   replyKind
-	from   uint64
-	leader uint64 // replyRedirect: the leader hint (0: unknown)
-	out    kvmodel.Output
+	kind replyKind
+	from uint64
+	out  kvmodel.Output
 }
 
 type replyKind uint8
@@ -89,8 +92,6 @@ type replyKind uint8
 const (
 	// replyOK: the operation's outcome.
 	replyOK replyKind = iota
-	// replyRedirect: not the leader; try the hinted one.
-	replyRedirect
 	// replyRetry: the attempt failed without an outcome; try again.
 	replyRetry
 )
@@ -219,6 +220,7 @@ func (c *client) begin() {
 	op := &clientOp{c: c, Input: in, call: c.s.now}
 	c.s.stats.Ops++
 	if in.Kind == kvmodel.Get {
+		op.Lease = c.s.p.leaseRead && rng.IntN(2) == 0
 		c.op = op
 		c.attempt()
 		return
@@ -258,7 +260,7 @@ func (c *client) attempt() {
 	}
 	n := c.s.node(to)
 	req := request{op: op, attempt: a}
-	c.s.after(c.s.net.latency(), func() { n.input(func() { n.serve(req) }) })
+	c.s.after(c.s.net.latency(), func() { n.inputFrom(fromClient, func() { n.serve(req) }) })
 	c.s.after(c.s.p.clientTimeout, func() {
 		if c.op == op && op.attempt == a {
 			c.timeout()
@@ -291,7 +293,7 @@ func (c *client) timeout() {
 
 // receive handles a node's reply. An outcome is accepted from any attempt
 // (a write's retries share its session sequence number, so all report the
-// same outcome); a redirect or failure only from the current one.
+// same outcome); a failure only from the current one.
 func (c *client) receive(r request, rep reply) {
 	op := r.op
 	if op.done || c.op != op || r.attempt <= op.since {
@@ -308,9 +310,6 @@ func (c *client) receive(r request, rep reply) {
 		}
 		c.complete(rep.out)
 	case r.attempt != op.attempt:
-	case rep.kind == replyRedirect && rep.leader != 0:
-		c.hint = rep.leader
-		c.attempt()
 	default:
 		// No leader to ask, or the attempt failed: back off, capped
 		// exponentially, with jitter.

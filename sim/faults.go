@@ -40,6 +40,9 @@ type Faults struct {
 	Skew float64
 	// SlowDisk makes a node's fsyncs take 20–400 ms for 0.5–5 s.
 	SlowDisk float64
+	// SlowFSM makes a node's state machine take 2–20 ms per entry for
+	// 0.5–5 s.
+	SlowFSM float64
 	// Transfer asks the leader to hand leadership to a random node
 	// (thesis §3.10): not a fault, an operator action the core must
 	// survive among the faults.
@@ -63,6 +66,7 @@ var faultKinds = []struct {
 	{"pause", 0.3, func(f *Faults) *float64 { return &f.Pause }},
 	{"skew", 0.2, func(f *Faults) *float64 { return &f.Skew }},
 	{"slow", 0.2, func(f *Faults) *float64 { return &f.SlowDisk }},
+	{"slowfsm", 0.2, func(f *Faults) *float64 { return &f.SlowFSM }},
 	{"transfer", 0.1, func(f *Faults) *float64 { return &f.Transfer }},
 }
 

@@ -38,6 +38,7 @@ func (in *injector) start() {
 		{f.Pause, in.pause},
 		{f.Skew, in.skew},
 		{f.SlowDisk, in.slowDisk},
+		{f.SlowFSM, in.slowFSM},
 		{f.Transfer, in.transfer},
 	} {
 		if k.rate > 0 {
@@ -187,7 +188,7 @@ func (in *injector) restart(n *node) {
 	}
 	if in.s.tr.on() {
 		st := n.core.Status()
-		in.s.tr.printf(in.s.now, "FAULT   n%d recovered term=%d vote=%d commit=%d log=%d..%d, state machine at %d", n.id, st.Term, st.Vote, st.Commit, st.FirstIndex, st.LastIndex, n.applied)
+		in.s.tr.printf(in.s.now, "FAULT   n%d recovered term=%d vote=%d commit=%d log=%d..%d, state machine at %d", n.id, st.Term, st.Vote, st.Commit, st.FirstIndex, st.LastIndex, n.appliedIndex())
 	}
 }
 
@@ -202,16 +203,25 @@ func (in *injector) pause() {
 	inc := n.inc
 	in.s.after(d, func() {
 		if n.inc == inc && n.state == paused {
-			in.note("n%d resumes with %d inputs waiting", n.id, len(n.backlog))
+			in.note("n%d resumes with %d inputs waiting", n.id, len(n.backlog[fromRuntime])+len(n.backlog[fromPeer])+len(n.backlog[fromClient]))
 			n.resume()
 		}
 	})
 }
 
+// skew changes a node's clock rate: in [0.7, 1.3], or, with the leader
+// lease on, within its drift bound ([0.975, 1.025]: two clocks then part
+// by at most 7.5 ms over a 150 ms election timeout, less than the lease's
+// margin, LeaseDriftTicks−1 = 1 tick of 10 ms; see raft.Config.LeaseRead).
 func (in *injector) skew() {
 	n := in.s.nodes[in.rng.IntN(len(in.s.nodes))]
-	n.rate = 0.7 + 0.6*in.rng.Float64()
-	in.note("n%d clock runs at %.2fx", n.id, n.rate)
+	x := in.rng.Float64()
+	if in.s.p.leaseRead {
+		n.setRate(0.975 + 0.05*x)
+	} else {
+		n.setRate(0.7 + 0.6*x)
+	}
+	in.note("n%d clock runs at %.3fx", n.id, n.rate)
 }
 
 func (in *injector) slowDisk() {
@@ -220,6 +230,17 @@ func (in *injector) slowDisk() {
 	n.slowUntil = in.s.now + d
 	n.slowLatency = in.between(20*time.Millisecond, 400*time.Millisecond)
 	in.note("n%d disk slow (fsync ~%v) for %v", n.id, n.slowLatency, d)
+}
+
+// slowFSM makes a node's state machine take 2–20 ms per entry for
+// 0.5–5 s: committed entries back up, and back-pressure must bound them
+// (raft.Config.MaxApplyingBytes) without stopping heartbeats.
+func (in *injector) slowFSM() {
+	n := in.s.nodes[in.rng.IntN(len(in.s.nodes))]
+	d := in.between(500*time.Millisecond, 5*time.Second)
+	n.fsmSlowUntil = in.s.now + d
+	n.fsmDelay = in.between(2*time.Millisecond, 20*time.Millisecond)
+	in.note("n%d state machine slow (%v per entry) for %v", n.id, n.fsmDelay, d)
 }
 
 func (in *injector) transfer() {
@@ -241,8 +262,8 @@ func (in *injector) stop() {
 	in.note("faults stop: network healed, every node up")
 	for _, n := range s.nodes {
 		n.crashArmed = crashNone
-		n.slowUntil = 0
-		n.rate = 1
+		n.slowUntil, n.fsmSlowUntil = 0, 0
+		n.setRate(1)
 		switch n.state {
 		case down:
 			in.restart(n)

@@ -169,7 +169,7 @@ func (nw *network) deliver(env *envelope) {
 	if s.tr.on() {
 		s.tr.printf(s.now, "deliver %v", m)
 	}
-	to.input(func() { to.receive(m, env.body) })
+	to.inputFrom(fromPeer, func() { to.receive(m, env.body) })
 }
 
 // reportSnapshot tells the sender's core how a snapshot transfer ended.

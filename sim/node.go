@@ -1,14 +1,16 @@
 package sim
 
 import (
-	"errors"
+	"bytes"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"time"
 
 	"github.com/raftex/raftex/kv"
+	nodepkg "github.com/raftex/raftex/node"
 	"github.com/raftex/raftex/raft"
 	"github.com/raftex/raftex/storage"
 )
@@ -24,10 +26,15 @@ const (
 	down
 )
 
-// node is one simulated server: the real core, the real storage over its
-// own crashable disk, and the real key-value state machine, driven by the
-// Ready contract (see raft.Ready) one step at a time. It plays the part of
-// package node's goroutines, without goroutines.
+// node is one simulated server running the production runtime without its
+// goroutines: package node's Ready step machine (node.Machine) and
+// applier (node.Applier) over the real storage on a crashable disk and
+// the real key-value state machine. The simulation supplies only what
+// package node's goroutines, clock, disk and network would: it calls the
+// Machine's inputs at virtual times, completes its writes after a
+// simulated fsync latency, carries its messages over the simulated
+// network, and runs the applier as an event of its own (slowed by the
+// slow state machine fault).
 type node struct {
 	s  *sim
 	id uint64
@@ -38,29 +45,38 @@ type node struct {
 
 	disk  *disk
 	store *storage.Store
-	core  *raft.Raft
 	kv    *kv.Store
+	cfg   *nodepkg.Config
+	m     *nodepkg.Machine
+	ap    *nodepkg.Applier
+	core  *raft.Raft // the Machine's core, for the checks and faults
 
-	// applied is the last index the state machine reflects, appliedTerm
-	// its term; lastSnap the index of the last snapshot taken or restored.
-	applied, appliedTerm, lastSnap uint64
-	// inflight is the Ready whose durable write is in progress: the core
-	// hands out no other until it is advanced.
+	// inflight is the Ready whose durable write is in progress.
 	inflight *raft.Ready
-	// backlog holds what arrived while paused, run in order on resume.
-	backlog []func()
-	// lazy is a hard state whose only change was the commit index, kept
-	// for the next write.
-	lazy raft.HardState
-
-	server
+	// backlog holds what arrived while paused, by source, each in order
+	// of arrival.
+	backlog [numSources][]func()
+	// applyQ holds the work handed to the applier; applying: an apply
+	// event is scheduled.
+	applyQ   []nodepkg.ApplyTask
+	applying bool
+	// lastApplied is the entry the state machine applied last: the one a
+	// proposal resolved from the applier was acknowledged as.
+	lastApplied raft.Entry
 
 	// rate is the speed of the node's clock: it ticks every
-	// tickInterval/rate of virtual time.
-	rate float64
+	// tickInterval/rate of virtual time, and its monotonic clock (the
+	// lease's, raft.Config.Clock) runs at the same speed. clockBase is
+	// that clock's reading at virtual time clockAt.
+	rate               float64
+	clockBase, clockAt time.Duration
 	// slowUntil and slowLatency make fsyncs slow until then.
 	slowUntil   time.Duration
 	slowLatency time.Duration
+	// fsmSlowUntil and fsmDelay make each apply batch take fsmDelay per
+	// entry until then (the slow state machine fault).
+	fsmSlowUntil time.Duration
+	fsmDelay     time.Duration
 	// crashArmed: crash while the next write is in flight (crashAny), or
 	// the next one that changes the term or vote (crashVote).
 	crashArmed crashMode
@@ -78,60 +94,79 @@ func newNode(s *sim, id uint64, d *disk) *node {
 	return &node{s: s, id: id, disk: d, rate: 1}
 }
 
-// start boots the node from its disk: open and recover the store
-// (bootstrapping a new one), restore the state machine from the newest
-// snapshot, and start the core from what the store holds.
+// Now is the node's monotonic clock (raft.Clock): virtual time at the
+// node's rate, running whether or not the node does (a paused process's
+// clock moves on).
+func (n *node) Now() time.Duration {
+	return n.clockBase + time.Duration(float64(n.s.now-n.clockAt)*n.rate)
+}
+
+// setRate changes the speed of the node's clock from now on.
+func (n *node) setRate(rate float64) {
+	n.clockBase, n.clockAt, n.rate = n.Now(), n.s.now, rate
+}
+
+// config is the runtime's configuration for this run: package node's
+// defaults with the knobs the seed varies.
+func (n *node) config() *nodepkg.Config {
+	p := n.s.p
+	cfg := nodepkg.DefaultConfig(n.id)
+	cfg.InitialMembership = n.s.membership
+	cfg.Rand = rand.New(rand.NewPCG(n.s.opts.Seed, streamNode+n.id<<16+uint64(n.inc)))
+	cfg.Clock = n
+	cfg.TickInterval, cfg.HeartbeatTick, cfg.ElectionTick = tickInterval, heartbeatTick, electionTick
+	cfg.MaxSizePerMsg = p.maxSizePerMsg
+	cfg.MaxInflightMsgs = p.maxInflight
+	cfg.MaxApplyingBytes = p.maxApplying
+	cfg.MaxUncommittedBytes = p.maxUncommitted
+	cfg.LeaseRead = p.leaseRead
+	cfg.SnapshotEntries, cfg.SnapshotBytes, cfg.SnapshotTrailing = p.snapEvery, 0, p.snapTrailing
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	if n.s.tr.on() {
+		cfg.Logger = n.traceLogger()
+	}
+	return &cfg
+}
+
+// start boots the node from its disk, as package node's Start does: open
+// and recover the store, then node.NewMachine (bootstrap, restore the
+// state machine from the newest snapshot, start the core).
 func (n *node) start() error {
 	opts := storage.Options{SegmentSize: n.s.p.segmentSize}
 	if n.s.tr.on() {
 		// What recovery repaired (a torn tail cut, a snapshot skipped)
 		// goes into the trace.
-		opts.Logger = slog.New(slog.NewTextHandler(traceLines{n}, &slog.HandlerOptions{
-			ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
-				if a.Key == slog.TimeKey {
-					return slog.Attr{}
-				}
-				return a
-			},
-		}))
+		opts.Logger = n.traceLogger()
 	}
 	st, err := storage.Open(n.disk, "/data", opts)
 	if err != nil {
 		return fmt.Errorf("recovery failed: %w", err)
 	}
-	if !st.HasState() {
-		if err := st.Bootstrap(n.s.membership); err != nil {
-			return err
-		}
-	}
 	n.store, n.kv = st, kv.New(kv.Config{})
-	n.applied, n.appliedTerm, n.lastSnap = 0, 0, 0
-	snap, err := st.Snapshot()
+	n.cfg = n.config()
+	n.m, n.ap, err = nodepkg.NewMachine(n.cfg, st, observedFSM{n}, simEnv{n}, n.runtimeEvent)
 	if err != nil {
 		return err
 	}
-	if !snap.IsEmpty() {
-		if err := n.restoreKV(snap.Meta); err != nil {
-			return err
-		}
+	n.core, n.state = n.m.Raft(), up
+	n.lastApplied = raft.Entry{}
+	if applied := n.ap.Applied(); applied > 0 {
+		n.s.chk.restored(n, applied)
+		n.s.tr.add(trSnapshot, n.id, applied, 0)
 	}
-	cfg := raft.DefaultConfig(n.id, st)
-	cfg.Applied = n.applied
-	cfg.Rand = rand.New(rand.NewPCG(n.s.opts.Seed, streamNode+n.id<<16+uint64(n.inc)))
-	cfg.HeartbeatTick, cfg.ElectionTick = heartbeatTick, electionTick
-	cfg.MaxSizePerMsg = n.s.p.maxSizePerMsg
-	cfg.MaxInflightMsgs = n.s.p.maxInflight
-	core, err := raft.New(cfg)
-	if err != nil {
-		return err
-	}
-	n.core, n.state = core, up
-	n.server.reset()
 	if err := n.s.chk.started(n); err != nil {
 		return err
 	}
 	n.scheduleTick(time.Duration(n.s.net.rng.Int64N(int64(tickInterval))))
 	return nil
+}
+
+// appliedIndex is the last index the state machine reflects.
+func (n *node) appliedIndex() uint64 {
+	if n.ap == nil {
+		return 0
+	}
+	return n.ap.Applied()
 }
 
 // scheduleTick schedules the next tick of this incarnation's clock.
@@ -143,74 +178,79 @@ func (n *node) scheduleTick(d time.Duration) {
 		}
 		n.scheduleTick(time.Duration(float64(tickInterval) / n.rate))
 		if n.state == up {
-			n.core.Tick()
+			n.m.Tick()
 			n.process()
 		}
 	})
 }
 
-// input runs fn on the node and handles the Ready it causes: at once if
-// the node runs, on resume if it is paused, never if it is down.
-func (n *node) input(fn func()) {
+// source is where an input comes from: package node's core goroutine
+// takes each from its own channel.
+type source uint8
+
+const (
+	fromRuntime source = iota // ticks, writes done, the applier, the transport's reports
+	fromPeer                  // the inbox
+	fromClient                // proposals and reads
+	numSources
+)
+
+// input runs fn on the node and lets the Machine process what it caused:
+// at once if the node runs, on resume if it is paused, never if it is
+// down.
+func (n *node) input(fn func()) { n.inputFrom(fromRuntime, fn) }
+
+func (n *node) inputFrom(src source, fn func()) {
 	switch n.state {
 	case down:
 		return
 	case paused:
-		n.backlog = append(n.backlog, fn)
+		n.backlog[src] = append(n.backlog[src], fn)
 		return
 	}
 	fn()
 	n.process()
 }
 
-// process pushes Readys through the contract until the core has nothing
-// more or a durable write is in flight (raft.Ready, rules 1–5). While one
-// is, the leader's messages still leave as they are produced
-// (TakeMessages, thesis §10.2.1).
 func (n *node) process() {
-	if n.state == up && n.inflight != nil {
-		for _, m := range n.core.TakeMessages() {
-			n.s.net.send(m)
-		}
-		return
-	}
-	for n.state == up && n.inflight == nil && n.core.HasReady() {
-		rd := n.core.Ready()
-		n.s.chk.ready(n, &rd)
-		if n.s.failed() {
-			return
-		}
-		n.s.tr.add(trReady, n.id, rd.HardState.Term, rd.HardState.Vote, rd.HardState.Commit, uint64(len(rd.Entries)), uint64(len(rd.CommittedEntries)))
-		if n.s.tr.on() {
-			n.traceReady(&rd)
-		}
-		// Rule 1: the leader's messages leave before the write.
-		for _, m := range rd.Messages {
-			n.s.net.send(m)
-		}
-		n.confirmReads(rd.ReadStates)
-		if !rd.MustSync() {
-			// A hard state that changed only its commit index is not worth
-			// an fsync: it rides with the next write, as in package node.
-			if !rd.HardState.IsEmpty() {
-				n.lazy = rd.HardState
-			}
-			n.finish(rd)
-			continue
-		}
-		if rd.HardState.IsEmpty() {
-			rd.HardState = n.lazy
-		}
-		n.lazy = raft.HardState{}
-		n.persist(rd)
+	if n.state == up && !n.s.failed() {
+		n.m.Process()
 	}
 }
 
-// persist starts the durable write of rd (rule 2). The WAL batch is
+// simEnv is the Machine's world in the simulation.
+type simEnv struct{ n *node }
+
+var _ nodepkg.Env = simEnv{}
+
+// Ready checks every Ready as the core hands it out.
+func (e simEnv) Ready(rd *raft.Ready) {
+	n := e.n
+	n.s.chk.ready(n, rd)
+	n.s.tr.add(trReady, n.id, rd.HardState.Term, rd.HardState.Vote, rd.HardState.Commit, uint64(len(rd.Entries)), uint64(len(rd.CommittedEntries)))
+	if n.s.tr.on() {
+		n.traceReady(rd)
+	}
+}
+
+func (e simEnv) Send(msgs []raft.Message) {
+	for _, m := range msgs {
+		e.n.s.net.send(m)
+	}
+}
+
+func (e simEnv) Event(ev raft.Event) {
+	if n := e.n; n.s.tr.on() && ev.Kind != raft.EventMessageSent && ev.Kind != raft.EventMessageReceived {
+		n.s.tr.printf(n.s.now, "n%d   %v", n.id, ev)
+	}
+}
+
+// Write starts the durable write of rd (Ready rule 2). The WAL batch is
 // written now with its fsync held back by the disk until the simulated
 // latency has passed; a snapshot install is written whole when the
 // latency has passed (a crash before then loses it entirely).
-func (n *node) persist(rd raft.Ready) {
+func (e simEnv) Write(rd raft.Ready) {
+	n := e.n
 	n.inflight = &rd
 	if rd.Snapshot == nil {
 		n.disk.hold()
@@ -232,6 +272,13 @@ func (n *node) persist(rd raft.Ready) {
 		n.crashArmed = crashNone
 		n.s.faults.crashAt(n, time.Duration(n.s.faults.rng.Int64N(int64(lat))))
 	}
+}
+
+// Apply queues work for the applier, which runs as an event of its own.
+func (e simEnv) Apply(t nodepkg.ApplyTask) {
+	n := e.n
+	n.applyQ = append(n.applyQ, t)
+	n.scheduleApply()
 }
 
 func (n *node) changesVote(hs raft.HardState) bool {
@@ -264,153 +311,99 @@ func (n *node) persisted() {
 	} else {
 		n.disk.flush()
 	}
-	n.s.chk.persisted(n, rd.HardState)
+	n.s.chk.persisted(n, rd)
 	n.s.tr.add(trPersist, n.id, rd.HardState.Term, rd.HardState.Vote)
-	n.finish(rd)
+	if err := n.m.WriteDone(nil); err != nil {
+		n.s.fail("Storage", fmt.Sprintf("node %d: %v", n.id, err))
+	}
 }
 
-// finish does what follows the durable write (rules 3–5): send the
-// replies that speak of it, apply, serve reads, advance.
-func (n *node) finish(rd raft.Ready) {
-	for _, m := range rd.MessagesAfterPersist {
-		n.s.net.send(m)
-	}
-	if rd.Snapshot != nil {
-		n.s.stats.Snapshots++
-		if err := n.restoreKV(rd.Snapshot.Meta); err != nil {
-			n.s.fail("Storage", fmt.Sprintf("node %d: %v", n.id, err))
-			return
-		}
-	}
-	for _, e := range rd.CommittedEntries {
-		n.apply(e)
-		if n.s.failed() {
-			return
-		}
-	}
-	n.serveReads()
-	n.core.Advance(rd)
-	n.core.AppliedTo(n.applied)
-	n.maybeSnapshot()
-}
-
-// apply applies one committed entry to the state machine (§5.3).
-func (n *node) apply(e raft.Entry) {
-	if e.Index != n.applied+1 {
-		n.s.fail("Apply in order", fmt.Sprintf("node %d applied entry %d after %d", n.id, e.Index, n.applied))
+// scheduleApply runs the applier on the next queued task: now, or, while
+// the state machine is slow, after its delay per entry.
+func (n *node) scheduleApply() {
+	if n.applying || len(n.applyQ) == 0 {
 		return
 	}
-	var res any
-	if e.Type == raft.EntryNormal {
-		res = n.kv.Apply(e)
+	n.applying = true
+	var d time.Duration
+	if n.s.now < n.fsmSlowUntil {
+		d = n.fsmDelay * time.Duration(max(1, len(n.applyQ[0].Entries)))
 	}
-	n.applied, n.appliedTerm = e.Index, e.Term
+	inc := n.inc
+	n.s.after(d, func() {
+		if n.inc == inc {
+			n.input(n.applyNext)
+		}
+	})
+}
+
+// applyNext is the applier's turn, as on package node's apply goroutine:
+// apply one task, report the progress to the Machine, take a snapshot
+// when one is due.
+func (n *node) applyNext() {
+	t := n.applyQ[0]
+	n.applyQ = n.applyQ[1:]
+	n.applying = false
+	if err := n.ap.Apply(t); err != nil {
+		n.s.fail("Apply in order", fmt.Sprintf("node %d: %v", n.id, err))
+		return
+	}
+	n.m.AppliedTo(n.ap.Applied())
+	if meta, view, ok := n.ap.SnapshotDue(); ok {
+		if err := n.ap.WriteSnapshot(meta, view); err != nil {
+			n.s.fail("Storage", fmt.Sprintf("node %d: snapshot %d: %v", n.id, meta.Index, err))
+			return
+		}
+	}
+	n.scheduleApply()
+}
+
+// runtimeEvent sees the applier's events.
+func (n *node) runtimeEvent(e raft.Event) {
+	switch e.Kind {
+	case raft.EventSnapshotInstalled:
+		n.s.stats.Snapshots++
+		n.s.chk.restored(n, e.Index)
+		n.s.tr.add(trSnapshot, n.id, e.Index, 0)
+	case raft.EventSnapshotTaken:
+		n.s.tr.add(trSnapshot, n.id, e.Index, 1)
+		if n.s.tr.on() {
+			n.s.tr.printf(n.s.now, "n%d snapshot at %d, log compacted to %d", n.id, e.Index, e.PrevIndex)
+		}
+	}
+}
+
+// observedFSM is the node's key-value state machine with the simulator's
+// checks on every entry it applies.
+type observedFSM struct{ n *node }
+
+func (f observedFSM) Apply(e raft.Entry) any {
+	n := f.n
+	res := n.kv.Apply(e)
+	n.lastApplied = e
 	first := n.s.chk.applied(n, e)
 	n.s.tr.add(trApply, n.id, e.Index, e.Term)
 	n.s.clients.applied(first, e.Data, res)
-	n.resolve(e, res)
+	return res
 }
 
-// restoreKV replaces the state machine with the stored snapshot at meta
-// (§7).
-func (n *node) restoreKV(meta raft.SnapshotMeta) error {
-	_, rc, _, err := n.store.OpenSnapshot(meta.Index)
-	if err != nil {
-		return fmt.Errorf("opening snapshot %d: %w", meta.Index, err)
-	}
-	defer rc.Close()
-	if err := n.kv.Restore(rc); err != nil {
-		return fmt.Errorf("restoring snapshot %d: %w", meta.Index, err)
-	}
-	n.applied, n.appliedTerm, n.lastSnap = meta.Index, meta.Term, meta.Index
-	n.s.chk.restored(n, meta.Index)
-	n.s.tr.add(trSnapshot, n.id, meta.Index, meta.Term)
-	n.dropCovered(meta.Index)
-	return nil
-}
-
-// maybeSnapshot takes a snapshot of the state machine every snapEvery
-// applied entries and compacts the log behind it, keeping snapTrailing
-// entries for slow followers (§7).
-func (n *node) maybeSnapshot() {
-	if n.applied-n.lastSnap < n.s.p.snapEvery {
-		return
-	}
-	n.lastSnap = n.applied
-	meta := raft.SnapshotMeta{Index: n.applied, Term: n.appliedTerm, Membership: n.s.membership}
-	w, err := n.store.CreateSnapshot(meta)
-	if errors.Is(err, raft.ErrSnapshotOutOfDate) {
-		return // a newer snapshot arrived from the leader
-	}
-	if err != nil {
-		n.s.fail("Storage", fmt.Sprintf("node %d: create snapshot %d: %v", n.id, meta.Index, err))
-		return
-	}
-	view, err := n.kv.Snapshot()
-	if err == nil {
-		_, err = view.WriteTo(w)
-		view.Release()
-	}
-	if err == nil {
-		err = w.Commit()
-	}
-	if err == nil && meta.Index > n.s.p.snapTrailing {
-		err = n.store.Compact(meta.Index - n.s.p.snapTrailing)
-	}
-	if err != nil {
-		n.s.fail("Storage", fmt.Sprintf("node %d: snapshot %d: %v", n.id, meta.Index, err))
-		return
-	}
-	n.s.tr.add(trSnapshot, n.id, meta.Index, meta.Term)
-	if n.s.tr.on() {
-		n.s.tr.printf(n.s.now, "n%d snapshot at %d/%d, log compacted to %d", n.id, meta.Index, meta.Term, meta.Index-min(meta.Index, n.s.p.snapTrailing))
-	}
-}
+func (f observedFSM) Snapshot() (nodepkg.FSMSnapshot, error) { return f.n.kv.Snapshot() }
+func (f observedFSM) Restore(r io.Reader) error              { return f.n.kv.Restore(r) }
 
 // receive steps a message that arrived. An InstallSnapshot's body is
-// stored first, as package node's transport handler does, and the
-// transfer's end reported to the sender.
+// stored first, as package node's transport handler does
+// (node.StoreSnapshot), and the transfer's end reported to the sender.
 func (n *node) receive(m raft.Message, body []byte) {
 	if m.Type == raft.MsgSnap {
-		if m.Term >= n.core.Status().Term && !n.storeSnapshot(m.Snapshot.Meta, body) {
+		if err := nodepkg.StoreSnapshot(n.store, m, bytes.NewReader(body)); err != nil {
+			n.s.fail("Storage", fmt.Sprintf("node %d: receive snapshot %d: %v", n.id, m.Snapshot.Meta.Index, err))
 			return
 		}
 		n.s.net.reportSnapshot(m.From, m.To, true)
 	}
-	if err := n.core.Step(m); err != nil {
+	if err := n.m.Step(m); err != nil {
 		n.s.fail("Step", fmt.Sprintf("node %d: step %v: %v", n.id, m, err))
 	}
-}
-
-// storeSnapshot stores a received snapshot body. Two rules keep every
-// stored body at or below the core's commit index, so the core never asks
-// to install a body the store refused:
-//
-//   - receive stores no body of a message from an earlier term: the core
-//     ignores that message (§5.1), and its body, newer than anything the
-//     node needs, would make the store refuse the older snapshot the
-//     current leader sends (found by seed 401856);
-//   - a body older than one the node holds is not stored (the store
-//     refuses it), but the message still goes to the core: the node's log
-//     covers that snapshot, so the core will not install it and answers
-//     with its commit index, the only way the leader learns to stop
-//     sending it (found by seed 102077).
-func (n *node) storeSnapshot(meta raft.SnapshotMeta, body []byte) bool {
-	w, err := n.store.CreateSnapshot(meta)
-	if errors.Is(err, raft.ErrSnapshotOutOfDate) {
-		return true
-	}
-	if err == nil {
-		_, err = w.Write(body)
-	}
-	if err == nil {
-		err = w.Commit()
-	}
-	if err != nil {
-		n.s.fail("Storage", fmt.Sprintf("node %d: receive snapshot %d: %v", n.id, meta.Index, err))
-		return false
-	}
-	return true
 }
 
 // crash cuts the power: the disk keeps what a crash clone keeps, and
@@ -419,30 +412,57 @@ func (n *node) crash() {
 	n.disk = n.disk.crash(n.s.faults.rng)
 	n.inc++
 	n.state = down
-	n.core, n.store, n.kv, n.inflight, n.backlog = nil, nil, nil, nil, nil
-	n.lazy = raft.HardState{}
+	n.m, n.ap, n.core, n.store, n.kv, n.inflight, n.backlog = nil, nil, nil, nil, nil, nil, [numSources][]func(){}
+	n.applyQ, n.applying = nil, false
 	n.crashArmed = crashNone
-	n.server.reset()
 }
 
 // pause stops the process; resume lets it run again with its backlog.
 func (n *node) pause() { n.state = paused }
 
+// resume runs what waited, as package node's core goroutine would when
+// it runs again: each source in its order, the sources interleaved at
+// random (a Go select picks among ready channels at random). A client's
+// request may so be taken before a message that arrived earlier.
 func (n *node) resume() {
 	n.state = up
 	backlog := n.backlog
-	n.backlog = nil
-	for _, fn := range backlog {
+	n.backlog = [numSources][]func(){}
+	for {
+		var ready []source
+		for src := range numSources {
+			if len(backlog[src]) > 0 {
+				ready = append(ready, src)
+			}
+		}
+		if len(ready) == 0 {
+			break
+		}
+		src := ready[n.s.faults.rng.IntN(len(ready))]
+		fn := backlog[src][0]
+		backlog[src] = backlog[src][1:]
 		fn()
-		if n.s.failed() {
+		n.process()
+		if n.s.failed() || n.state != up {
 			return
 		}
 	}
-	n.core.Tick() // the ticker fired while stopped: one tick is pending
+	n.m.Tick() // the ticker fired while stopped: one tick is pending
 	n.process()
 }
 
-// traceLines writes a node's log lines into the trace.
+// traceLogger writes the node's log lines into the trace.
+func (n *node) traceLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(traceLines{n}, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+}
+
 type traceLines struct{ n *node }
 
 func (w traceLines) Write(p []byte) (int, error) {
@@ -465,9 +485,4 @@ func (n *node) traceReady(rd *raft.Ready) {
 		s += fmt.Sprintf(" apply=%d..%d", rd.CommittedEntries[0].Index, rd.CommittedEntries[k-1].Index)
 	}
 	n.s.tr.printf(n.s.now, "%s", s)
-	for _, e := range rd.Events {
-		if e.Kind != raft.EventMessageSent && e.Kind != raft.EventMessageReceived {
-			n.s.tr.printf(n.s.now, "n%d   %v", n.id, e)
-		}
-	}
 }

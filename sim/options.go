@@ -72,6 +72,16 @@ type params struct {
 	segmentSize   int64  // small, so segments roll and compaction deletes them
 	snapEvery     uint64 // take a snapshot every snapEvery applied entries (§7)
 	snapTrailing  uint64 // entries kept behind a snapshot for slow followers
+	// maxApplying and maxUncommitted: raft.Config.MaxApplyingBytes and
+	// MaxUncommittedBytes; small ones put a slow state machine's
+	// back-pressure to work.
+	maxApplying, maxUncommitted uint64
+	// leaseRead turns on the leader lease (thesis §6.4.1); then half the
+	// reads ask for it, and clock skew stays within the lease's drift
+	// bound (raft.Config.LeaseRead).
+	leaseRead bool
+	// oneVoter: node 1 is the only voter, the others learners.
+	oneVoter bool
 
 	latencyMin, latencyMax time.Duration // one-way network latency
 	fsyncMin, fsyncMax     time.Duration // a healthy disk's fsync
@@ -87,18 +97,22 @@ func drawParams(seed uint64) params {
 	pick := func(vs ...uint64) uint64 { return vs[rng.IntN(len(vs))] }
 	between := func(lo, hi time.Duration) time.Duration { return lo + time.Duration(rng.Int64N(int64(hi-lo)+1)) }
 	p := params{
-		faultPhase:    between(5*time.Second, 16*time.Second),
-		maxSizePerMsg: pick(1, 256, 4096, 1<<20),
-		maxInflight:   int(pick(1, 4, 64, 256)),
-		segmentSize:   int64(pick(4<<10, 16<<10, 64<<10)),
-		snapEvery:     50 + rng.Uint64N(151),
-		snapTrailing:  pick(0, 5, 50),
-		latencyMin:    between(100*time.Microsecond, time.Millisecond),
-		fsyncMin:      between(50*time.Microsecond, 500*time.Microsecond),
-		clients:       2 + rng.IntN(5),
-		keys:          1 + rng.IntN(4),
-		thinkMax:      between(5*time.Millisecond, 80*time.Millisecond),
-		clientTimeout: between(150*time.Millisecond, 600*time.Millisecond),
+		faultPhase:     between(5*time.Second, 16*time.Second),
+		maxSizePerMsg:  pick(1, 256, 4096, 1<<20),
+		maxInflight:    int(pick(1, 4, 64, 256)),
+		segmentSize:    int64(pick(4<<10, 16<<10, 64<<10)),
+		snapEvery:      50 + rng.Uint64N(151),
+		snapTrailing:   pick(0, 5, 50),
+		maxApplying:    pick(64<<20, 4096, 256),
+		maxUncommitted: pick(64<<20, 16<<10, 2<<10),
+		leaseRead:      rng.IntN(2) == 0,
+		oneVoter:       rng.IntN(6) == 0,
+		latencyMin:     between(100*time.Microsecond, time.Millisecond),
+		fsyncMin:       between(50*time.Microsecond, 500*time.Microsecond),
+		clients:        2 + rng.IntN(5),
+		keys:           1 + rng.IntN(4),
+		thinkMax:       between(5*time.Millisecond, 80*time.Millisecond),
+		clientTimeout:  between(150*time.Millisecond, 600*time.Millisecond),
 	}
 	p.latencyMax = p.latencyMin + between(0, 4*time.Millisecond)
 	p.fsyncMax = p.fsyncMin + between(0, 3*time.Millisecond)
@@ -106,7 +120,8 @@ func drawParams(seed uint64) params {
 }
 
 func (p params) String() string {
-	return fmt.Sprintf("fault phase %v; MaxSizePerMsg %d, MaxInflightMsgs %d; WAL segments %d B; snapshot every %d entries keeping %d; latency %v–%v; fsync %v–%v; %d clients on %d keys, think ≤%v, timeout %v",
-		p.faultPhase, p.maxSizePerMsg, p.maxInflight, p.segmentSize, p.snapEvery, p.snapTrailing,
+	return fmt.Sprintf("fault phase %v; MaxSizePerMsg %d, MaxInflightMsgs %d, MaxApplyingBytes %d, MaxUncommittedBytes %d, LeaseRead %t, one voter %t; WAL segments %d B; snapshot every %d entries keeping %d; latency %v–%v; fsync %v–%v; %d clients on %d keys, think ≤%v, timeout %v",
+		p.faultPhase, p.maxSizePerMsg, p.maxInflight, p.maxApplying, p.maxUncommitted, p.leaseRead, p.oneVoter,
+		p.segmentSize, p.snapEvery, p.snapTrailing,
 		p.latencyMin, p.latencyMax, p.fsyncMin, p.fsyncMax, p.clients, p.keys, p.thinkMax, p.clientTimeout)
 }

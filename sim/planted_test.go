@@ -7,6 +7,7 @@ import (
 	"flag"
 	"testing"
 
+	nodepkg "github.com/raftex/raftex/node"
 	"github.com/raftex/raftex/raft"
 )
 
@@ -29,6 +30,13 @@ var plantedBugs = map[string]*bool{
 	"VoteBeforePersist":       &raft.PlantedBugs.VoteBeforePersist,
 	"ApplyUncommitted":        &raft.PlantedBugs.ApplyUncommitted,
 	"TruncateMatchingSuffix":  &raft.PlantedBugs.TruncateMatchingSuffix,
+	"LeadBeforePersist":       &raft.PlantedBugs.LeadBeforePersist,
+	"LeaseInTicks":            &raft.PlantedBugs.LeaseInTicks,
+	// The runtime's (package node's Machine and registry, which the
+	// simulator drives as package node does).
+	"AckBeforeFsync":      &nodepkg.PlantedBugs.AckBeforeFsync,
+	"ReadBeforeApplied":   &nodepkg.PlantedBugs.ReadBeforeApplied,
+	"ResolveIgnoringTerm": &nodepkg.PlantedBugs.ResolveIgnoringTerm,
 }
 
 // TestPlantedReplay replays one seed with one planted bug switched on:
@@ -107,4 +115,36 @@ func TestPlantedApplyUncommitted(t *testing.T) {
 // only a conflicting entry may be removed; first at seed 1).
 func TestPlantedTruncateMatchingSuffix(t *testing.T) {
 	expectCaught(t, "TruncateMatchingSuffix", 20, "Acknowledged entries kept", "Committed entries kept", "Leader Completeness", "State Machine Safety")
+}
+
+// A leader speaks before its new term is durable: a single voter (with
+// learners) that wins at once and crashes before the write restarts in
+// the old term (§5.1, issue 10 bug 3).
+func TestPlantedLeadBeforePersist(t *testing.T) {
+	expectCaught(t, "LeadBeforePersist", 600, "Durable before speech", "Log Matching")
+}
+
+// The leader lease counted in ticks: a paused leader resumes with its
+// lease still valid by its tick count and answers a lease read that misses
+// a write the new leader committed (thesis §6.4.1, issue 10 bug 1).
+func TestPlantedLeaseInTicks(t *testing.T) {
+	expectCaught(t, "LeaseInTicks", 1000, "Linearizability")
+}
+
+// The runtime sends acknowledgements and votes before the write they
+// speak of is durable (Ready rule 3, §5.1).
+func TestPlantedAckBeforeFsync(t *testing.T) {
+	expectCaught(t, "AckBeforeFsync", 300, "Durable before speech", "One vote per term", "Election Safety")
+}
+
+// The runtime serves a read once its read index is confirmed, before the
+// state machine applied through it (Ready rule 4, thesis §6.4).
+func TestPlantedReadBeforeApplied(t *testing.T) {
+	expectCaught(t, "ReadBeforeApplied", 300, "Linearizability")
+}
+
+// The runtime's registry answers a proposal with whatever entry applied
+// at its index, though another leader's entry took its place (§5.3).
+func TestPlantedResolveIgnoringTerm(t *testing.T) {
+	expectCaught(t, "ResolveIgnoringTerm", 1000, "Linearizability", "Acknowledged write kept")
 }
