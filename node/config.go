@@ -88,11 +88,6 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// electionTimeout is the minimum election timeout in time.
-func (c *Config) electionTimeout() time.Duration {
-	return time.Duration(c.ElectionTick) * c.TickInterval
-}
-
 // raftConfig is the core's configuration over s, with the state machine
 // at applied.
 func (c *Config) raftConfig(s raft.Storage, applied uint64) raft.Config {

@@ -18,7 +18,7 @@ var errOutcomeUnknown = errors.New("server: the write's outcome is unknown")
 // Write replicates cmd and returns the state machine's result: proposed
 // through this node, which hands it to the leader over the peer
 // connection when it does not lead (§8), and retried through elections
-// and failed attempts until ctx ends (WriteRetry decides). An error means
+// and failed attempts until ctx ends (WriteAttempts decides). An error means
 // the outcome is unknown.
 //
 // Every write is retried after an attempt whose outcome is unknown, and
@@ -77,42 +77,52 @@ func (s *Server) replicate(ctx context.Context, cmd kv.Command) (kv.Result, erro
 	})
 }
 
-// retryWrite calls try until it answers or fails for good (WriteRetry),
-// or ctx ends. A result with kv.ErrSessionExpired after an attempt that
-// may have applied becomes an error wrapping errOutcomeUnknown: see Write.
+// retryWrite calls try until WriteAttempts says the write is done, or ctx
+// ends.
 func retryWrite(ctx context.Context, try func(context.Context) (kv.Result, error)) (kv.Result, error) {
-	maybeApplied := false
+	var w WriteAttempts
 	for attempt := 0; ; attempt++ {
 		res, err := try(ctx)
-		switch {
-		case err == nil && maybeApplied && errors.Is(res.Err, kv.ErrSessionExpired):
-			return kv.Result{}, fmt.Errorf("%w: its session expired while it was retried after an attempt that may have applied (%w)",
-				errOutcomeUnknown, res.Err)
-		case err == nil:
-			return res, nil
+		again, res, ferr := w.After(res, err)
+		if !again {
+			return res, ferr
 		}
-		if err := WriteRetry(err); err != nil {
-			return kv.Result{}, err
-		}
-		maybeApplied = maybeApplied || mayHaveApplied(err)
 		if berr := sleep(ctx, Backoff(attempt)); berr != nil {
 			return kv.Result{}, fmt.Errorf("%w (last error: %w)", berr, err)
 		}
 	}
 }
 
-// WriteRetry is the request layer's policy after a failed write attempt
-// (thesis §6.3): nil to try again, or the error to answer with. Every
-// write the server proposes carries a client session (the client's, or
-// the server's own) or is safe to apply twice, so an attempt that
-// certainly reached no log and one that may have applied are both tried
-// again; any other failure ends the write. The runtime and the simulator
-// share it.
-func WriteRetry(err error) error {
-	if notApplied(err) || mayHaveApplied(err) {
-		return nil
+// WriteAttempts is the request layer's policy over one write's attempts
+// (thesis §6.3), without goroutines or clocks: package server's loop and
+// the simulator both follow it. Every write the server proposes carries a
+// client session (the client's, or the server's own) or is safe to apply
+// twice, so an attempt that certainly reached no log and one that may
+// have applied are both tried again; any other failure ends the write.
+type WriteAttempts struct {
+	// maybeApplied: an earlier attempt may have applied.
+	maybeApplied bool
+}
+
+// After takes the outcome of an attempt and says what to do: try again
+// (after Backoff), or answer with the result and error it returns. A result with
+// kv.ErrSessionExpired after an attempt that may have applied becomes an
+// error wrapping errOutcomeUnknown: whether that attempt applied is
+// unknown (see Write).
+func (w *WriteAttempts) After(res kv.Result, err error) (again bool, _ kv.Result, _ error) {
+	switch {
+	case err == nil && w.maybeApplied && errors.Is(res.Err, kv.ErrSessionExpired):
+		return false, kv.Result{}, fmt.Errorf("%w: its session expired while it was retried after an attempt that may have applied (%w)",
+			errOutcomeUnknown, res.Err)
+	case err == nil:
+		return false, res, nil
+	case notApplied(err):
+		return true, kv.Result{}, err
+	case mayHaveApplied(err):
+		w.maybeApplied = true
+		return true, kv.Result{}, err
 	}
-	return err
+	return false, kv.Result{}, err
 }
 
 // notApplied reports failures after which the command certainly is in no

@@ -47,9 +47,9 @@ type clientOp struct {
 	// thesis §6.4.1); it must be just as linearizable.
 	Lease   bool
 	session uint64
-	seq      uint64
-	call     time.Duration
-	attempt  int
+	seq     uint64
+	call    time.Duration
+	attempt int
 	// since is the number of attempts made in earlier sessions: their
 	// answers are ignored.
 	since int

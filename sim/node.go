@@ -142,7 +142,7 @@ func (n *node) start() error {
 	if err != nil {
 		return fmt.Errorf("recovery failed: %w", err)
 	}
-	n.store, n.kv = st, kv.New(kv.Config{})
+	n.store, n.kv = st, kv.New(kv.Config{SessionTTL: n.s.p.sessionTTL})
 	n.cfg = n.config()
 	n.m, n.ap, err = nodepkg.NewMachine(n.cfg, st, observedFSM{n}, simEnv{n}, n.runtimeEvent)
 	if err != nil {

@@ -82,6 +82,9 @@ type params struct {
 	leaseRead bool
 	// oneVoter: node 1 is the only voter, the others learners.
 	oneVoter bool
+	// sessionTTL is kv.Config.SessionTTL (0: the default): short ones
+	// make sessions expire under the clients (thesis §6.3).
+	sessionTTL uint64
 
 	latencyMin, latencyMax time.Duration // one-way network latency
 	fsyncMin, fsyncMax     time.Duration // a healthy disk's fsync
@@ -107,6 +110,7 @@ func drawParams(seed uint64) params {
 		maxUncommitted: pick(64<<20, 16<<10, 2<<10),
 		leaseRead:      rng.IntN(2) == 0,
 		oneVoter:       rng.IntN(6) == 0,
+		sessionTTL:     pick(0, 0, 400),
 		latencyMin:     between(100*time.Microsecond, time.Millisecond),
 		fsyncMin:       between(50*time.Microsecond, 500*time.Microsecond),
 		clients:        2 + rng.IntN(5),
@@ -120,8 +124,8 @@ func drawParams(seed uint64) params {
 }
 
 func (p params) String() string {
-	return fmt.Sprintf("fault phase %v; MaxSizePerMsg %d, MaxInflightMsgs %d, MaxApplyingBytes %d, MaxUncommittedBytes %d, LeaseRead %t, one voter %t; WAL segments %d B; snapshot every %d entries keeping %d; latency %v–%v; fsync %v–%v; %d clients on %d keys, think ≤%v, timeout %v",
-		p.faultPhase, p.maxSizePerMsg, p.maxInflight, p.maxApplying, p.maxUncommitted, p.leaseRead, p.oneVoter,
+	return fmt.Sprintf("fault phase %v; MaxSizePerMsg %d, MaxInflightMsgs %d, MaxApplyingBytes %d, MaxUncommittedBytes %d, LeaseRead %t, one voter %t, session TTL %d; WAL segments %d B; snapshot every %d entries keeping %d; latency %v–%v; fsync %v–%v; %d clients on %d keys, think ≤%v, timeout %v",
+		p.faultPhase, p.maxSizePerMsg, p.maxInflight, p.maxApplying, p.maxUncommitted, p.leaseRead, p.oneVoter, p.sessionTTL,
 		p.segmentSize, p.snapEvery, p.snapTrailing,
 		p.latencyMin, p.latencyMax, p.fsyncMin, p.fsyncMax, p.clients, p.keys, p.thinkMax, p.clientTimeout)
 }

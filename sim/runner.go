@@ -88,7 +88,6 @@ type sim struct {
 
 	stats     Stats
 	ops       []porcupine.Operation
-	readSeq   uint64
 	violation *Violation
 	done      bool
 }

@@ -17,16 +17,19 @@ type request struct {
 	// deadline: the client gives up on this attempt then (its HTTP
 	// request would be canceled), so the server stops retrying.
 	deadline time.Duration
+	// writes follows package server's policy over the write's attempts.
+	writes *server.WriteAttempts
 }
 
 // serve handles a request that reached the node the way package server
 // does, with its policy: a write is proposed through the node (a follower
-// hands it to the leader, §8) and retried as server.WriteRetry says; a
+// hands it to the leader, §8) and retried as server.WriteAttempts says; a
 // read waits for a read barrier (ReadIndex, or the lease when the client
 // asked for it), retried as server.ReadRetry says, then reads the state
 // machine. Proposals and reads wait in package node's own registry.
 func (n *node) serve(r request) {
 	r.deadline = n.s.now + n.s.p.clientTimeout
+	r.writes = &server.WriteAttempts{}
 	n.serveAttempt(r, 0)
 }
 
@@ -48,26 +51,33 @@ func (n *node) serveAttempt(r request, attempt int) {
 		}}})
 		return
 	}
-	n.m.Propose(&nodepkg.Proposal{Data: op.command().Encode(), Done: func(res any, err error) {
+	n.m.Propose(&nodepkg.Proposal{Data: op.command().Encode(), Done: func(v any, err error) {
 		if !live() {
 			return
 		}
-		if err != nil {
-			n.retry(r, attempt, server.WriteRetry(err, true) == nil)
-			return
+		var res kv.Result
+		if err == nil {
+			var ok bool
+			if res, ok = v.(kv.Result); !ok {
+				n.s.fail("State machine", fmt.Sprintf("node %d: entry %d of a proposal applied with result %T", n.id, n.lastApplied.Index, v))
+				return
+			}
 		}
-		n.answerWrite(r, res)
+		again, res, err := r.writes.After(res, err)
+		switch {
+		case again:
+			n.retry(r, attempt, true)
+		case err != nil:
+			n.retry(r, attempt, false)
+		default:
+			n.answerWrite(r, res)
+		}
 	}})
 }
 
 // answerWrite replies with the state machine's result for the entry just
 // applied (the applier resolves a proposal right after applying it).
-func (n *node) answerWrite(r request, res any) {
-	kr, ok := res.(kv.Result)
-	if !ok {
-		n.s.fail("State machine", fmt.Sprintf("node %d: entry %d of a proposal applied with result %T", n.id, n.lastApplied.Index, res))
-		return
-	}
+func (n *node) answerWrite(r request, kr kv.Result) {
 	out, err := writeOutput(kr)
 	if err != nil {
 		n.s.fail("State machine", fmt.Sprintf("node %d: entry %d: %v", n.id, n.lastApplied.Index, err))
