@@ -114,7 +114,6 @@ func (n *node) config() *nodepkg.Config {
 	cfg.InitialMembership = n.s.membership
 	cfg.Rand = rand.New(rand.NewPCG(n.s.opts.Seed, streamNode+n.id<<16+uint64(n.inc)))
 	cfg.Clock = n
-	cfg.TickInterval, cfg.HeartbeatTick, cfg.ElectionTick = tickInterval, heartbeatTick, electionTick
 	cfg.MaxSizePerMsg = p.maxSizePerMsg
 	cfg.MaxInflightMsgs = p.maxInflight
 	cfg.MaxApplyingBytes = p.maxApplying

@@ -5,6 +5,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"time"
+
+	nodepkg "github.com/raftex/raftex/node"
 )
 
 // Options select one run. The same Options always give the same run.
@@ -43,16 +45,15 @@ const (
 	streamNode // + node id
 )
 
-// Time constants of the model.
-const (
-	// tickInterval is the runtime's tick (node.Config default): election
-	// and heartbeat timeouts are counted in ticks of each node's clock.
-	tickInterval  = 10 * time.Millisecond
-	heartbeatTick = 5
-	electionTick  = 15
+// Time of the model: the runtime's own defaults (node.DefaultConfig, which
+// holds the core's), so the simulation runs what users run.
+var (
+	// tickInterval is the runtime's tick: election and heartbeat timeouts
+	// are counted in ticks of each node's clock.
+	tickInterval = nodepkg.DefaultConfig(1).TickInterval
 	// electionTimeout is the longest randomized election timeout,
 	// 2*ElectionTick ticks (§5.2).
-	electionTimeout = 2 * electionTick * tickInterval
+	electionTimeout = 2 * time.Duration(nodepkg.DefaultConfig(1).ElectionTick) * tickInterval
 	// livenessBound is how long after the faults stop a leader must be
 	// elected and every pending operation completed: ten election
 	// timeouts.
