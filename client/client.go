@@ -310,7 +310,11 @@ func (c *Client) do(ctx context.Context, newReq func(ctx context.Context, base s
 			}
 			return err
 		}
-		last = err
+		if last == nil || ctx.Err() == nil {
+			// An attempt that ctx cut short says less than the answer
+			// before it (a 503 saying why the cluster could not serve).
+			last = err
+		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("%w: %w (last error: %v)", ErrUnavailable, ctx.Err(), last)
 		}

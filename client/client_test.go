@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -218,5 +219,38 @@ func TestMovesOnFromAHungEndpoint(t *testing.T) {
 	rev, err := c.Put(ctx, "k", []byte("v"))
 	if err != nil || rev != 4 {
 		t.Fatalf("Put = %d, %v; want 4 from the second endpoint", rev, err)
+	}
+}
+
+// When the context ends during an attempt, the error still carries the
+// server's last explanation (why it answered 503), not only the deadline:
+// a CLI's --timeout cutting the retry after a server's own request timeout
+// must not hide why the cluster could not serve.
+func TestUnavailableKeepsTheServersExplanation(t *testing.T) {
+	release := make(chan struct{})
+	answered := false
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		first := !answered
+		answered = true
+		mu.Unlock()
+		if first {
+			reply(503, `{"error":"no leader or no quorum answered within 1s","leader":""}`)(w)
+			return
+		}
+		select { // the retry hangs until the caller gives up
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	c := newTestClient(t, srv.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := c.Put(ctx, "k", []byte("v"))
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "no quorum answered within 1s") {
+		t.Fatalf("Put = %v, want ErrUnavailable with the server's explanation", err)
 	}
 }
