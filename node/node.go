@@ -318,6 +318,19 @@ func (n *Node) Stop() error {
 	return err
 }
 
+// Done is closed once the node has stopped: by Stop, or by itself after a
+// storage failure, which Err then returns.
+func (n *Node) Done() <-chan struct{} { return n.coreDone }
+
+// Err returns the error that stopped the node by itself (wrapping
+// ErrStorageFailed), or nil.
+func (n *Node) Err() error {
+	if e := n.fatal.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
 func (n *Node) stoppedErr() error {
 	if e := n.fatal.Load(); e != nil {
 		return *e
