@@ -33,8 +33,9 @@ type Config struct {
 	// Default 5 s.
 	RequestTimeout time.Duration
 	Logger         *slog.Logger
-	// Extra routes mounted as they are (e.g. "/metrics", "/v1/events",
-	// "/ui/"), so this package does not depend on how they are made.
+	// Extra routes (e.g. "/metrics", "/v1/events", "/ui/"), so this
+	// package does not depend on how they are made. They answer GET and
+	// HEAD; other methods get 405.
 	Extra map[string]http.Handler
 }
 
@@ -69,9 +70,20 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("/healthz", s.handleHealthz)
 	s.mux.HandleFunc("/readyz", s.handleReadyz)
 	for pattern, h := range cfg.Extra {
-		s.mux.Handle(pattern, h)
+		s.mux.Handle(pattern, readOnly(h))
 	}
 	return s
+}
+
+// readOnly answers 405 to methods other than GET and HEAD.
+func readOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			methodNotAllowed(w, "GET, HEAD")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // ServeHTTP routes /v1/kv/ itself, before http.ServeMux would clean the
@@ -90,7 +102,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.handleKV(w, r)
 		return
 	}
-	s.mux.ServeHTTP(w, r)
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s", r.URL.Path))
+		return
+	}
+	jw := &jsonErrors{ResponseWriter: w}
+	s.mux.ServeHTTP(jw, r)
+	jw.finish()
 }
 
 func (s *Server) requestContext(r *http.Request) (context.Context, context.CancelFunc) {
@@ -116,10 +134,19 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, errorBody{Error: msg})
 }
 
+// leaderName is the id of the leader this node knows ("" for none, and
+// once the node stopped itself: it no longer knows anything).
+func (s *Server) leaderName() string {
+	if s.node.Err() != nil {
+		return ""
+	}
+	lead, _ := s.node.Leader()
+	return node.FormatID(lead)
+}
+
 // writeUnavailable answers 503 with the leader this node knows.
 func (s *Server) writeUnavailable(w http.ResponseWriter, err error) {
-	lead, _ := s.node.Leader()
-	name := node.FormatID(lead)
+	name := s.leaderName()
 	msg := err.Error()
 	if errors.Is(err, context.DeadlineExceeded) {
 		msg = fmt.Sprintf("no leader or no quorum answered within %s: %s", s.cfg.RequestTimeout, msg)

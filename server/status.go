@@ -135,10 +135,15 @@ func (s *Server) handleLog(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// handleHealthz answers 200 while the process is up.
+// handleHealthz answers 200 while the node runs, and 503 once it stopped
+// itself (its storage failed): a liveness probe then restarts it.
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		methodNotAllowed(w, "GET")
+		return
+	}
+	if err := s.node.Err(); err != nil {
+		s.writeNotReady(w, "node stopped: "+err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -155,8 +160,11 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := s.requestContext(r)
 	defer cancel()
-	lead, _ := s.node.Leader()
-	if lead == raft.None {
+	if err := s.node.Err(); err != nil {
+		s.writeNotReady(w, "node stopped: "+err.Error())
+		return
+	}
+	if s.leaderName() == "" {
 		s.writeNotReady(w, "no leader known")
 		return
 	}
@@ -164,13 +172,11 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		s.writeNotReady(w, "not caught up with the leader: "+err.Error())
 		return
 	}
-	lead, _ = s.node.Leader()
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "leader": node.FormatID(lead)})
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "leader": s.leaderName()})
 }
 
 func (s *Server) writeNotReady(w http.ResponseWriter, msg string) {
-	lead, _ := s.node.Leader()
-	name := node.FormatID(lead)
+	name := s.leaderName()
 	writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: msg, Leader: &name})
 }
 
