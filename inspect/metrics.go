@@ -67,7 +67,7 @@ func NewMetrics(reg prometheus.Registerer, id uint64) *Metrics {
 		leaderChanges: f.counter("leader_changes_total", "Times the node learned of a new leader."),
 		electionsRun:  f.counter("elections_started_total", "Elections the node started (election timeouts)."),
 		electionsWon:  f.counter("elections_won_total", "Elections the node won."),
-		stepDowns:     f.counter("step_downs_total", "Times the node stopped leading (check quorum, disk stall)."),
+		stepDowns:     f.counter("step_downs_total", "Times the node stopped leading (check quorum, disk stall, a higher term)."),
 		commitIndex:   f.gauge("commit_index", "The highest log index known to be committed."),
 		appliedIndex:  f.gauge("applied_index", "The highest log index applied to the state machine."),
 		lastIndex:     f.gauge("last_index", "The index of the last entry in the node's log."),
@@ -114,6 +114,10 @@ func (m *Metrics) ObserveEvent(e raft.Event) {
 	if e.Node != m.node {
 		return
 	}
+	if e.Kind == raft.EventNodeStopped {
+		m.ObserveStopped()
+		return
+	}
 	m.setRole(e.Role)
 	if e.Kind != raft.EventElectionTimeout {
 		m.term.Set(float64(e.Term))
@@ -127,8 +131,13 @@ func (m *Metrics) ObserveEvent(e raft.Event) {
 		m.electionsRun.Inc()
 	case raft.EventElectionWon:
 		m.electionsWon.Inc()
-	case raft.EventStepDown:
-		m.stepDowns.Inc()
+	case raft.EventRoleChanged:
+		// Every way of losing the lead (CheckQuorum, a disk stall, a
+		// higher term, a finished transfer) ends in this role change; the
+		// step_down event comes only with the first two.
+		if e.PrevRole == raft.Leader && e.Role != raft.Leader {
+			m.stepDowns.Inc()
+		}
 	case raft.EventCommitAdvanced:
 		m.commitIndex.Set(float64(e.Index))
 	case raft.EventApplied, raft.EventNodeStarted:
@@ -145,6 +154,15 @@ func (m *Metrics) ObserveEvent(e raft.Event) {
 		m.snapshots.WithLabelValues("sent").Inc()
 	case raft.EventSnapshotRestored:
 		m.snapshots.WithLabelValues("restored").Inc()
+	}
+}
+
+// ObserveStopped records that the node stopped (by Stop, or by itself on a
+// storage failure): it has no role any more, so every raftex_role series
+// is 0 and nothing presents it as leader.
+func (m *Metrics) ObserveStopped() {
+	for _, r := range roles {
+		m.role.WithLabelValues(r.String()).Set(0)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/raftex/raftex/raft"
 	"github.com/raftex/raftex/storage/snap"
@@ -72,6 +73,22 @@ type Store struct {
 	// its term the log's term there). Zero if none.
 	installed raft.SnapshotMeta
 	closed    bool
+	// recovered is what Open found; set once, read-only after.
+	recovered Recovered
+}
+
+// Recovered is what Open found on disk, for the node's startup log.
+type Recovered struct {
+	// Entries in the log after the installed snapshot, from FirstIndex
+	// through LastIndex.
+	Entries               uint64
+	FirstIndex, LastIndex uint64
+	// SnapshotIndex of the installed snapshot, 0 if none.
+	SnapshotIndex uint64
+	// Term of the hard state.
+	Term uint64
+	// Duration of Open: reading and checking the log and the snapshots.
+	Duration time.Duration
 }
 
 var _ raft.Storage = (*Store)(nil)
@@ -80,6 +97,7 @@ var _ raft.Storage = (*Store)(nil)
 // the package doc. It refuses to start, with an error wrapping
 // wal.ErrCorrupt or ErrUncovered, rather than lose acknowledged state.
 func Open(fs vfs.FS, dir string, opts Options) (*Store, error) {
+	start := time.Now()
 	if opts.KeepSnapshots <= 0 {
 		opts.KeepSnapshots = DefaultKeepSnapshots
 	}
@@ -94,8 +112,16 @@ func Open(fs vfs.FS, dir string, opts Options) (*Store, error) {
 		w.Close()
 		return nil, err
 	}
+	s.recovered = Recovered{FirstIndex: w.FirstIndex(), LastIndex: w.LastIndex(),
+		SnapshotIndex: s.installed.Index, Term: w.HardState().Term, Duration: time.Since(start)}
+	if s.recovered.LastIndex >= s.recovered.FirstIndex {
+		s.recovered.Entries = s.recovered.LastIndex - s.recovered.FirstIndex + 1
+	}
 	return s, nil
 }
+
+// Recovered returns what Open found on disk.
+func (s *Store) Recovered() Recovered { return s.recovered }
 
 // openSnapshots loads the snapshot files, newest first, verifying each,
 // and picks the installed one.
