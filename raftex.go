@@ -40,11 +40,20 @@ type Config struct {
 	// DataDir holds the log, the snapshots and the cluster file; a node
 	// locks it while it runs.
 	DataDir string
-	// PeerAddr is where peers reach this node (listen and advertise).
+	// PeerAddr is where peers reach this node: it is advertised to them,
+	// and listened on unless ListenPeerAddr is set.
 	PeerAddr string
-	// ClientAddr is the HTTP listen address. Default "127.0.0.1:0" (a
-	// free port; see Node.ClientAddr).
+	// ClientAddr is the address of the HTTP API. Without ListenClientAddr
+	// it is listened on, and advertised to the others (who forward to it)
+	// except that a host listening on every interface (0.0.0.0, ::) is
+	// advertised with the host of PeerAddr. Default "127.0.0.1:0" (a free
+	// port; see Node.ClientAddr).
 	ClientAddr string
+	// ListenPeerAddr and ListenClientAddr, when set, are where the node
+	// listens (for example 0.0.0.0:7000 in a container), and PeerAddr and
+	// ClientAddr are only advertised, as they are (a routable name).
+	ListenPeerAddr   string
+	ListenClientAddr string
 	// InitialCluster maps every initial member's id to its peer address.
 	// It bootstraps a new cluster and is ignored once DataDir holds state
 	// (a WARN names both when they differ).
@@ -75,6 +84,7 @@ type Node struct {
 	listener net.Listener
 	registry *prometheus.Registry
 	metrics  *inspect.Metrics
+	story    *inspect.Logger
 	trans    *tcp.Transport
 	lock     *dataDirLock
 
@@ -108,7 +118,7 @@ func StartNode(cfg Config) (*Node, error) {
 	n.lock = lock
 	// Bind the client port before anything is made durable: a port in
 	// use fails the start early.
-	ln, err := net.Listen("tcp", cfg.ClientAddr)
+	ln, err := net.Listen("tcp", cfg.listenClientAddr())
 	if err != nil {
 		lock.release()
 		return nil, fmt.Errorf("raftex: client address: %w", err)
@@ -123,10 +133,14 @@ func StartNode(cfg Config) (*Node, error) {
 	n.startHTTP(ln, cluster)
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go func() {
 		defer n.wg.Done()
-		n.server.PublishSelf(ctx, kv.MemberInfo{PeerAddr: cfg.PeerAddr, ClientAddr: advertisedClientAddr(n.ClientAddr(), cfg.PeerAddr)})
+		n.watchFailure(ctx)
+	}()
+	go func() {
+		defer n.wg.Done()
+		n.server.PublishSelf(ctx, kv.MemberInfo{PeerAddr: cfg.PeerAddr, ClientAddr: n.ClientAddr()})
 	}()
 	go func() {
 		defer n.wg.Done()
@@ -146,6 +160,9 @@ func (cfg *Config) setDefaults() error {
 	}
 	if cfg.ClientAddr == "" {
 		cfg.ClientAddr = "127.0.0.1:0"
+	}
+	if cfg.ListenClientAddr != "" && cfg.ClientAddr == "127.0.0.1:0" {
+		return errors.New("raftex: Config.ClientAddr must be set (the address to advertise) with ListenClientAddr")
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 5 * time.Second
@@ -173,8 +190,9 @@ func (n *Node) startRaft() (clusterFile, error) {
 	if cfg.Storage.UnsafeNoSync {
 		n.log.Warn("UNSAFE: fsync is off; a crash can lose acknowledged writes and break Raft's guarantees")
 	}
+	rec := store.Recovered()
 	tcfg := tcp.DefaultConfig()
-	tcfg.ID, tcfg.ClusterID, tcfg.ListenAddr, tcfg.Logger = cfg.ID, cluster.ClusterID, cfg.PeerAddr, cfg.Logger
+	tcfg.ID, tcfg.ClusterID, tcfg.ListenAddr, tcfg.Logger = cfg.ID, cluster.ClusterID, cfg.listenPeerAddr(), cfg.Logger
 	tcfg.Peers = map[uint64]string{}
 	for id, addr := range cluster.members() {
 		if id != cfg.ID {
@@ -189,25 +207,34 @@ func (n *Node) startRaft() (clusterFile, error) {
 	ncfg := node.DefaultConfig(cfg.ID)
 	ncfg.InitialMembership = raft.NewMembership(cluster.ids()...)
 	ncfg.Logger = cfg.Logger // node and tcp add node=nX themselves
-	ncfg.Observer = n.metrics
 	// ?consistency=lease asks for the leader's lease (thesis §6.4.1); the
 	// default linearizable reads still take a heartbeat round.
 	ncfg.LeaseRead = true
 	if cfg.Tune != nil {
 		cfg.Tune(&ncfg)
 	}
+	// The node's story in its log, told from its events and measurements
+	// (package inspect): an fsync as long as an election timeout is slow,
+	// as a leader whose disk stalls that long steps down.
+	n.story = inspect.NewLogger(inspect.LogConfig{Logger: n.log,
+		SlowFsync: time.Duration(ncfg.ElectionTick) * ncfg.TickInterval})
+	n.story.ObserveRecovery(inspect.Recovery{Entries: rec.Entries, FirstIndex: rec.FirstIndex, LastIndex: rec.LastIndex,
+		SnapshotIndex: rec.SnapshotIndex, Term: rec.Term, Duration: rec.Duration})
+	ncfg.Observer = observers{n.metrics, n.story}
 	n.kv = kv.New(kv.Config{})
 	n.trans = trans
 	n.node, err = node.Start(ncfg, n.kv, store, trans)
 	if err != nil {
 		trans.Stop()
 		store.Close()
+		n.story.Close()
 		return clusterFile{}, err
 	}
 	if save {
 		// Only now: the log is bootstrapped from this cluster.
 		if err := saveClusterFile(cfg.DataDir, cluster); err != nil {
 			n.node.Stop()
+			n.story.Close()
 			return clusterFile{}, err
 		}
 	}
@@ -251,6 +278,53 @@ func (n *Node) startHTTP(ln net.Listener, cluster clusterFile) {
 			n.log.Error("http server stopped", "err", err)
 		}
 	}()
+}
+
+// watchFailure waits for the runtime to stop by itself (a fatal storage
+// error): then the node has no role any more, and its metrics say so.
+func (n *Node) watchFailure(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+	case <-n.node.Done():
+		if err := n.node.Err(); err != nil {
+			n.metrics.ObserveStopped()
+			n.log.Error("the node stopped itself; stop it and restart it once the cause is fixed", "err", err)
+		}
+	}
+}
+
+// observers hands the runtime's measurements and events to each of its
+// observers in turn.
+type observers []node.Observer
+
+func (o observers) ObserveFsync(d time.Duration, entries int, bytes int) {
+	for _, x := range o {
+		x.ObserveFsync(d, entries, bytes)
+	}
+}
+
+func (o observers) ObserveApply(d time.Duration, entries int) {
+	for _, x := range o {
+		x.ObserveApply(d, entries)
+	}
+}
+
+func (o observers) ObserveProposal(ok bool) {
+	for _, x := range o {
+		x.ObserveProposal(ok)
+	}
+}
+
+func (o observers) ObserveSnapshot(installed bool, d time.Duration, bytes int64) {
+	for _, x := range o {
+		x.ObserveSnapshot(installed, d, bytes)
+	}
+}
+
+func (o observers) ObserveEvent(e raft.Event) {
+	for _, x := range o {
+		x.ObserveEvent(e)
+	}
 }
 
 // feedMetrics samples the node's status into metrics every second (its
@@ -308,14 +382,55 @@ func advertisedClientAddr(listen, peer string) string {
 	return net.JoinHostPort(peerHost, port)
 }
 
+func (cfg *Config) listenPeerAddr() string {
+	if cfg.ListenPeerAddr != "" {
+		return cfg.ListenPeerAddr
+	}
+	return cfg.PeerAddr
+}
+
+func (cfg *Config) listenClientAddr() string {
+	if cfg.ListenClientAddr != "" {
+		return cfg.ListenClientAddr
+	}
+	return cfg.ClientAddr
+}
+
 // ID returns the node's id.
 func (n *Node) ID() uint64 { return n.cfg.ID }
 
-// ClientAddr returns the HTTP address the node serves.
-func (n *Node) ClientAddr() string { return n.listener.Addr().String() }
+// ClientAddr returns the address the node's HTTP API is advertised at: the
+// one its members forward to and /v1/status lists.
+func (n *Node) ClientAddr() string {
+	if n.cfg.ListenClientAddr != "" {
+		return n.cfg.ClientAddr
+	}
+	return advertisedClientAddr(n.listener.Addr().String(), n.cfg.PeerAddr)
+}
 
-// PeerAddr returns the address peers reach this node at.
-func (n *Node) PeerAddr() string { return n.trans.Addr() }
+// ListenClientAddr returns the address the HTTP API listens on.
+func (n *Node) ListenClientAddr() string { return n.listener.Addr().String() }
+
+// PeerAddr returns the address peers reach this node at (advertised).
+func (n *Node) PeerAddr() string {
+	if n.cfg.ListenPeerAddr != "" {
+		return n.cfg.PeerAddr
+	}
+	return n.trans.Addr()
+}
+
+// ListenPeerAddr returns the address the node listens for peers on.
+func (n *Node) ListenPeerAddr() string { return n.trans.Addr() }
+
+// Done is closed once the node's runtime has stopped: after Stop, or by
+// itself on a fatal storage error, which Err then returns. A node that
+// stopped by itself no longer reports a role or a leader (/healthz answers
+// 503), but its HTTP API answers until Stop: call Stop, then exit non-zero.
+func (n *Node) Done() <-chan struct{} { return n.node.Done() }
+
+// Err returns the error that stopped the node by itself (it wraps
+// node.ErrStorageFailed), or nil.
+func (n *Node) Err() error { return n.node.Err() }
 
 // Raft returns the underlying runtime node (status, events, leadership).
 func (n *Node) Raft() *node.Node { return n.node }
@@ -398,6 +513,7 @@ func (n *Node) Stop() error {
 		}
 		n.stopErr = n.node.Stop()
 		n.wg.Wait()
+		n.story.Close()
 		n.lock.release()
 	})
 	return n.stopErr

@@ -30,9 +30,6 @@ func benchCmd() *cobra.Command {
 		Short: "Load a running cluster with concurrent clients and report throughput and latency",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := bindEnv(cmd); err != nil {
-				return &exitError{2, err}
-			}
 			if clients < 1 || valueSize < 0 || keys < 1 || readPercent < 0 || readPercent > 100 {
 				return &exitError{2, fmt.Errorf("need --clients >= 1, --keys >= 1, --value-size >= 0, 0 <= --reads <= 100")}
 			}

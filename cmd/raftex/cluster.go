@@ -30,9 +30,6 @@ func clusterCmd() *cobra.Command {
 		Short: "Run a local cluster of N `raftex serve` processes until Ctrl-C",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := bindEnv(cmd); err != nil {
-				return &exitError{2, err}
-			}
 			if nodes < 1 || nodes > 9 {
 				return &exitError{2, fmt.Errorf("--nodes must be 1 to 9, got %d", nodes)}
 			}
@@ -87,8 +84,9 @@ func clusterCmd() *cobra.Command {
 			if eps := strings.Join(endpoints, ","); eps != defaultEndpoints {
 				epFlag = " --endpoints " + eps
 			}
-			fmt.Fprintf(out, "try:\n  raftex put greeting hello%s\n  raftex get greeting%s\n  raftex status%s\n  curl -X PUT --data hello http://%s/v1/kv/greeting\nCtrl-C stops every node.\n",
-				epFlag, epFlag, epFlag, endpoints[0])
+			me := invokedAs(os.Args[0])
+			fmt.Fprintf(out, "try:\n  %[1]s put greeting hello%[2]s\n  %[1]s get greeting%[2]s\n  %[1]s status%[2]s\n  curl -X PUT --data hello http://%[3]s/v1/kv/greeting\nCtrl-C stops every node.\n",
+				me, epFlag, endpoints[0])
 			mu.Unlock()
 
 			// A node stopped by a signal (kill -9 to watch a failover,
@@ -188,4 +186,19 @@ func withoutRaftexEnv(env []string) []string {
 		}
 	}
 	return out
+}
+
+// invokedAs is how to run this binary again from the same shell, for the
+// hints a command prints: as typed when it was a relative path
+// ("./raftex") or a name found on PATH ("raftex"); a binary that `go run`
+// built in a temporary directory is "go run ./cmd/raftex"; any other
+// absolute path as it is.
+func invokedAs(arg0 string) string {
+	switch {
+	case !filepath.IsAbs(arg0):
+		return arg0
+	case strings.HasPrefix(arg0, os.TempDir()) && strings.Contains(arg0, string(filepath.Separator)+"go-build"):
+		return "go run ./cmd/raftex"
+	}
+	return arg0
 }

@@ -42,9 +42,6 @@ func demoCmd() *cobra.Command {
 		Short: "Start a local cluster and narrate election, replication, a crash, and a snapshot catch-up",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := bindEnv(cmd); err != nil {
-				return &exitError{2, err}
-			}
 			o.in = cmd.InOrStdin()
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strconv"
@@ -18,17 +20,6 @@ import (
 
 const defaultEndpoints = "127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003"
 
-// Exit codes of the key-value commands, as a shell user expects: 0 done,
-// 1 failed, 2 usage (bad flags or arguments, or a key or value the server
-// refuses as malformed or too large), 3 not found, 4 CAS mismatch, 5
-// cluster unavailable (the outcome of a write is then unknown).
-const (
-	exitUsage       = 2
-	exitNotFound    = 3
-	exitCASMismatch = 4
-	exitUnavailable = 5
-)
-
 type clientFlags struct {
 	endpoints string
 	timeout   time.Duration
@@ -40,19 +31,16 @@ func (f *clientFlags) add(cmd *cobra.Command) {
 }
 
 func (f *clientFlags) client(cmd *cobra.Command) (*client.Client, context.Context, context.CancelFunc, error) {
-	if err := bindEnv(cmd); err != nil {
-		return nil, nil, nil, &exitError{2, err}
-	}
 	if f.timeout <= 0 {
-		return nil, nil, nil, &exitError{2, fmt.Errorf("--timeout must be positive, got %s", f.timeout)}
+		return nil, nil, nil, usageError("--timeout must be positive, got %s", f.timeout)
 	}
 	endpoints, err := parseEndpoints(f.endpoints)
 	if err != nil {
-		return nil, nil, nil, &exitError{2, err}
+		return nil, nil, nil, &exitError{exitUsage, err}
 	}
 	c, err := client.New(endpoints, client.Options{})
 	if err != nil {
-		return nil, nil, nil, &exitError{2, err}
+		return nil, nil, nil, &exitError{exitUsage, err}
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 	return c, ctx, func() { cancel(); c.Close() }, nil
@@ -90,6 +78,27 @@ func isPort(s string) bool {
 	return err == nil && n > 0 && n < 65536
 }
 
+// Output formats of -o/--output: text for people, json for programs,
+// revision for shell scripts (rev=$(raftex put k v -o revision)).
+const (
+	outputText     = "text"
+	outputJSON     = "json"
+	outputRevision = "revision"
+)
+
+// addOutput adds -o/--output to cmd, taking formats (text first, the
+// default).
+func addOutput(cmd *cobra.Command, formats ...string) *enumFlag {
+	o := newEnum(formats[0], formats...)
+	cmd.Flags().VarP(o, "output", "o", "output format: "+orList(formats))
+	return o
+}
+
+// printJSON writes v as one line of JSON.
+func printJSON(w io.Writer, v any) error {
+	return json.NewEncoder(w).Encode(v)
+}
+
 // clientExit maps client errors to exit codes and says what happened to
 // key.
 func clientExit(err error, key string) error {
@@ -111,26 +120,40 @@ func clientExit(err error, key string) error {
 	return err
 }
 
-// casOption turns --cas into a write option when given.
-func casOption(cmd *cobra.Command, cas int64) ([]client.WriteOption, error) {
-	if !cmd.Flags().Changed("cas") {
+// casFlag is --cas: a revision, and whether one was given (on the command
+// line or as RAFTEX_CAS).
+type casFlag struct {
+	cmd *cobra.Command
+	rev int64
+}
+
+func addCAS(cmd *cobra.Command, usage string) *casFlag {
+	c := &casFlag{cmd: cmd}
+	cmd.Flags().Int64Var(&c.rev, "cas", 0, usage)
+	return c
+}
+
+// options turns --cas into a write option when given.
+func (c *casFlag) options() ([]client.WriteOption, error) {
+	if !c.cmd.Flags().Changed("cas") {
 		return nil, nil
 	}
-	if cas < 0 {
-		return nil, &exitError{exitUsage, fmt.Errorf("--cas must be a revision >= 0, got %d", cas)}
+	if c.rev < 0 {
+		return nil, usageError("--cas must be a revision >= 0, got %d", c.rev)
 	}
-	return []client.WriteOption{client.WithCAS(uint64(cas))}, nil
+	return []client.WriteOption{client.WithCAS(uint64(c.rev))}, nil
 }
 
 func putCmd() *cobra.Command {
 	var f clientFlags
-	var cas int64
+	var cas *casFlag
+	var output *enumFlag
 	cmd := &cobra.Command{
 		Use:   "put KEY VALUE",
 		Short: "Set KEY to VALUE (linearizable, exactly-once)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts, err := casOption(cmd, cas)
+			opts, err := cas.options()
 			if err != nil {
 				return err
 			}
@@ -143,56 +166,75 @@ func putCmd() *cobra.Command {
 			if err != nil {
 				return clientExit(err, args[0])
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "OK revision=%d\n", rev)
+			out := cmd.OutOrStdout()
+			switch output.value {
+			case outputJSON:
+				return printJSON(out, map[string]uint64{"revision": rev})
+			case outputRevision:
+				fmt.Fprintln(out, rev)
+			default:
+				fmt.Fprintf(out, "OK revision=%d\n", rev)
+			}
 			return nil
 		},
 	}
 	f.add(cmd)
-	cmd.Flags().Int64Var(&cas, "cas", 0, "write only if the key's revision is this (0: only if absent)")
+	cas = addCAS(cmd, "write only if the key's revision is this (0: only if absent)")
+	output = addOutput(cmd, outputText, outputJSON, outputRevision)
 	return cmd
 }
 
 func getCmd() *cobra.Command {
 	var f clientFlags
-	var consistency string
+	consistency := newEnum("linearizable", "linearizable", "lease", "stale")
+	var output *enumFlag
 	cmd := &cobra.Command{
 		Use:   "get KEY",
-		Short: "Print the value of KEY",
+		Short: "Print the value of KEY (its revision on stderr)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			switch consistency {
-			case "linearizable", "lease", "stale":
-			default:
-				return &exitError{exitUsage, fmt.Errorf("--consistency must be linearizable, lease or stale, got %q", consistency)}
-			}
 			c, ctx, cancel, err := f.client(cmd)
 			if err != nil {
 				return err
 			}
 			defer cancel()
-			v, rev, err := c.Get(ctx, args[0], client.Consistency(consistency))
+			v, rev, err := c.Get(ctx, args[0], client.Consistency(consistency.value))
 			if err != nil {
 				return clientExit(err, args[0])
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s\n", v)
-			fmt.Fprintf(cmd.ErrOrStderr(), "revision=%d\n", rev)
+			out := cmd.OutOrStdout()
+			switch output.value {
+			case outputJSON:
+				return printJSON(out, struct {
+					Key      string `json:"key"`
+					Value    string `json:"value"`
+					Revision uint64 `json:"revision"`
+				}{args[0], string(v), rev})
+			case outputRevision:
+				fmt.Fprintln(out, rev)
+			default:
+				fmt.Fprintf(out, "%s\n", v)
+				fmt.Fprintf(cmd.ErrOrStderr(), "revision=%d\n", rev)
+			}
 			return nil
 		},
 	}
 	f.add(cmd)
-	cmd.Flags().StringVar(&consistency, "consistency", "linearizable", "linearizable, lease or stale")
+	cmd.Flags().Var(consistency, "consistency", "linearizable, lease or stale")
+	output = addOutput(cmd, outputText, outputJSON, outputRevision)
 	return cmd
 }
 
 func delCmd() *cobra.Command {
 	var f clientFlags
-	var cas int64
+	var cas *casFlag
+	var output *enumFlag
 	cmd := &cobra.Command{
 		Use:   "del KEY",
 		Short: "Delete KEY",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts, err := casOption(cmd, cas)
+			opts, err := cas.options()
 			if err != nil {
 				return err
 			}
@@ -208,20 +250,30 @@ func delCmd() *cobra.Command {
 			if !deleted {
 				return clientExit(client.ErrNotFound, args[0])
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "deleted revision=%d\n", rev)
+			out := cmd.OutOrStdout()
+			switch output.value {
+			case outputJSON:
+				return printJSON(out, map[string]any{"deleted": true, "revision": rev})
+			case outputRevision:
+				fmt.Fprintln(out, rev)
+			default:
+				fmt.Fprintf(out, "deleted revision=%d\n", rev)
+			}
 			return nil
 		},
 	}
 	f.add(cmd)
-	cmd.Flags().Int64Var(&cas, "cas", 0, "delete only if the key's revision is this")
+	cas = addCAS(cmd, "delete only if the key's revision is this")
+	output = addOutput(cmd, outputText, outputJSON, outputRevision)
 	return cmd
 }
 
 func statusCmd() *cobra.Command {
 	var f clientFlags
+	var output *enumFlag
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show every member: id, endpoint, role, term, leader, commit, applied and last index",
+		Short: "Show every member: id, endpoint, role, term, leader, commit, applied and last index (exit 5 when no leader is known)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, ctx, cancel, err := f.client(cmd)
@@ -229,24 +281,45 @@ func statusCmd() *cobra.Command {
 				return err
 			}
 			defer cancel()
-			return printStatus(ctx, cmd, c)
+			rows := collectStatus(ctx, c)
+			if output.value == outputJSON {
+				if err := printJSON(cmd.OutOrStdout(), rows); err != nil {
+					return err
+				}
+			} else {
+				printStatus(cmd.OutOrStdout(), rows)
+			}
+			return rows.verdict()
 		},
 	}
 	f.add(cmd)
+	output = addOutput(cmd, outputText, outputJSON)
 	return cmd
 }
 
-// printStatus asks every endpoint, and every member they report, for its
-// status and prints one row per member, in id order: what it answered, or
-// "unreachable". It fails (exit 5) when no member answers.
-func printStatus(ctx context.Context, cmd *cobra.Command, c *client.Client) error {
-	type row struct {
-		endpoint string
-		st       *client.Status
-	}
-	rows := map[string]*row{}     // by member id
-	byAddr := map[string]string{} // client address → member id, as reported
-	var unknown []string          // endpoints that never answered, of no known member
+// statusRow is one member (or an endpoint of no known member) as status
+// shows it. Reachable is false, and the rest empty, when it did not answer.
+type statusRow struct {
+	ID        string `json:"id"` // "" for an endpoint of no known member
+	Endpoint  string `json:"endpoint"`
+	Reachable bool   `json:"reachable"`
+	Role      string `json:"role,omitempty"`
+	Term      uint64 `json:"term,omitempty"`
+	Leader    string `json:"leader,omitempty"`
+	Commit    uint64 `json:"commit_index,omitempty"`
+	Applied   uint64 `json:"applied_index,omitempty"`
+	Last      uint64 `json:"last_index,omitempty"`
+}
+
+type statusRows []statusRow
+
+// collectStatus asks every endpoint, and every member they report, for its
+// status: one row per member in id order, then the endpoints that did not
+// answer and belong to no known member.
+func collectStatus(ctx context.Context, c *client.Client) statusRows {
+	rows := map[string]*statusRow{} // by member id
+	byAddr := map[string]string{}   // client address → member id, as reported
+	var unknown []string            // endpoints that never answered
 	queue := c.Endpoints()
 	asked := map[string]bool{}
 	for i := 0; i < len(queue); i++ {
@@ -262,10 +335,11 @@ func printStatus(ctx context.Context, cmd *cobra.Command, c *client.Client) erro
 			unknown = append(unknown, e)
 			continue
 		}
-		rows[st.ID] = &row{endpoint: e, st: &st}
+		rows[st.ID] = &statusRow{ID: st.ID, Endpoint: e, Reachable: true, Role: st.Role, Term: st.Term,
+			Leader: st.Leader, Commit: st.CommitIndex, Applied: st.AppliedIndex, Last: st.LastIndex}
 		for _, m := range st.Members {
 			if _, ok := rows[m.ID]; !ok {
-				rows[m.ID] = &row{endpoint: m.ClientAddr}
+				rows[m.ID] = &statusRow{ID: m.ID, Endpoint: m.ClientAddr}
 			}
 			if m.ClientAddr != "" {
 				byAddr[m.ClientAddr] = m.ID
@@ -273,36 +347,50 @@ func printStatus(ctx context.Context, cmd *cobra.Command, c *client.Client) erro
 			}
 		}
 	}
-	reachable := 0
-	ids := make([]string, 0, len(rows))
-	for id, r := range rows {
-		ids = append(ids, id)
-		if r.st != nil {
-			reachable++
-		}
+	out := make(statusRows, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, *r)
 	}
-	slices.SortFunc(ids, func(a, b string) int { return memberOrder(a) - memberOrder(b) })
-	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tENDPOINT\tROLE\tTERM\tLEADER\tCOMMIT\tAPPLIED\tLAST")
-	for _, id := range ids {
-		r := rows[id]
-		if r.st == nil {
-			fmt.Fprintf(tw, "%s\t%s\tunreachable\t-\t-\t-\t-\t-\n", id, orDash(r.endpoint))
-			continue
-		}
-		st := r.st
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%d\t%d\n", id, r.endpoint, st.Role, st.Term, orDash(st.Leader), st.CommitIndex, st.AppliedIndex, st.LastIndex)
-	}
+	slices.SortFunc(out, func(a, b statusRow) int { return memberOrder(a.ID) - memberOrder(b.ID) })
 	for _, e := range unknown {
 		if _, known := byAddr[e]; !known {
-			fmt.Fprintf(tw, "-\t%s\tunreachable\t-\t-\t-\t-\t-\n", e)
+			out = append(out, statusRow{Endpoint: e})
 		}
 	}
+	return out
+}
+
+// printStatus prints rows as a table.
+func printStatus(w io.Writer, rows statusRows) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tENDPOINT\tROLE\tTERM\tLEADER\tCOMMIT\tAPPLIED\tLAST")
+	for _, r := range rows {
+		if !r.Reachable {
+			fmt.Fprintf(tw, "%s\t%s\tunreachable\t-\t-\t-\t-\t-\n", orDash(r.ID), orDash(r.Endpoint))
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%d\t%d\n", r.ID, r.Endpoint, r.Role, r.Term, orDash(r.Leader), r.Commit, r.Applied, r.Last)
+	}
 	tw.Flush()
+}
+
+// verdict is status's exit: 5 when no member answered, or when none that
+// answered leads (writes and linearizable reads are then unavailable).
+func (rows statusRows) verdict() error {
+	reachable := 0
+	for _, r := range rows {
+		if !r.Reachable {
+			continue
+		}
+		reachable++
+		if r.Role == "leader" {
+			return nil
+		}
+	}
 	if reachable == 0 {
 		return &exitError{exitUnavailable, errors.New("no member reachable")}
 	}
-	return nil
+	return &exitError{exitUnavailable, errors.New("no leader known: writes and linearizable reads are unavailable")}
 }
 
 // memberOrder sorts "n2" before "n10".

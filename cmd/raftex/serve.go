@@ -1,8 +1,8 @@
 package main
 
 import (
-	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -16,67 +16,94 @@ import (
 
 func serveCmd() *cobra.Command {
 	var (
-		id, dataDir, peerAddr, clientAddr, initialCluster, logFormat string
-		requestTimeout                                               time.Duration
+		id, dataDir, peerAddr, clientAddr, initialCluster string
+		listenPeerAddr, listenClientAddr                  string
+		requestTimeout                                    time.Duration
 	)
+	logFormat := newEnum("text", "text", "json")
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run one cluster member (every flag is also RAFTEX_<FLAG>)",
-		Args:  cobra.NoArgs,
+		Short: "Run one cluster member",
+		Long: "Run one cluster member until SIGINT or SIGTERM (exit 0), or until its storage fails\n" +
+			"(exit 1, once the requests in flight are answered).",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := bindEnv(cmd); err != nil {
-				return &exitError{2, err}
-			}
-			logger, err := newLogger(logFormat)
-			if err != nil {
-				return &exitError{2, err}
-			}
+			logger := newLogger(logFormat.value)
 			nodeID, err := node.ParseID(id)
 			if err != nil {
-				return &exitError{2, fmt.Errorf("--id: %w", err)}
-			}
-			if dataDir == "" || peerAddr == "" || clientAddr == "" {
-				return &exitError{2, fmt.Errorf("--data-dir, --peer-addr and --client-addr are required")}
+				return usageError("--id: %w", err)
 			}
 			var cluster map[uint64]string
 			if initialCluster != "" {
 				if cluster, err = raftex.ParseInitialCluster(initialCluster); err != nil {
-					return &exitError{2, fmt.Errorf("--initial-cluster: %w", err)}
+					return usageError("--initial-cluster: %w", err)
 				}
 			}
 			n, err := raftex.StartNode(raftex.Config{
 				ID: nodeID, DataDir: dataDir, PeerAddr: peerAddr, ClientAddr: clientAddr,
+				ListenPeerAddr: listenPeerAddr, ListenClientAddr: listenClientAddr,
 				InitialCluster: cluster, RequestTimeout: requestTimeout, Logger: logger,
 			})
 			if err != nil {
 				return err
 			}
-			logger.Info("serving", "node", node.FormatID(nodeID), "peer_addr", n.PeerAddr(),
-				"client_addr", n.ClientAddr(), "dashboard", "http://"+n.ClientAddr()+"/ui/")
+			logger.Info("serving", "node", node.FormatID(nodeID),
+				"peer_addr", n.PeerAddr(), "listen_peer_addr", n.ListenPeerAddr(),
+				"client_addr", n.ClientAddr(), "listen_client_addr", n.ListenClientAddr(),
+				"dashboard", dashboardURL(n.ClientAddr()))
 			sig := make(chan os.Signal, 1)
 			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-			s := <-sig
-			logger.Info("shutting down", "signal", s.String())
-			return n.Stop()
+			defer signal.Stop(sig)
+			select {
+			case s := <-sig:
+				logger.Info("shutting down", "signal", s.String())
+				return n.Stop()
+			case <-n.Done():
+				// The node stopped by itself (its storage failed): answer
+				// the requests in flight, then exit non-zero so that a
+				// supervisor restarts it.
+				logger.Error("exiting: the node stopped", "err", n.Err())
+				return &exitError{exitFailed, n.Stop()}
+			}
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&id, "id", "", "node id (n1, n2, ...)")
 	f.StringVar(&dataDir, "data-dir", "", "directory of the log, snapshots and cluster file")
-	f.StringVar(&peerAddr, "peer-addr", "", "host:port peers reach this node at (listen and advertise)")
-	f.StringVar(&clientAddr, "client-addr", "", "host:port of the HTTP API")
+	f.StringVar(&peerAddr, "peer-addr", "", "host:port peers reach this node at (advertised; listened on unless --listen-peer-addr)")
+	f.StringVar(&clientAddr, "client-addr", "", "host:port of the HTTP API (advertised; listened on unless --listen-client-addr)")
+	f.StringVar(&listenPeerAddr, "listen-peer-addr", "", "host:port to listen for peers on (default --peer-addr), e.g. 0.0.0.0:7000")
+	f.StringVar(&listenClientAddr, "listen-client-addr", "", "host:port to serve the HTTP API on (default --client-addr), e.g. 0.0.0.0:8000")
 	f.StringVar(&initialCluster, "initial-cluster", "", "peer addresses of the initial members: n1=host:port,n2=host:port,... (ignored once the data dir holds state)")
 	f.DurationVar(&requestTimeout, "request-timeout", 5*time.Second, "how long a request may wait for a leader and a quorum")
-	f.StringVar(&logFormat, "log-format", "text", "text or json")
+	f.Var(logFormat, "log-format", "text or json")
+	requireFlags(cmd, "id", "data-dir", "peer-addr", "client-addr")
 	return cmd
 }
 
-func newLogger(format string) (*slog.Logger, error) {
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, nil)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, nil)), nil
+func newLogger(format string) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
-	return nil, fmt.Errorf("--log-format must be text or json, got %q", format)
+	return slog.New(slog.NewTextHandler(os.Stderr, nil))
+}
+
+// dashboardURL is the dashboard at the client address addr, with a host a
+// browser can open: a host of every interface (0.0.0.0, ::, none) is
+// shown as localhost.
+func dashboardURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr + "/ui/"
+	}
+	if wildcard(host) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/ui/"
+}
+
+// wildcard reports whether host means every interface: "", 0.0.0.0, ::.
+func wildcard(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "" || (ip != nil && ip.IsUnspecified())
 }

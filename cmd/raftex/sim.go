@@ -38,9 +38,6 @@ linearizability with porcupine). Ctrl-C stops early and prints the summary.
 "all", "none" or "drop=0.05,crash=0.4,part" (see docs/testing.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := bindEnv(cmd); err != nil {
-				return &exitError{2, err}
-			}
 			c := sim.Campaign{Seeds: seeds, FirstSeed: first, Workers: parallel}
 			var err error
 			if c.Nodes, err = parseSizes(nodes); err != nil {
