@@ -51,7 +51,7 @@ type Config struct {
 	ClientAddr string
 	// ListenPeerAddr and ListenClientAddr, when set, are where the node
 	// listens (for example 0.0.0.0:7000 in a container), and PeerAddr and
-	// ClientAddr are only advertised, as they are (a routable name).
+	// ClientAddr are only advertised (a routable name).
 	ListenPeerAddr   string
 	ListenClientAddr string
 	// InitialCluster maps every initial member's id to its peer address.
@@ -402,10 +402,11 @@ func (n *Node) ID() uint64 { return n.cfg.ID }
 // ClientAddr returns the address the node's HTTP API is advertised at: the
 // one its members forward to and /v1/status lists.
 func (n *Node) ClientAddr() string {
+	addr := n.listener.Addr().String()
 	if n.cfg.ListenClientAddr != "" {
-		return n.cfg.ClientAddr
+		addr = n.cfg.ClientAddr
 	}
-	return advertisedClientAddr(n.listener.Addr().String(), n.cfg.PeerAddr)
+	return advertisedClientAddr(addr, n.cfg.PeerAddr)
 }
 
 // ListenClientAddr returns the address the HTTP API listens on.

@@ -51,7 +51,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/raftex/raftex/internal/e2etest"
 	"go.uber.org/goleak"
 )
 
@@ -127,8 +126,8 @@ var image struct {
 	err  error
 }
 
-// testImage builds the image once per run: the binary, static, and
-// deploy/Dockerfile in a temporary build context. TestMain removes it.
+// testImage builds the image once per run, as deploy/Dockerfile says to.
+// TestMain removes it.
 func testImage(t *testing.T) string {
 	t.Helper()
 	needDocker(t)
@@ -139,25 +138,12 @@ func testImage(t *testing.T) string {
 	return image.tag
 }
 
+// buildImage builds the image the documented way (deploy/build-image,
+// which `make image` runs), labelled for this run.
 func buildImage() (string, error) {
-	dir, err := os.MkdirTemp("", "raftex-e2e-docker-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(dir)
-	if err := e2etest.BuildStatic(filepath.Join(dir, "raftex")); err != nil {
-		return "", err
-	}
-	dockerfile, err := os.ReadFile(filepath.Join("..", "..", "deploy", "Dockerfile"))
-	if err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), dockerfile, 0o644); err != nil {
-		return "", err
-	}
 	tag := "raftex-e2e:" + runID
-	if _, err := run(5*time.Minute, "docker", "build", "-q", "-t", tag,
-		"--label", labelRun+"="+runID, "--label", labelPID+"="+strconv.Itoa(os.Getpid()), dir); err != nil {
+	if _, err := run(5*time.Minute, filepath.Join("..", "..", "deploy", "build-image"), tag,
+		"--label", labelRun+"="+runID, "--label", labelPID+"="+strconv.Itoa(os.Getpid())); err != nil {
 		return "", err
 	}
 	return tag, nil

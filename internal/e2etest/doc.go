@@ -4,8 +4,8 @@
 //
 //   - Main is the body of a TestMain: it builds the binary once per test
 //     binary, runs the tests, and fails the run if a raftex process it
-//     started is left running (or, if asked, a goroutine leaked). Build and
-//     BuildStatic build it elsewhere (for a container image).
+//     started is left running (or, if asked, a goroutine leaked). Build builds
+//     it elsewhere.
 //   - Ports hands out free loopback ports from a range of the package's own.
 //   - Proc is one raftex process: started in a process group of its own,
 //     its output appended to a log file whose tail the test log shows (and

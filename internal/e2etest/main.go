@@ -69,23 +69,10 @@ func Main(m *testing.M, cfg MainConfig) int {
 }
 
 // Build builds cmd/raftex to the file out.
-func Build(out string) error { return build(out, false) }
-
-// BuildStatic builds cmd/raftex to the file out for an image FROM
-// scratch: without cgo, and with the paths of this machine trimmed.
-func BuildStatic(out string) error { return build(out, true) }
-
-func build(out string, static bool) error {
-	args := []string{"build", "-o", out}
-	if static {
-		args = append(args, "-trimpath")
-	}
+func Build(out string) error {
 	// go test puts its own GOROOT/bin first on PATH, so "go" is the
 	// toolchain running these tests.
-	cmd := exec.Command("go", append(args, "github.com/raftex/raftex/cmd/raftex")...)
-	if static {
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	}
+	cmd := exec.Command("go", "build", "-o", out, "github.com/raftex/raftex/cmd/raftex")
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build: %v\n%s", err, msg)
 	}

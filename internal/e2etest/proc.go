@@ -23,6 +23,9 @@ type ProcSpec struct {
 	Env []string
 	Dir string // working directory; "": ours
 	Log string // file the process's stdout and stderr are appended to
+	// Arg0 is the name the process sees itself run as (os.Args[0]), as a
+	// user's shell would pass it ("./raftex"); "": the binary's path.
+	Arg0 string
 }
 
 // Proc is one raftex process started by a test.
@@ -50,6 +53,9 @@ func StartProc(t testing.TB, s ProcSpec) *Proc {
 	}
 	defer logf.Close() // the child holds its own copy
 	cmd := exec.Command(bin, s.Args...)
+	if s.Arg0 != "" {
+		cmd.Args[0] = s.Arg0
+	}
 	cmd.Env = Env(s.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Dir = s.Dir
