@@ -31,6 +31,7 @@ func TestServesFiles(t *testing.T) {
 		{"/js/dom.js", "text/javascript; charset=utf-8", "export function el"},
 		{"/js/kv.js", "text/javascript; charset=utf-8", "put-form"},
 		{"/js/timeline.js", "text/javascript; charset=utf-8", "export class Timeline"},
+		{"/js/icons.js", "text/javascript; charset=utf-8", "export function icon"},
 	} {
 		resp, err := http.Get(srv.URL + tc.path)
 		if err != nil {

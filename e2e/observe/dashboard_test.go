@@ -148,6 +148,11 @@ type dashboard struct {
 	Leader       string   `json:"leader"`  // #cluster-leader
 	Up           string   `json:"up"`      // #cluster-up
 	Banner       string   `json:"banner"`
+	BannerKind   string   `json:"bannerKind"`
+	State        []string `json:"state"`  // the quiet timeline's rows: "n1 leader"
+	Folded       []string `json:"folded"` // rows folding repeats: "kind/node×count"
+	NoIcon       int      `json:"noIcon"` // event rows without an SVG icon
+	Glyphs       string   `json:"glyphs"` // characters shown that may need a font the machine lacks
 	Result       string   `json:"result"`
 	ResultKind   string   `json:"resultKind"`
 	ResultRev    string   `json:"resultRev"`
@@ -168,7 +173,16 @@ const readDashboard = `(() => {
     leaders: document.querySelectorAll('[data-leader="true"]').length,
     leader: text("cluster-leader"),
     up: text("cluster-up"),
-    banner: $("banner") && !$("banner").hidden ? $("banner").textContent : "",
+    banner: $("banner") && !$("banner").hidden ? $("banner").textContent.trim() : "",
+    bannerKind: $("banner") && !$("banner").hidden ? $("banner").dataset.kind || "" : "",
+    state: [...document.querySelectorAll("#timeline li.state")].map((li) => li.dataset.from + " " + li.dataset.fromRole),
+    folded: [...document.querySelectorAll("#timeline li[data-kind]")].filter((li) => Number(li.dataset.count) > 1)
+      .map((li) => li.dataset.kind + "/" + li.dataset.from + "×" + li.dataset.count),
+    noIcon: [...document.querySelectorAll("#timeline li[data-kind]")].filter((li) => !li.querySelector("svg.icon")).length,
+    // Plain text only: ASCII, Latin-1 (×), the dash and the ellipsis are in
+    // every font; anything else (emoji, arrows, stars) must be an icon.
+    glyphs: [...["header", "#nodes", "#timeline"].map((q) => document.querySelector(q).textContent).join("")]
+      .filter((ch) => !/[\u0020-\u007e\u00a0-\u00ff\u2014\u2026\s]/u.test(ch)).join(""),
     result: text("result"),
     resultKind: result.dataset.kind || "",
     resultRev: result.dataset.revision || "",
@@ -216,8 +230,8 @@ func (d dashboard) String() string {
 	if len(events) > 8 {
 		events = events[:8]
 	}
-	return fmt.Sprintf("cards [%s]; %d data-leader; header leader %q up %q; banner %q; result %q (%s, rev %q, %q); newest events %v",
-		strings.Join(cards, ", "), d.Leaders, d.Leader, d.Up, d.Banner, d.Result, d.ResultKind, d.ResultRev, d.ResultDetail, events)
+	return fmt.Sprintf("cards [%s]; %d data-leader; header leader %q up %q; banner %q (%s); result %q (%s, rev %q, %q); newest events %v; state %v; folded %v; glyphs %q",
+		strings.Join(cards, ", "), d.Leaders, d.Leader, d.Up, d.Banner, d.BannerKind, d.Result, d.ResultKind, d.ResultRev, d.ResultDetail, events, d.State, d.Folded, d.Glyphs)
 }
 
 // waitDashboard reads the page until cond holds on what it shows. The page
@@ -321,6 +335,17 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("banner shown with every node up: %q", d.Banner)
 	}
 
+	// A quiet cluster (no election, no write since the page opened; only
+	// state events shown) shows the last known state of every node, not an
+	// empty timeline.
+	b.do(t, "showing state events only", chromedp.Click(chromedp.ID("filter-rpc")),
+		chromedp.Click(chromedp.ID("filter-commit")), chromedp.Click(chromedp.ID("filter-snapshot")))
+	d = b.waitDashboard(t, "the last known state of every node in the quiet timeline", func(d dashboard) bool {
+		return len(d.State) == 3 && slices.Contains(d.State, lead.Name+" leader")
+	})
+	b.do(t, "showing every category again", chromedp.Click(chromedp.ID("filter-rpc")),
+		chromedp.Click(chromedp.ID("filter-commit")), chromedp.Click(chromedp.ID("filter-snapshot")))
+
 	// Put a key with a "/" in it through the form, then read it back.
 	const key, value = "dashboard/greeting", "hello from the browser"
 	b.do(t, "putting a key through the form",
@@ -395,6 +420,25 @@ func TestDashboard(t *testing.T) {
 		return ok && old.Role == "follower" && old.Live && !old.Leader && d.Up == "3/3" &&
 			d.Leaders == 1 && d.leaderCard() == newLead.Name && d.Banner == ""
 	})
+
+	// Without a majority the page says writes are unavailable, and the
+	// survivor's pre-vote campaigns, all alike, fold into one row each.
+	survivor := c.Others(newLead)[0]
+	for _, nd := range c.Others(survivor) {
+		t.Logf("killing %s", nd.Name)
+		c.Kill(nd)
+	}
+	d = b.waitDashboard(t, "the no-quorum banner and the survivor's repeated campaigns folded", func(d dashboard) bool {
+		folded := false
+		for _, f := range d.Folded {
+			folded = folded || strings.HasPrefix(f, "election_timeout/"+survivor.Name+"×")
+		}
+		return d.BannerKind == "no-quorum" && strings.HasPrefix(d.Banner, "no quorum — writes unavailable") && folded
+	})
+	t.Logf("banner %q; folded rows %v", d.Banner, d.Folded)
+	if d.NoIcon > 0 || d.Glyphs != "" {
+		t.Errorf("%d timeline rows without an icon; characters that need a font: %q", d.NoIcon, d.Glyphs)
+	}
 	b.checkExceptions(t)
 }
 

@@ -50,4 +50,46 @@ assert.equal(n1.down, true);
 assert.equal(n1.error, "unreachable");
 assert.equal(cluster.leader(), null);
 assert.equal(changes, 2);
+// The banner's verdict: writes need a leader and a majority of voters.
+assert.deepEqual(cluster.quorum(), { ok: false, why: "1 of 1 voters unreachable" });
+const three = new Cluster("http://dash.example:8001", () => {}, () => {});
+const st = (role, term = 2) => ({ role, term, leader: "n1", commit_index: 5, applied_index: 5 });
+three.nodes.set("n1", { id: "n1", down: false, status: st("leader") });
+three.nodes.set("n2", { id: "n2", down: false, status: st("follower") });
+three.nodes.set("n3", { id: "n3", down: true, status: st("follower"), error: "unreachable", lastSeen: 0 });
+assert.deepEqual(three.quorum(), { ok: true, why: "" });
+three.nodes.get("n2").down = true;
+assert.deepEqual(three.quorum(), { ok: false, why: "2 of 3 voters unreachable" });
+three.nodes.get("n2").down = false;
+three.nodes.get("n1").status = st("follower");
+assert.deepEqual(three.quorum(), { ok: false, why: "no leader known" });
+assert.deepEqual(three.summary().map((s) => s.role), ["follower", "follower", "down"]);
+
+// Icons replace the symbols that start event texts; arrows inside stay
+// for withArrows to draw.
+const { textWithoutSymbols } = await import("./js/icons.js");
+assert.equal(textWithoutSymbols("⏰ election timeout fired, starting election for term 5"), "election timeout fired, starting election for term 5");
+assert.equal(textWithoutSymbols("→ SEND AppendEntries to n2 (1 entry)"), "SEND AppendEntries to n2 (1 entry)");
+assert.equal(textWithoutSymbols("🗳 GRANTED PreVote to n3"), "GRANTED PreVote to n3");
+assert.equal(textWithoutSymbols("term=1 | follower → candidate"), "term=1 | follower → candidate");
+
+// A node stuck in PreVote repeats the same few events: each folds into its
+// row, which counts them, instead of filling the timeline.
+const { fold, LOOKBACK, MAX } = await import("./js/timeline.js");
+const buf = [];
+const row = (kind, text, at, node = 3) => ({ ev: { kind, text, node }, at, first: at, count: 1, seq: at });
+for (let i = 0; i < 12; i++) {
+  fold(buf, row("election_timeout", "⏰ election timeout fired, starting election for term 5", 2 * i));
+  fold(buf, row("role_changed", "term=4 | follower → precandidate", 2 * i + 1));
+}
+assert.equal(buf.length, 2);
+assert.deepEqual(buf.map((r) => [r.ev.kind, r.count, r.first, r.at]), [["election_timeout", 12, 0, 22], ["role_changed", 12, 1, 23]]);
+fold(buf, row("election_timeout", "⏰ election timeout fired, starting election for term 5", 30, 2)); // another node's
+assert.equal(buf.length, 3);
+// Rows beyond the last LOOKBACK are not folded into; MAX bounds the rest.
+const long = [];
+for (let i = 0; i < MAX + LOOKBACK + 5; i++) fold(long, row("commit_advanced", `✅ COMMIT index ${i}→${i + 1}`, i, 1));
+assert.equal(long.length, MAX);
+fold(long, row("commit_advanced", `✅ COMMIT index ${MAX}→${MAX + 1}`, 10000, 1)); // too old to fold into
+assert.equal(long[long.length - 1].count, 1);
 console.log("ok");

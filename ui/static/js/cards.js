@@ -2,6 +2,7 @@
 // each follower's replication progress.
 
 import { clock, el, idNumber, nodes, termHue } from "./dom.js";
+import { icon } from "./icons.js";
 
 // Cards renders the cluster into container, reusing each node's element so
 // the page does not flicker.
@@ -49,7 +50,7 @@ function fill(card, n, isLeader, isOrigin) {
       el("span", { class: "role" }, r),
       el("span", { class: n.live ? "live-dot live" : "live-dot", title: n.live ? "event stream open" : "no event stream" }),
       isOrigin && el("span", { class: "origin", title: "this page is served by this node" }, "this page"),
-      isLeader && el("span", { class: "crown", title: "leader" }, "★ leader")),
+      isLeader && el("span", { class: "crown", title: "leader" }, icon("crown"), " leader")),
     el("div", { class: "stats" },
       stat("term", s && s.term),
       stat("commit", s && s.commit_index),

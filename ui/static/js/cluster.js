@@ -58,6 +58,32 @@ export class Cluster {
     return best;
   }
 
+  // quorum says whether the cluster can take writes as far as the page
+  // sees: ok, or why not (no leader known, a majority unreachable).
+  quorum() {
+    const nodes = this.list();
+    if (nodes.length === 0) return { ok: true, why: "" };
+    const voters = nodes.filter((n) => !n.status || n.status.role !== "learner");
+    const up = voters.filter((n) => !n.down && n.status).length;
+    const majority = Math.floor(voters.length / 2) + 1;
+    if (up < majority) return { ok: false, why: `${voters.length - up} of ${voters.length} voters unreachable` };
+    if (!this.leader()) return { ok: false, why: "no leader known" };
+    return { ok: true, why: "" };
+  }
+
+  // summary is the last known state of every node, for a quiet timeline:
+  // {id, role, seen, text}.
+  summary() {
+    return this.list().map((n) => {
+      const s = n.status;
+      if (n.down || !s) {
+        return { id: n.id, role: "down", seen: n.lastSeen, text: n.lastSeen ? `down: ${n.error}` : "not reached yet" };
+      }
+      const lead = s.role === "leader" ? "leads" : `leader ${s.leader || "unknown"}`;
+      return { id: n.id, role: s.role, seen: n.lastSeen, text: `term ${s.term}, ${lead}, commit ${s.commit_index}, applied ${s.applied_index}` };
+    });
+  }
+
   // targets orders the reachable nodes for a client request: the page's
   // own node (no CORS preflight), then the leader, then the rest.
   targets() {

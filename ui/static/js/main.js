@@ -4,15 +4,18 @@
 import { Cards } from "./cards.js";
 import { Cluster } from "./cluster.js";
 import { throttled } from "./dom.js";
+import { icon } from "./icons.js";
 import { setupKV } from "./kv.js";
 import { Timeline } from "./timeline.js";
 
 const $ = (id) => document.getElementById(id);
 
-const timeline = new Timeline($("timeline"), [...document.querySelectorAll('input[name="category"]')]);
+let cluster = null;
+const timeline = new Timeline($("timeline"), [...document.querySelectorAll('input[name="category"]')],
+  () => (cluster ? cluster.summary() : []));
 const cards = new Cards($("nodes"));
 
-const cluster = new Cluster(location.origin, throttled(render), (ev) => timeline.add(ev));
+cluster = new Cluster(location.origin, throttled(render), (ev) => timeline.add(ev));
 
 function render() {
   cards.render(cluster);
@@ -25,11 +28,23 @@ function render() {
   $("cluster-up").textContent = nodes.length ? `${up}/${nodes.length}` : "—";
   const banner = $("banner");
   const origin = cluster.origin;
+  const quorum = cluster.quorum();
   let msg = "";
-  if (nodes.length === 0 && origin.down) msg = `cannot reach ${origin.url} (${origin.error}); retrying`;
-  else if (nodes.length > 0 && up === 0) msg = "no node is reachable; retrying";
+  let kind = "";
+  if (nodes.length === 0 && origin.down) {
+    msg = `cannot reach ${origin.url} (${origin.error}); retrying`;
+    kind = "unreachable";
+  } else if (nodes.length > 0 && up === 0) {
+    msg = "no quorum — writes unavailable: no node is reachable; retrying";
+    kind = "no-quorum";
+  } else if (!quorum.ok) {
+    msg = `no quorum — writes unavailable: ${quorum.why}`;
+    kind = "no-quorum";
+  }
   banner.hidden = msg === "";
-  banner.textContent = msg;
+  banner.dataset.kind = kind;
+  banner.replaceChildren(...(msg ? [icon("warning"), ` ${msg}`] : []));
+  timeline.render(); // a quiet timeline shows the state just polled
 }
 
 setupKV(cluster);
