@@ -191,3 +191,25 @@ func TestCLIStatusWithAMemberDown(t *testing.T) {
 		t.Fatalf("status with %s down:\n%s", down.Name, stdout)
 	}
 }
+
+// TestCLITimeoutSaysWhy: when --timeout ends while the client retries, the
+// CLI prints the server's explanation (no quorum within its request
+// timeout), not only its own deadline; status exits 5 with no leader.
+func TestCLITimeoutSaysWhy(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3, "--request-timeout", "1s")
+	survivor := c.Nodes[0]
+	c.Kill(c.Nodes[1])
+	c.Kill(c.Nodes[2])
+	stdout, stderr, code := runCLI(t, nil, "put", "k", "v", "--endpoints", survivor.ClientAddr, "--timeout", "1500ms")
+	if code != 5 || stdout != "" || !strings.Contains(stderr, "no leader or no quorum answered within 1s") {
+		t.Errorf("put without a quorum: exit %d, stdout %q, stderr %q; want exit 5 and the server's reason", code, stdout, stderr)
+	}
+	soon.Until(t, "status exits 5 once no leader is known", func() error {
+		stdout, stderr, code := runCLI(t, nil, "status", "--endpoints", survivor.ClientAddr)
+		if code != 5 || !strings.Contains(stderr, "no leader known") {
+			return fmt.Errorf("exit %d: %s%s", code, stdout, stderr)
+		}
+		return nil
+	})
+}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -66,6 +68,17 @@ func TestServeFromEnvironment(t *testing.T) {
 		if !strings.Contains(nd.Proc.Log(), "serving") {
 			t.Errorf("%s never logged that it serves", nd.Name)
 		}
+		// The node's story at INFO (package inspect's Logger), in JSON.
+		for _, want := range []string{`"msg":"log recovered"`, `"msg":"node started"`} {
+			if nd.Name != "n3" && !strings.Contains(nd.Proc.Log(), want) {
+				t.Errorf("%s's JSON log lacks %s:\n%s", nd.Name, want, nd.Proc.Tail(10))
+			}
+		}
+	}
+	if want := `msg="became leader" node=` + lead.Name; lead.Name == "n3" && !strings.Contains(lead.Proc.Log(), want) {
+		t.Errorf("the leader's log lacks %q:\n%s", want, lead.Proc.Tail(10))
+	} else if want := `"msg":"became leader","node":"` + lead.Name + `"`; lead.Name != "n3" && !strings.Contains(lead.Proc.Log(), want) {
+		t.Errorf("the leader's log lacks %s:\n%s", want, lead.Proc.Tail(10))
 	}
 
 	// RAFTEX_REQUEST_TIMEOUT=1500ms: a write without a quorum gives up
@@ -291,13 +304,111 @@ func TestServeFlags(t *testing.T) {
 			}
 		}
 	}
-	want := "--client-addr --data-dir --help --id --initial-cluster --log-format --peer-addr --request-timeout"
+	want := "--client-addr --data-dir --help --id --initial-cluster --listen-client-addr --listen-peer-addr --log-format --peer-addr --request-timeout"
 	if got := strings.Join(flags, " "); got != want {
 		t.Errorf("serve flags: %s\nwant: %s", got, want)
 	}
-	for _, d := range []string{`--request-timeout duration`, `(default 5s)`, `--log-format string`, `(default "text")`, "RAFTEX_<FLAG>"} {
+	for _, d := range []string{`--request-timeout duration`, `(default 5s)`, `--log-format string`, `(default "text")`,
+		"[env RAFTEX_REQUEST_TIMEOUT]", "[required; env RAFTEX_ID]"} {
 		if !strings.Contains(out, d) {
 			t.Errorf("serve --help lacks %q:\n%s", d, out)
+		}
+	}
+}
+
+// TestServeListenAndAdvertise: with --listen-peer-addr and
+// --listen-client-addr a node listens on every interface and advertises
+// the names given as --peer-addr and --client-addr: the members list them,
+// followers forward to them, and the log's dashboard URL is one a browser
+// opens.
+func TestServeListenAndAdvertise(t *testing.T) {
+	t.Parallel()
+	c := e2etest.PlanCluster(t, clusterConfig(3))
+	var initial []string
+	for _, nd := range c.Nodes {
+		initial = append(initial, nd.Name+"=localhost:"+port(nd.PeerAddr))
+	}
+	for _, nd := range c.Nodes {
+		c.StartArgs(nd, []string{"serve", "--id", nd.Name, "--data-dir", nd.DataDir,
+			"--peer-addr", "localhost:" + port(nd.PeerAddr), "--listen-peer-addr", "0.0.0.0:" + port(nd.PeerAddr),
+			"--client-addr", "localhost:" + port(nd.ClientAddr), "--listen-client-addr", "0.0.0.0:" + port(nd.ClientAddr),
+			"--initial-cluster", strings.Join(initial, ",")})
+	}
+	lead := c.Leader()
+	soon.Until(t, "every member listed at its advertised addresses", func() error {
+		st, err := lead.Status()
+		if err != nil {
+			return err
+		}
+		for i, m := range st.Members {
+			nd := c.Nodes[i]
+			if m.PeerAddr != "localhost:"+port(nd.PeerAddr) || m.ClientAddr != "localhost:"+port(nd.ClientAddr) {
+				return fmt.Errorf("%s listed at peer %q client %q", m.ID, m.PeerAddr, m.ClientAddr)
+			}
+		}
+		return nil
+	})
+	c.Followers(lead)[0].Put(t, "advertised", "v") // forwarded to the leader's advertised address
+	for _, nd := range c.Nodes {
+		want := fmt.Sprintf("dashboard=http://localhost:%s/ui/", port(nd.ClientAddr))
+		if log := nd.Proc.Log(); !strings.Contains(log, want) || !strings.Contains(log, "listen_client_addr=[::]:"+port(nd.ClientAddr)) {
+			t.Errorf("%s's log lacks %q and its listen address:\n%s", nd.Name, want, nd.Proc.Tail(5))
+		}
+	}
+}
+
+func port(addr string) string { return addr[strings.LastIndex(addr, ":")+1:] }
+
+// TestServeExitsAfterStorageFailure: when the leader's disk refuses a
+// write (here: a file size limit, as a full disk would), the write in
+// flight is answered (503, outcome unknown), and the process exits 1, so
+// that a supervisor restarts it; the restarted node has every write
+// acknowledged before.
+func TestServeExitsAfterStorageFailure(t *testing.T) {
+	t.Parallel()
+	prlimit, err := exec.LookPath("prlimit")
+	if err != nil {
+		t.Skip("prlimit (util-linux) is not installed")
+	}
+	c := newCluster(t, 3)
+	lead := c.Leader()
+	// Grow the log well past the size of the node's own log file, so the
+	// limit below stops the WAL, not the node's log lines.
+	big := strings.Repeat("v", 256<<10)
+	var acked []uint64
+	for i := range 3 {
+		acked = append(acked, lead.Put(t, fmt.Sprintf("big%d", i), big))
+	}
+	var walSize int64
+	filepath.Walk(filepath.Join(lead.DataDir, "raft", "wal"), func(path string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() && info.Size() > walSize {
+			walSize = info.Size()
+		}
+		return nil
+	})
+	if logSize := int64(len(lead.Proc.Log())); walSize < 4*logSize {
+		t.Fatalf("the WAL (%d bytes) is not well past the log file (%d bytes)", walSize, logSize)
+	}
+	if out, err := exec.Command(prlimit, "--pid", fmt.Sprint(lead.Proc.Cmd.Process.Pid), fmt.Sprintf("--fsize=%d", walSize)).CombinedOutput(); err != nil {
+		t.Fatalf("prlimit: %v: %s", err, out)
+	}
+	r := must(t, http.MethodPut, lead.URL("/v1/kv/after-the-limit"), []byte(big))
+	want503(t, r)
+	code := lead.Proc.Wait(t, startDeadline)
+	if code != 1 {
+		t.Fatalf("the node exited %d after its storage failed, want 1:\n%s", code, lead.Proc.Tail(10))
+	}
+	for _, want := range []string{"storage failed", `msg="exiting: the node stopped"`} {
+		if !strings.Contains(lead.Proc.Log(), want) {
+			t.Errorf("the log lacks %q:\n%s", want, lead.Proc.Tail(10))
+		}
+	}
+	c.Restart(lead)
+	c.Leader()
+	for i, rev := range acked {
+		r := must(t, http.MethodGet, lead.URL(fmt.Sprintf("/v1/kv/big%d", i)), nil)
+		if r.Code != http.StatusOK || headerRevision(t, r) != rev {
+			t.Fatalf("big%d after the restart: %d, revision %s, want %d", i, r.Code, r.Header.Get("Raftex-Revision"), rev)
 		}
 	}
 }
