@@ -368,6 +368,9 @@ func TestServeExitsAfterStorageFailure(t *testing.T) {
 	t.Parallel()
 	prlimit, err := exec.LookPath("prlimit")
 	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("prlimit (util-linux) is required in CI: %v", err)
+		}
 		t.Skip("prlimit (util-linux) is not installed")
 	}
 	c := newCluster(t, 3)
