@@ -56,7 +56,6 @@ func newTestServer(t *testing.T, extra map[string]http.Handler) *testServer {
 	t.Cleanup(func() {
 		ts.http.CloseClientConnections()
 		ts.http.Close()
-		srv.Shutdown()
 		n.Stop()
 	})
 	deadline := time.Now().Add(30 * time.Second)
