@@ -62,8 +62,12 @@ func serveCmd() *cobra.Command {
 				// The node stopped by itself (its storage failed): answer
 				// the requests in flight, then exit non-zero so that a
 				// supervisor restarts it.
-				logger.Error("exiting: the node stopped", "err", n.Err())
-				return &exitError{exitFailed, n.Stop()}
+				cause := n.Err()
+				logger.Error("exiting: the node stopped", "err", cause)
+				if err := n.Stop(); err != nil {
+					cause = err // it wraps the cause
+				}
+				return &exitError{exitFailed, cause}
 			}
 		},
 	}
