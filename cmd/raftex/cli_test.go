@@ -117,8 +117,12 @@ func TestEveryFlagHasItsVariable(t *testing.T) {
 func TestCASFromTheEnvironment(t *testing.T) {
 	var seen []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		seen = append(seen, r.Method+" "+r.URL.RawQuery)
 		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/v1/sessions" { // the client registers its session first
+			w.Write([]byte(`{"client_id":1}`))
+			return
+		}
+		seen = append(seen, r.Method+" "+r.URL.RawQuery)
 		w.Write([]byte(`{"revision":9,"deleted":true}`))
 	}))
 	defer srv.Close()
