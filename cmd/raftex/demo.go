@@ -210,9 +210,18 @@ func (d *demo) scenario(ctx context.Context) error {
 
 	lagging := d.followerOf(d.leader())
 	d.heading("Follower %s stops while enough writes happen to trigger a snapshot and log compaction (§7)", node.FormatID(lagging))
+	_, lagLast, _, err := d.nodes[lagging].Raft().LogTail(0)
+	if err != nil {
+		return err
+	}
 	d.stop(lagging)
 	if err := d.bulkWrites(ctx, 600); err != nil {
 		return err
+	}
+	// Whichever node leads when it returns must have compacted away the
+	// entries it needs: every live node snapshots on its own schedule.
+	if err := waitFor(ctx, 10*time.Second, func() bool { return d.compactedPast(lagLast + 1) }); err != nil {
+		return fmt.Errorf("the live nodes did not compact their logs past %d: %w", lagLast+1, err)
 	}
 	d.pause()
 
@@ -411,6 +420,17 @@ func (d *demo) bulkWrites(ctx context.Context, n int) error {
 	first, _, _, _ := d.nodes[lead].Raft().LogTail(0)
 	d.printf("✔ %s took a snapshot and compacted its log: it now starts at index %d\n", node.FormatID(lead), first)
 	return nil
+}
+
+// compactedPast reports whether every live node's log starts after index.
+func (d *demo) compactedPast(index uint64) bool {
+	for _, id := range d.live() {
+		first, _, _, err := d.nodes[id].Raft().LogTail(0)
+		if err != nil || first <= index {
+			return false
+		}
+	}
+	return true
 }
 
 type stateRow struct {
