@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -11,10 +12,27 @@ import (
 )
 
 // ApplyTask is one Ready's worth of work for the state machine: restore a
-// snapshot first if there is one (Ready rule 2), then apply entries.
+// snapshot first if there is one (Ready rule 2), then apply entries. A
+// task with a snapshot holds its body open: a driver that drops a task
+// unapplied calls Discard.
 type ApplyTask struct {
 	Snapshot *raft.Snapshot
+	body     snapshotBody
 	Entries  []raft.Entry
+}
+
+// snapshotBody is an installed snapshot's body, opened when the install
+// became durable.
+type snapshotBody struct {
+	r    io.ReadCloser
+	size int64
+}
+
+// Discard releases what an unapplied task holds.
+func (t ApplyTask) Discard() {
+	if t.body.r != nil {
+		t.body.r.Close()
+	}
 }
 
 // Emitter publishes an event of the runtime.
@@ -66,7 +84,7 @@ func (a *Applier) Applied() uint64 { return a.appliedIndex }
 // fatal: the state machine may be half restored.
 func (a *Applier) Apply(t ApplyTask) error {
 	if t.Snapshot != nil {
-		if err := a.restore(t.Snapshot.Meta); err != nil {
+		if err := a.restore(t.Snapshot.Meta, t.body); err != nil {
 			return err
 		}
 	}
@@ -100,14 +118,14 @@ func (a *Applier) Apply(t ApplyTask) error {
 }
 
 // restore replaces the FSM with the snapshot the leader sent (§7).
-func (a *Applier) restore(meta raft.SnapshotMeta) error {
+func (a *Applier) restore(meta raft.SnapshotMeta, body snapshotBody) error {
 	start := time.Now()
-	_, body, size, err := a.store.OpenSnapshot(meta.Index)
-	if err != nil {
-		return fmt.Errorf("node: opening received snapshot %d: %w", meta.Index, err)
+	if body.r == nil {
+		return fmt.Errorf("node: the installed snapshot %d has no body", meta.Index)
 	}
-	defer body.Close()
-	if err := a.fsm.Restore(body); err != nil {
+	defer body.r.Close()
+	size := body.size
+	if err := a.fsm.Restore(body.r); err != nil {
 		return fmt.Errorf("node: restoring received snapshot %d: %w", meta.Index, err)
 	}
 	// Proposals this node made that the snapshot covers have an unknown

@@ -158,6 +158,16 @@ func (q *applyQueue) push(t ApplyTask) {
 	}
 }
 
+// discard drops the queued tasks unapplied.
+func (q *applyQueue) discard() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, t := range q.tasks {
+		t.Discard()
+	}
+	q.tasks = nil
+}
+
 // take returns the queued tasks and gives spare, emptied, as the next
 // buffer: the two swap.
 func (q *applyQueue) take(spare []ApplyTask) []ApplyTask {
@@ -179,6 +189,7 @@ func (n *Node) runApply() {
 			<-snapshotting
 		}
 	}()
+	defer n.queue.discard()
 	var spare []ApplyTask
 	for {
 		select {
@@ -189,8 +200,11 @@ func (n *Node) runApply() {
 			return
 		}
 		tasks := n.queue.take(spare)
-		for _, t := range tasks {
+		for i, t := range tasks {
 			if err := n.applier.Apply(t); err != nil {
+				for _, rest := range tasks[i+1:] {
+					rest.Discard()
+				}
 				n.fail(err)
 				return
 			}

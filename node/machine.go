@@ -48,6 +48,7 @@ type Machine struct {
 	cfg   *Config
 	r     *raft.Raft
 	env   Env
+	store *storage.Store
 	props *registry
 	waits *indexWaiters
 
@@ -98,7 +99,7 @@ func NewMachine(cfg *Config, store *storage.Store, fsm FSM, env Env, ev Emitter)
 	props, waits := newRegistry(applied), newIndexWaiters(applied)
 	epoch := newEpoch(cfg)
 	m := &Machine{
-		cfg: cfg, r: r, env: env, props: props, waits: waits,
+		cfg: cfg, r: r, env: env, store: store, props: props, waits: waits,
 		reads: newReadBatches(epoch), fwd: newForwards(epoch ^ 1), lead: r.Leader(),
 	}
 	a := newApplier(cfg, store, fsm, props, waits, membership, applied, ev)
@@ -210,7 +211,7 @@ func (m *Machine) Process() {
 			if !rd.HardState.IsEmpty() {
 				m.lazy = rd.HardState
 			}
-			m.finish(rd)
+			m.finish(rd, snapshotBody{}) // no snapshot: it would have to be synced
 			continue
 		}
 		if rd.HardState.IsEmpty() {
@@ -233,7 +234,18 @@ func (m *Machine) WriteDone(err error) error {
 	if err != nil {
 		return err
 	}
-	m.finish(rd)
+	var snap snapshotBody
+	if rd.Snapshot != nil {
+		// Open the installed snapshot's body now, while the store must
+		// keep it: a later install may prune its file before the applier
+		// gets to it, and an open file stays readable (simulator seed
+		// 3008233).
+		_, snap.r, snap.size, err = m.store.OpenSnapshot(rd.Snapshot.Meta.Index)
+		if err != nil {
+			return fmt.Errorf("node: opening the installed snapshot %d: %w", rd.Snapshot.Meta.Index, err)
+		}
+	}
+	m.finish(rd, snap)
 	return nil
 }
 
@@ -301,13 +313,14 @@ func (m *Machine) observe(e raft.Event) {
 	}
 }
 
-// finish does what must follow the durable write (Ready rules 3–5).
-func (m *Machine) finish(rd raft.Ready) {
+// finish does what must follow the durable write (Ready rules 3–5); snap
+// is the body of rd's snapshot, if it has one.
+func (m *Machine) finish(rd raft.Ready, snap snapshotBody) {
 	if !bugs.AckBeforeFsync {
 		m.env.Send(rd.MessagesAfterPersist)
 	}
 	if rd.Snapshot != nil || len(rd.CommittedEntries) > 0 {
-		m.env.Apply(ApplyTask{Snapshot: rd.Snapshot, Entries: rd.CommittedEntries})
+		m.env.Apply(ApplyTask{Snapshot: rd.Snapshot, body: snap, Entries: rd.CommittedEntries})
 	}
 	m.r.Advance(rd)
 }

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -344,7 +345,11 @@ func (n *node) applyNext() {
 	n.applyQ = n.applyQ[1:]
 	n.applying = false
 	if err := n.ap.Apply(t); err != nil {
-		n.s.fail("Apply in order", fmt.Sprintf("node %d: %v", n.id, err))
+		check := "Apply"
+		if errors.Is(err, nodepkg.ErrApplyOrder) {
+			check = "Apply in order"
+		}
+		n.s.fail(check, fmt.Sprintf("node %d: %v", n.id, err))
 		return
 	}
 	n.m.AppliedTo(n.ap.Applied())
@@ -412,6 +417,9 @@ func (n *node) crash() {
 	n.inc++
 	n.state = down
 	n.m, n.ap, n.core, n.store, n.kv, n.inflight, n.backlog = nil, nil, nil, nil, nil, nil, [numSources][]func(){}
+	for _, t := range n.applyQ {
+		t.Discard()
+	}
 	n.applyQ, n.applying = nil, false
 	n.crashArmed = crashNone
 }
