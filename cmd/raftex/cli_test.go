@@ -85,7 +85,7 @@ func TestCLIUsageGolden(t *testing.T) {
 // TestCLIHelpGolden: --help of the key-value commands and serve, every
 // flag with its variable.
 func TestCLIHelpGolden(t *testing.T) {
-	for _, cmd := range []string{"put", "get", "del", "status", "serve", "health"} {
+	for _, cmd := range []string{"put", "get", "del", "status", "serve", "health", "bench"} {
 		stdout, _, code := runCLI(t, cmd, "--help")
 		if code != 0 {
 			t.Fatalf("%s --help: exit %d", cmd, code)
