@@ -68,6 +68,11 @@ type Config struct {
 	Tune func(*node.Config)
 	// Storage options (UnsafeNoSync is for benchmarks only).
 	Storage storage.Options
+	// Debug, if set, serves the routes under /debug/ of the HTTP API, GET
+	// and HEAD only, like /metrics: `raftex serve --enable-pprof` gives
+	// net/http/pprof's handlers. Browsers of other origins may not read
+	// them. Nil (the default): no /debug/ route.
+	Debug http.Handler
 }
 
 // ErrNotFound is returned by Get for an absent key.
@@ -257,15 +262,19 @@ func (n *Node) startHTTP(ln net.Listener, cluster clusterFile) {
 		streams.Store(sub, struct{}{})
 		return sub.C, func() { streams.Delete(sub); sub.Close() }
 	}
+	extra := map[string]http.Handler{
+		"/metrics":   promhttp.HandlerFor(n.registry, promhttp.HandlerOpts{}),
+		"/v1/events": inspect.SSEHandler(subscribe),
+		"/ui/":       http.StripPrefix("/ui", ui.Handler()),
+		"/{$}":       http.RedirectHandler("/ui/", http.StatusFound),
+	}
+	if n.cfg.Debug != nil {
+		extra["/debug/"] = sameOrigin(n.cfg.Debug)
+	}
 	n.server = server.New(server.Config{
 		Node: n.node, KV: n.kv, PeerAddrs: cluster.members(),
 		RequestTimeout: n.cfg.RequestTimeout, Logger: n.log,
-		Extra: map[string]http.Handler{
-			"/metrics":   promhttp.HandlerFor(n.registry, promhttp.HandlerOpts{}),
-			"/v1/events": inspect.SSEHandler(subscribe),
-			"/ui/":       http.StripPrefix("/ui", ui.Handler()),
-			"/{$}":       http.RedirectHandler("/ui/", http.StatusFound),
-		},
+		Extra: extra,
 	})
 	n.http = &http.Server{Handler: n.server, ReadHeaderTimeout: 10 * time.Second}
 	n.http.RegisterOnShutdown(func() {
@@ -278,6 +287,16 @@ func (n *Node) startHTTP(ln net.Listener, cluster clusterFile) {
 			n.log.Error("http server stopped", "err", err)
 		}
 	}()
+}
+
+// sameOrigin serves h without the API's permission for any origin to
+// read the answer (Access-Control-Allow-Origin): a page a developer visits
+// must not read the process's profiles and command line.
+func sameOrigin(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Del("Access-Control-Allow-Origin")
+		h.ServeHTTP(w, r)
+	})
 }
 
 // watchFailure waits for the runtime to stop by itself (a fatal storage

@@ -304,7 +304,7 @@ func TestServeFlags(t *testing.T) {
 			}
 		}
 	}
-	want := "--client-addr --data-dir --help --id --initial-cluster --listen-client-addr --listen-peer-addr --log-format --peer-addr --request-timeout"
+	want := "--client-addr --data-dir --enable-pprof --help --id --initial-cluster --listen-client-addr --listen-peer-addr --log-format --peer-addr --request-timeout"
 	if got := strings.Join(flags, " "); got != want {
 		t.Errorf("serve flags: %s\nwant: %s", got, want)
 	}

@@ -19,6 +19,7 @@ func serveCmd() *cobra.Command {
 		id, dataDir, peerAddr, clientAddr, initialCluster string
 		listenPeerAddr, listenClientAddr                  string
 		requestTimeout                                    time.Duration
+		enablePprof                                       bool
 	)
 	logFormat := newEnum("text", "text", "json")
 	cmd := &cobra.Command{
@@ -39,13 +40,21 @@ func serveCmd() *cobra.Command {
 					return usageError("--initial-cluster: %w", err)
 				}
 			}
-			n, err := raftex.StartNode(raftex.Config{
+			cfg := raftex.Config{
 				ID: nodeID, DataDir: dataDir, PeerAddr: peerAddr, ClientAddr: clientAddr,
 				ListenPeerAddr: listenPeerAddr, ListenClientAddr: listenClientAddr,
 				InitialCluster: cluster, RequestTimeout: requestTimeout, Logger: logger,
-			})
+			}
+			if enablePprof {
+				cfg.Debug = pprofHandler()
+			}
+			n, err := raftex.StartNode(cfg)
 			if err != nil {
 				return err
+			}
+			if enablePprof {
+				logger.Warn("pprof is on: anyone who reaches the client address can read this process's profiles, stacks and command line under /debug/pprof/",
+					"url", "http://"+n.ClientAddr()+"/debug/pprof/", "block_profile_rate", pprofBlockRate, "mutex_profile_fraction", pprofMutexFraction)
 			}
 			logger.Info("serving", "node", node.FormatID(nodeID),
 				"peer_addr", n.PeerAddr(), "listen_peer_addr", n.ListenPeerAddr(),
@@ -81,6 +90,7 @@ func serveCmd() *cobra.Command {
 	f.StringVar(&initialCluster, "initial-cluster", "", "peer addresses of the initial members: n1=host:port,n2=host:port,... (ignored once the data dir holds state)")
 	f.DurationVar(&requestTimeout, "request-timeout", 5*time.Second, "how long a request may wait for a leader and a quorum")
 	f.Var(logFormat, "log-format", "text or json")
+	f.BoolVar(&enablePprof, "enable-pprof", false, "serve Go's profiles (CPU, heap, allocations, block, mutex, goroutines, trace) under /debug/pprof/ on the client address; samples blocking and contention while on")
 	requireFlags(cmd, "id", "data-dir", "peer-addr", "client-addr")
 	return cmd
 }
