@@ -17,14 +17,14 @@ import (
 
 // buildRaftex builds the raftex binary from the repository this module
 // replaces github.com/raftex/raftex with (../..), with the repository's own
-// go.mod, into dir.
+// go.mod, into dir/bin.
 func buildRaftex(dir string) (string, error) {
 	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/raftex/raftex").Output()
 	if err != nil {
 		return "", fmt.Errorf("finding the repository (run from bench/compare, or pass --raftex-bin): %w", err)
 	}
 	repo := strings.TrimSpace(string(out))
-	bin := filepath.Join(dir, "raftex")
+	bin := filepath.Join(dir, "bin", "raftex")
 	cmd := exec.Command("go", "build", "-o", bin, "./cmd/raftex")
 	cmd.Dir, cmd.Stderr = repo, os.Stderr
 	if err := cmd.Run(); err != nil {
