@@ -5,26 +5,27 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"text/tabwriter"
 	"time"
 
 	"github.com/raftex/raftex/internal/loadgen"
 )
 
-// runMemory writes o.memoryKeys keys to each system in turn (64 clients,
-// every key once), waits until every member applied them, and reports each
+// runMemory writes o.memoryKeys keys to each system in turn (every key
+// once, by as many clients as the largest of --clients), waits until every member applied them, and reports each
 // member's resident memory, and for raftex the last snapshot each node
 // took while loading (a snapshot every 10,000 entries: of nearly all the
 // keys).
 func runMemory(ctx context.Context, o options, bin, work string, stdout, stderr io.Writer) error {
-	load := o.load(loadgen.Workload{}, 64)
+	load := o.load(loadgen.Workload{}, slices.Max(o.clients))
 	load.Keys = o.memoryKeys
 	load = load.Fill()
 	if err := load.Validate(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "memory after %d keys of %d-byte values (%d-byte keys), written once each by 64 clients; load average %s\n\n",
-		o.memoryKeys, o.valSz, o.keySize, loadAverage())
+	fmt.Fprintf(stdout, "memory after %d keys of %d-byte values (%d-byte keys), written once each by %d clients; load average %s\n\n",
+		o.memoryKeys, o.valSz, o.keySize, load.Clients, loadAverage())
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "member\tRSS\tpeak RSS\tload\tlast snapshot: index\tbytes\ttook")
 	for _, start := range []func() (system, error){
