@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/raftex/raftex/client"
-	"github.com/raftex/raftex/inspect"
 	"github.com/raftex/raftex/internal/loadgen"
 )
 
@@ -84,7 +83,7 @@ func benchCmd() *cobra.Command {
 				return &exitError{exitUnavailable, err}
 			}
 			stderr := cmd.ErrOrStderr()
-			show := progress.value == "always" || progress.value == "auto" && inspect.ColorFor(stderr)
+			show := progress.value == "always" || progress.value == "auto" && isTerminal(stderr)
 			if fill && cfg.Workload.Gets() {
 				fc := cfg.Fill()
 				if show {
@@ -168,6 +167,16 @@ func progressBar(w io.Writer, what string, c loadgen.Config) func(int64, time.Du
 			_ = bar.Finish()
 		}
 	}
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // printBench prints res as a table.
