@@ -46,6 +46,7 @@ func benchCmd() *cobra.Command {
 		consistency = newEnum(string(client.Linearizable), string(client.Linearizable), string(client.Lease), string(client.Stale))
 		progress    = newEnum("auto", "auto", "always", "never")
 		output      *enumFlag
+		asJSON      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -105,7 +106,7 @@ func benchCmd() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			if output.value == outputJSON {
+			if output.value == outputJSON || asJSON {
 				rep := res.Report()
 				if cfg.Workload.Gets() {
 					rep.Consistency = consistency.value
@@ -138,6 +139,7 @@ func benchCmd() *cobra.Command {
 	fl.BoolVar(&fill, "fill", true, "before a workload with gets, write every key once (not measured)")
 	fl.Var(progress, "progress", "progress bar on stderr: auto (when a terminal), always or never")
 	output = addOutput(cmd, outputText, outputJSON)
+	fl.BoolVar(&asJSON, "json", false, "print the report as JSON (the same as -o json)")
 	return cmd
 }
 

@@ -113,6 +113,11 @@ func TestBenchJSON(t *testing.T) {
 	if strings.Count(stdout, "\n") != 1 {
 		t.Errorf("want one line of JSON:\n%s", stdout)
 	}
+	// --json, as issue 13 spells it, is the same as -o json.
+	stdout, stderr, code = runCLI(t, "bench", "--endpoints", addr, "--ops", "10", "--keys", "5", "--json")
+	if code != 0 || !json.Valid([]byte(stdout)) {
+		t.Fatalf("--json: exit %d, output %q, %s", code, stdout, stderr)
+	}
 }
 
 // --timeout bounds each operation: against a node that never answers,
