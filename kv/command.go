@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+
+	"github.com/raftex/raftex/auth"
 )
 
 // Op is the kind of write a Command performs.
@@ -20,6 +22,9 @@ const (
 	// OpRegister opens a client session (thesis §6.3, RegisterClient): the
 	// session's client id is the log index of this entry, unique for good.
 	OpRegister Op = 4
+	// OpAuth changes users, roles or whether auth is enabled: Value is an
+	// encoded auth.Change.
+	OpAuth Op = 5
 )
 
 // Versions of the command encoding, its first byte; part of the log
@@ -43,8 +48,9 @@ const (
 //	+---------+----+-------+-----+-----------+-----+----------+-----+----------+-------+
 //
 // version is 2; flags bit 0: CAS (write only if the key's revision is
-// rev). Version 1, still decoded, has len(id) and a string id in place of
-// the client id.
+// rev); flags bit 1: ByClient, and len(user) user follow the value.
+// Version 1, still decoded, has len(id) and a string id in place of the
+// client id.
 type Command struct {
 	Op    Op
 	Key   []byte
@@ -59,12 +65,27 @@ type Command struct {
 	// session.
 	ClientID uint64
 	Seq      uint64
+	// ByClient marks a command a client sent through the API: the state
+	// machine checks, at apply, that User may do it (with auth enabled;
+	// User "" is anonymous). Commands a node proposes itself (its member
+	// publication, its own session) are not checked.
+	ByClient bool
+	User     string
 	// legacyID is the client-chosen session name of a version-1 command.
 	legacyID string
 }
 
+// command flags; part of the log format.
+const (
+	flagCAS      = 1 << 0
+	flagByClient = 1 << 1
+)
+
 // Register returns the command that opens a client session.
 func Register() Command { return Command{Op: OpRegister} }
+
+// ChangeAuth returns the command that applies an auth change.
+func ChangeAuth(c auth.Change) Command { return Command{Op: OpAuth, Value: c.Encode()} }
 
 // ErrBadCommand is returned for bytes that do not decode as a Command.
 var ErrBadCommand = errors.New("kv: malformed command")
@@ -79,7 +100,10 @@ func (c Command) Encode() []byte {
 	b = append(b, version, byte(c.Op))
 	var flags uint64
 	if c.CAS {
-		flags |= 1
+		flags |= flagCAS
+	}
+	if c.ByClient {
+		flags |= flagByClient
 	}
 	b = binary.AppendUvarint(b, flags)
 	b = binary.AppendUvarint(b, c.Revision)
@@ -90,7 +114,11 @@ func (c Command) Encode() []byte {
 	}
 	b = binary.AppendUvarint(b, c.Seq)
 	b = appendBytes(b, c.Key)
-	return appendBytes(b, c.Value)
+	b = appendBytes(b, c.Value)
+	if c.ByClient {
+		b = appendBytes(b, []byte(c.User))
+	}
+	return b
 }
 
 // DecodeCommand parses the log form. Key and Value alias b.
@@ -103,7 +131,8 @@ func DecodeCommand(b []byte) (Command, error) {
 	}
 	c.Op = Op(d.byte())
 	flags := d.uvarint()
-	c.CAS = flags&1 != 0
+	c.CAS = flags&flagCAS != 0
+	c.ByClient = flags&flagByClient != 0
 	c.Revision = d.uvarint()
 	if version == commandV1 {
 		c.legacyID = string(d.bytes())
@@ -113,6 +142,9 @@ func DecodeCommand(b []byte) (Command, error) {
 	c.Seq = d.uvarint()
 	c.Key = d.bytes()
 	c.Value = d.bytes()
+	if c.ByClient {
+		c.User = string(d.bytes())
+	}
 	if d.err != nil {
 		return Command{}, d.err
 	}
@@ -120,11 +152,15 @@ func DecodeCommand(b []byte) (Command, error) {
 		return Command{}, fmt.Errorf("%w: %d trailing bytes", ErrBadCommand, len(d.b))
 	}
 	switch {
-	case c.Op == OpRegister && version == commandV1:
-		return Command{}, fmt.Errorf("%w: version 1 has no op %d", ErrBadCommand, c.Op)
-	case c.Op == OpRegister && (flags != 0 || c.Revision != 0 || c.ClientID != 0 || c.Seq != 0 || len(c.Key) != 0 || len(c.Value) != 0):
-		return Command{}, fmt.Errorf("%w: a register command carries nothing", ErrBadCommand)
-	case c.Op != OpSet && c.Op != OpDelete && c.Op != OpMember && c.Op != OpRegister:
+	case flags&^(flagCAS|flagByClient) != 0:
+		return Command{}, fmt.Errorf("%w: unknown flags %#x", ErrBadCommand, flags)
+	case version == commandV1 && (c.Op == OpRegister || c.Op == OpAuth || c.ByClient):
+		return Command{}, fmt.Errorf("%w: version 1 has no op %d or requester", ErrBadCommand, c.Op)
+	case c.Op == OpRegister && (c.CAS || c.Revision != 0 || c.ClientID != 0 || c.Seq != 0 || len(c.Key) != 0 || len(c.Value) != 0):
+		return Command{}, fmt.Errorf("%w: a register command carries nothing but its requester", ErrBadCommand)
+	case c.Op == OpAuth && (c.CAS || c.Revision != 0 || len(c.Key) != 0):
+		return Command{}, fmt.Errorf("%w: an auth command carries only its change", ErrBadCommand)
+	case c.Op != OpSet && c.Op != OpDelete && c.Op != OpMember && c.Op != OpRegister && c.Op != OpAuth:
 		return Command{}, fmt.Errorf("%w: unknown op %d", ErrBadCommand, c.Op)
 	}
 	return c, nil
@@ -139,7 +175,7 @@ func DecodeCommand(b []byte) (Command, error) {
 // client confusing its own session on purpose. Part of the snapshot
 // format (sessions keep it beside each result).
 func (c Command) digest() uint64 {
-	var buf [2 + 3*binary.MaxVarintLen64]byte
+	var buf [3 + 4*binary.MaxVarintLen64]byte
 	b := append(buf[:0], byte(c.Op))
 	if c.CAS {
 		b = append(b, 1)
@@ -149,8 +185,14 @@ func (c Command) digest() uint64 {
 	b = binary.AppendUvarint(b, c.Revision)
 	b = binary.AppendUvarint(b, uint64(len(c.Key)))
 	b = binary.AppendUvarint(b, uint64(len(c.Value)))
+	if c.ByClient {
+		// Another user's command is another command: a session's
+		// remembered result answers only its own user's retry.
+		b = append(b, 1)
+		b = binary.AppendUvarint(b, uint64(len(c.User)))
+	}
 	hi, lo := crc32.Checksum(b, castagnoli), crc32.ChecksumIEEE(b)
-	for _, p := range [][]byte{c.Key, c.Value} {
+	for _, p := range [][]byte{c.Key, c.Value, []byte(c.User)} {
 		hi, lo = crc32.Update(hi, castagnoli, p), crc32.Update(lo, crc32.IEEETable, p)
 	}
 	return uint64(hi)<<32 | uint64(lo)

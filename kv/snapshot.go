@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/btree"
 
+	"github.com/raftex/raftex/auth"
 	"github.com/raftex/raftex/node"
 )
 
@@ -28,10 +29,13 @@ import (
 //	3 sessions:        { clientID session }...
 //	4 legacy sessions: { len(id) id session }...   (version-1 commands)
 //	5 items:           { len(key) key len(value) value rev }...   in key order
+//	6 auth:            len(state) state   (auth.State.Encode; written only
+//	                   once auth was used, so older readers still read the
+//	                   snapshots of a cluster that never used it)
 //	session:           lastIndex maxSeq nresults { seq digest rev deleted errcode }...
 //
-// Meta is required; a missing section is empty. State added later (users
-// and roles, say) is a new section with the next tag: a reader refuses a
+// Meta is required; a missing section is empty. State added later is a
+// new section with the next tag: a reader refuses a
 // tag it does not know, since skipping state would make this node's state
 // machine differ from the others'. The chunked payload lets the writer
 // stream a section of unknown length, and the reader check that each
@@ -53,6 +57,10 @@ const (
 	tagSessions       = 3
 	tagLegacySessions = 4
 	tagItems          = 5
+	tagAuth           = 6
+
+	// maxAuthSize bounds the auth section's state.
+	maxAuthSize = 256 << 20
 
 	// chunkSize is the size at which the writer cuts a chunk, reached
 	// after a whole record (so a chunk may exceed it by one record).
@@ -67,6 +75,7 @@ type snapshot struct {
 	sessions map[uint64]*session
 	legacy   map[string]*session
 	members  map[uint64]MemberInfo
+	auth     *auth.State
 	applied  uint64
 }
 
@@ -76,14 +85,15 @@ type snapshot struct {
 func (s *Store) Snapshot() (node.FSMSnapshot, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return &snapshot{tree: s.tree.Clone(), sessions: cloneSessions(s.sessions), legacy: cloneSessions(s.legacy),
-		members: maps.Clone(s.members), applied: s.applied}, nil
+	return &snapshot{tree: s.tree.Clone(), sessions: cloneSessions(s.sessions.all()), legacy: cloneSessions(s.legacy),
+		members: maps.Clone(s.members), auth: s.auth, applied: s.applied}, nil
 }
 
 func cloneSessions[K comparable](in map[K]*session) map[K]*session {
 	out := make(map[K]*session, len(in))
 	for id, sess := range in {
 		c := *sess
+		c.prev, c.next = nil, nil
 		c.results = maps.Clone(sess.results)
 		out[id] = &c
 	}
@@ -127,6 +137,9 @@ func (sn *snapshot) WriteTo(w io.Writer) (int64, error) {
 			return sw.err == nil
 		})
 	})
+	if !sn.auth.Empty() {
+		sw.section(tagAuth, func() { sw.bytes(sn.auth.Encode()) })
+	}
 	sw.raw(binary.AppendUvarint(nil, tagEnd))
 	if sw.err == nil {
 		sw.err = sw.w.Flush()
@@ -202,6 +215,7 @@ type restored struct {
 	sessions map[uint64]*session
 	legacy   map[string]*session
 	members  map[uint64]MemberInfo
+	auth     *auth.State
 	applied  uint64
 }
 
@@ -235,7 +249,7 @@ func (s *Store) Restore(r io.Reader) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.tree, s.sessions, s.legacy, s.members, s.applied = st.tree, st.sessions, st.legacy, st.members, st.applied
+	s.tree, s.sessions, s.legacy, s.members, s.auth, s.applied = st.tree, newSessionTable(st.sessions), st.legacy, st.members, st.auth, st.applied
 	return nil
 }
 
@@ -277,6 +291,13 @@ func (s *Store) restoreSections(br *bufio.Reader, st *restored) error {
 			for rd.more(sec) {
 				rd.item(st.tree, uint64(s.cfg.MaxValueSize))
 			}
+		case tagAuth:
+			if b := rd.bytes(maxAuthSize); rd.err == nil {
+				var err error
+				if st.auth, err = auth.DecodeState(b); err != nil {
+					rd.fail("%v", err)
+				}
+			}
 		default:
 			return fmt.Errorf("%w: unknown section %d (written by a newer version?)", ErrBadSnapshot, tag)
 		}
@@ -316,6 +337,7 @@ func (s *Store) restoreV1(rd *snapReader, st *restored) error {
 }
 
 // Error codes of Results stored in snapshots; part of the snapshot format.
+// A code this version does not know reads as ErrBadCommand.
 const (
 	codeOK = iota
 	codeCASMismatch
@@ -324,7 +346,39 @@ const (
 	codeValueTooBig
 	codeSessionStale
 	codeBadCommand
+	codeUnauthenticated
+	codePermissionDenied
+	codeUserExists
+	codeRoleExists
+	codeNoUser
+	codeNoRole
+	codeRootRole
+	codeNoRootUser
+	codeLastRoot
+	codeBadChange
 )
+
+// resultErrors are the errors a remembered Result may hold, by code (the
+// CAS mismatch, which carries a revision, aside).
+var resultErrors = []struct {
+	code uint64
+	err  error
+}{
+	{codeKeyEmpty, ErrKeyEmpty},
+	{codeKeyTooLong, ErrKeyTooLong},
+	{codeValueTooBig, ErrValueTooBig},
+	{codeSessionStale, ErrSessionStale},
+	{codeUnauthenticated, auth.ErrUnauthenticated},
+	{codePermissionDenied, auth.ErrPermissionDenied},
+	{codeUserExists, auth.ErrUserExists},
+	{codeRoleExists, auth.ErrRoleExists},
+	{codeNoUser, auth.ErrNoUser},
+	{codeNoRole, auth.ErrNoRole},
+	{codeRootRole, auth.ErrRootRole},
+	{codeNoRootUser, auth.ErrNoRootUser},
+	{codeLastRoot, auth.ErrLastRoot},
+	{codeBadChange, auth.ErrBadChange},
+}
 
 func errCode(err error) uint64 {
 	switch {
@@ -332,17 +386,13 @@ func errCode(err error) uint64 {
 		return codeOK
 	case errors.Is(err, ErrCASMismatch):
 		return codeCASMismatch
-	case errors.Is(err, ErrKeyEmpty):
-		return codeKeyEmpty
-	case errors.Is(err, ErrKeyTooLong):
-		return codeKeyTooLong
-	case errors.Is(err, ErrValueTooBig):
-		return codeValueTooBig
-	case errors.Is(err, ErrSessionStale):
-		return codeSessionStale
-	default:
-		return codeBadCommand
 	}
+	for _, e := range resultErrors {
+		if errors.Is(err, e.err) {
+			return e.code
+		}
+	}
+	return codeBadCommand
 }
 
 func errFromCode(code, rev uint64) error {
@@ -351,17 +401,13 @@ func errFromCode(code, rev uint64) error {
 		return nil
 	case codeCASMismatch:
 		return &CASMismatchError{Revision: rev}
-	case codeKeyEmpty:
-		return ErrKeyEmpty
-	case codeKeyTooLong:
-		return ErrKeyTooLong
-	case codeValueTooBig:
-		return ErrValueTooBig
-	case codeSessionStale:
-		return ErrSessionStale
-	default:
-		return ErrBadCommand
 	}
+	for _, e := range resultErrors {
+		if e.code == code {
+			return e.err
+		}
+	}
+	return ErrBadCommand
 }
 
 type countingWriter struct {

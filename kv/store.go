@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/btree"
 
+	"github.com/raftex/raftex/auth"
 	"github.com/raftex/raftex/node"
 	"github.com/raftex/raftex/raft"
 )
@@ -30,6 +31,10 @@ const (
 	// applied twice. A client keeps fewer writes than this in flight per
 	// session (package client does).
 	SessionWindow = 256
+	// DefaultMaxSessions is how many registered client sessions the
+	// store keeps: registering one more evicts the least recently used
+	// (thesis §6.3), whose next request gets ErrSessionExpired.
+	DefaultMaxSessions = 10_000
 	// sessionSweepEvery is the log distance between sweeps of expired
 	// sessions.
 	sessionSweepEvery = 1024
@@ -78,6 +83,10 @@ type Config struct {
 	MaxValueSize int
 	// SessionTTL in log entries. Default 1,000,000.
 	SessionTTL uint64
+	// MaxSessions bounds the registered sessions. Default
+	// DefaultMaxSessions. Like SessionTTL it is part of the state
+	// machine: every node of a cluster must use the same.
+	MaxSessions int
 }
 
 // Result is what Apply returns for a command.
@@ -89,7 +98,9 @@ type Result struct {
 	// Deleted reports, for a delete, whether the key existed.
 	Deleted bool
 	// Err is nil, a *CASMismatchError, a validation error,
-	// ErrSessionStale, ErrSessionExpired or ErrSeqReused.
+	// ErrSessionStale, ErrSessionExpired or ErrSeqReused, an auth error
+	// of the permission check (auth.ErrUnauthenticated,
+	// auth.ErrPermissionDenied) or of an auth change.
 	Err error
 }
 
@@ -109,10 +120,13 @@ type Store struct {
 
 	mu       sync.RWMutex
 	tree     *btree.BTreeG[item]
-	sessions map[uint64]*session
+	sessions *sessionTable
 	// legacy are the sessions of version-1 commands, named by the client.
 	legacy  map[string]*session
 	members map[uint64]MemberInfo
+	// auth is the users, roles and token key; immutable, replaced by
+	// each auth change.
+	auth    *auth.State
 	applied uint64
 }
 
@@ -126,7 +140,18 @@ func New(cfg Config) *Store {
 	if cfg.SessionTTL == 0 {
 		cfg.SessionTTL = DefaultSessionTTL
 	}
-	return &Store{cfg: cfg, tree: btree.NewG(32, itemLess), sessions: map[uint64]*session{}, legacy: map[string]*session{}, members: map[uint64]MemberInfo{}}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = DefaultMaxSessions
+	}
+	return &Store{cfg: cfg, tree: btree.NewG(32, itemLess), sessions: newSessionTable(nil), legacy: map[string]*session{}, members: map[uint64]MemberInfo{}}
+}
+
+// Auth returns the auth state as of the last entry applied. It is
+// immutable: it stays the same while later entries apply.
+func (s *Store) Auth() *auth.State {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.auth
 }
 
 // ValidateKey checks a key: 1 to MaxKeySize bytes of any content.
@@ -174,12 +199,16 @@ func (s *Store) AppliedIndex() uint64 {
 	return s.applied
 }
 
-// Hash returns a digest of the whole state (keys, values, revisions), equal
-// on every node that applied the same log prefix.
+// Hash returns a digest of the keys, values and revisions, and of the
+// auth state once used, equal on every node that applied the same log
+// prefix.
 func (s *Store) Hash() uint64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	h := fnv.New64a()
+	if !s.auth.Empty() {
+		h.Write(s.auth.Encode())
+	}
 	var buf [8]byte
 	s.tree.Ascend(func(it item) bool {
 		h.Write([]byte(it.key))
@@ -206,28 +235,60 @@ func (s *Store) Apply(e raft.Entry) any {
 	switch {
 	case err != nil:
 		return Result{Err: err}
+	case c.Op == OpMember && c.ByClient:
+		return Result{Err: fmt.Errorf("%w: only a node publishes members", ErrBadCommand)}
 	case c.Op == OpMember:
 		return s.applyMember(c, e.Index)
 	case c.Op == OpRegister:
-		// §6.3 RegisterClient: the entry's index names the session.
-		s.sessions[e.Index] = newSession(e.Index)
-		return Result{Revision: e.Index}
+		return s.register(c, e.Index)
 	case c.legacyID != "":
 		return s.applyLegacy(c, e.Index)
 	case c.ClientID == 0:
 		return s.execute(c, e.Index)
 	}
-	sess := s.sessions[c.ClientID]
+	sess := s.sessions.get(c.ClientID)
 	if sess != nil && s.expired(sess, e.Index) {
-		delete(s.sessions, c.ClientID)
+		s.sessions.remove(sess)
 		sess = nil
 	}
 	if sess == nil {
 		// §6.3: never re-create a session implicitly, or a retry delayed
-		// past the expiry would apply twice.
+		// past the expiry (or the eviction) would apply twice.
 		return Result{Err: fmt.Errorf("%w (client id %d)", ErrSessionExpired, c.ClientID)}
 	}
+	s.sessions.touch(sess)
 	return s.applyInSession(sess, c, c.digest(), e.Index)
+}
+
+// register opens a session (§6.3 RegisterClient: the entry's index names
+// it), evicting the least recently used ones beyond MaxSessions: which
+// one is a function of the log alone, so every node evicts the same.
+func (s *Store) register(c Command, index uint64) Result {
+	if err := s.authorize(c); err != nil {
+		return Result{Err: err}
+	}
+	for s.sessions.len() >= s.cfg.MaxSessions {
+		s.sessions.remove(s.sessions.oldest())
+	}
+	s.sessions.add(index, newSession(index))
+	return Result{Revision: index}
+}
+
+// authorize is the permission check at apply (like etcd's), against the
+// auth state as of this entry: a permission revoked before the entry
+// refuses it on every node, whatever the node that took the request knew.
+// A command a node proposed itself is not checked.
+func (s *Store) authorize(c Command) error {
+	if !c.ByClient {
+		return nil
+	}
+	switch c.Op {
+	case OpSet, OpDelete:
+		return s.auth.Allow(c.User, auth.NeedWrite, c.Key)
+	case OpAuth:
+		return s.auth.Allow(c.User, auth.NeedRoot, nil)
+	}
+	return s.auth.Allow(c.User, auth.NeedUser, nil)
 }
 
 // applyInSession applies c once per sequence number of sess (thesis
@@ -264,6 +325,12 @@ func (s *Store) applyLegacy(c Command, index uint64) Result {
 }
 
 func (s *Store) execute(c Command, index uint64) Result {
+	if err := s.authorize(c); err != nil {
+		return Result{Err: err}
+	}
+	if c.Op == OpAuth {
+		return s.applyAuth(c, index)
+	}
 	if err := ValidateKey(c.Key); err != nil {
 		return Result{Err: err}
 	}
@@ -296,10 +363,8 @@ func (s *Store) expired(sess *session, index uint64) bool {
 }
 
 func (s *Store) expireSessions(now uint64) {
-	for id, sess := range s.sessions {
-		if s.expired(sess, now) {
-			delete(s.sessions, id)
-		}
+	for sess := s.sessions.oldest(); sess != nil && s.expired(sess, now); sess = s.sessions.oldest() {
+		s.sessions.remove(sess)
 	}
 	for id, sess := range s.legacy {
 		if s.expired(sess, now) {
@@ -310,9 +375,12 @@ func (s *Store) expireSessions(now uint64) {
 
 // session remembers the results of a client's recent requests.
 type session struct {
-	lastIndex uint64
-	maxSeq    uint64
-	results   map[uint64]sessionResult
+	// id, prev and next place a registered session in its sessionTable.
+	id         uint64
+	prev, next *session
+	lastIndex  uint64
+	maxSeq     uint64
+	results    map[uint64]sessionResult
 }
 
 // sessionResult is a request's result and its command's digest (0 in

@@ -252,7 +252,7 @@ func TestSession_6_3_ExpiredSessionIsNotRecreated(t *testing.T) {
 	if res := apply(sessionSweepEvery+1, inSession(set("n", "v"), sessionSweepEvery-5, 1)); res.Err != nil {
 		t.Fatalf("write in a live session across a sweep: %v", res.Err)
 	}
-	if _, ok := s.sessions[1]; ok {
+	if s.sessions.get(1) != nil {
 		t.Fatal("the sweep kept an expired session")
 	}
 }
@@ -529,7 +529,7 @@ func FuzzRestore(f *testing.F) {
 		if err := again.Restore(&buf); err != nil {
 			t.Fatalf("restoring what a restored store wrote: %v", err)
 		}
-		if again.Hash() != s.Hash() || again.AppliedIndex() != s.AppliedIndex() || len(again.sessions) != len(s.sessions) ||
+		if again.Hash() != s.Hash() || again.AppliedIndex() != s.AppliedIndex() || again.sessions.len() != s.sessions.len() ||
 			len(again.legacy) != len(s.legacy) || len(again.members) != len(s.members) {
 			t.Fatal("a snapshot of a restored store restores differently")
 		}
