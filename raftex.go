@@ -73,6 +73,14 @@ type Config struct {
 	// net/http/pprof's handlers. Browsers of other origins may not read
 	// them. Nil (the default): no /debug/ route.
 	Debug http.Handler
+	// TokenTTL is how long an auth token lasts. Default 10 min.
+	TokenTTL time.Duration
+	// CORSOrigins are browser origins (scheme://host:port) allowed besides
+	// the members' own client addresses.
+	CORSOrigins []string
+	// Limits bound the HTTP API's connections and requests; zero fields
+	// take server.DefaultLimits'.
+	Limits server.Limits
 }
 
 // ErrNotFound is returned by Get for an absent key.
@@ -175,7 +183,13 @@ func (cfg *Config) setDefaults() error {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return nil
+	for _, o := range cfg.CORSOrigins {
+		if err := server.ValidateOrigin(o); err != nil {
+			return fmt.Errorf("raftex: Config.CORSOrigins: %w", err)
+		}
+	}
+	cfg.Limits = cfg.Limits.WithDefaults()
+	return cfg.Limits.Validate(cfg.RequestTimeout)
 }
 
 // startRaft opens the storage, picks the cluster (see chooseCluster),
@@ -274,9 +288,10 @@ func (n *Node) startHTTP(ln net.Listener, cluster clusterFile) {
 	n.server = server.New(server.Config{
 		Node: n.node, KV: n.kv, PeerAddrs: cluster.members(),
 		RequestTimeout: n.cfg.RequestTimeout, Logger: n.log,
+		TokenTTL: n.cfg.TokenTTL, CORSOrigins: n.cfg.CORSOrigins, Limits: n.cfg.Limits,
 		Extra: extra,
 	})
-	n.http = &http.Server{Handler: n.server, ReadHeaderTimeout: 10 * time.Second}
+	n.http = n.server.HTTPServer()
 	n.http.RegisterOnShutdown(func() {
 		streams.Range(func(sub, _ any) bool { sub.(*node.Subscription).Close(); return true })
 	})

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/raftex/raftex/auth"
 	"github.com/raftex/raftex/kv"
 )
 
@@ -32,17 +33,11 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		methodNotAllowed(w, "POST")
 		return
 	}
-	ctx, cancel := s.requestContext(r)
-	defer cancel()
-	res, err := s.Write(ctx, kv.Register())
-	if err == nil {
-		err = res.Err
+	cmd := kv.Register()
+	cmd.ByClient, cmd.User = true, requestUser(r)
+	if res, ok := s.execute(w, r, cmd); ok {
+		writeJSON(w, http.StatusOK, map[string]uint64{"client_id": res.Revision})
 	}
-	if err != nil {
-		s.writeUnavailable(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]uint64{"client_id": res.Revision})
 }
 
 func (s *Server) handleKV(w http.ResponseWriter, r *http.Request) {
@@ -88,6 +83,12 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, key []byte) {
 	}
 	if err != nil {
 		s.writeUnavailable(w, err)
+		return
+	}
+	// Checked against the state the read sees: after the barrier, every
+	// grant and revocation committed before the read began.
+	if err := s.kv.Auth().Allow(requestUser(r), auth.NeedRead, key); err != nil {
+		writeAuthError(w, err)
 		return
 	}
 	value, rev, ok := s.kv.Get(key)
@@ -157,7 +158,7 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, key []byte
 // writeCommand parses what PUT and DELETE share: ?cas= and the session
 // headers.
 func (s *Server) writeCommand(w http.ResponseWriter, r *http.Request, op kv.Op, key []byte) (kv.Command, bool) {
-	cmd := kv.Command{Op: op, Key: key}
+	cmd := kv.Command{Op: op, Key: key, ByClient: true, User: requestUser(r)}
 	if v, ok := r.URL.Query()["cas"]; ok {
 		rev, err := strconv.ParseUint(v[0], 10, 64)
 		if err != nil {
@@ -185,27 +186,40 @@ func (s *Server) writeCommand(w http.ResponseWriter, r *http.Request, op kv.Op, 
 	return cmd, true
 }
 
-// resultCodes name the state machine's errors in error bodies ("code").
+// resultCodes name the state machine's errors in error bodies ("code"),
+// and their statuses.
 var resultCodes = []struct {
-	err  error
-	code string
+	err    error
+	code   string
+	status int
 }{
-	{kv.ErrCASMismatch, "cas_mismatch"},
-	{kv.ErrKeyEmpty, "key_empty"},
-	{kv.ErrKeyTooLong, "key_too_long"},
-	{kv.ErrValueTooBig, "value_too_big"},
-	{kv.ErrSessionStale, "session_stale"},
-	{kv.ErrSessionExpired, "session_expired"},
-	{kv.ErrSeqReused, "seq_reused"},
+	{kv.ErrCASMismatch, "cas_mismatch", http.StatusConflict},
+	{kv.ErrKeyEmpty, "key_empty", http.StatusBadRequest},
+	{kv.ErrKeyTooLong, "key_too_long", http.StatusBadRequest},
+	{kv.ErrValueTooBig, "value_too_big", http.StatusRequestEntityTooLarge},
+	{kv.ErrSessionStale, "session_stale", http.StatusBadRequest},
+	// The client registers anew and retries.
+	{kv.ErrSessionExpired, "session_expired", http.StatusPreconditionFailed},
+	{kv.ErrSeqReused, "seq_reused", http.StatusBadRequest},
+	{auth.ErrUnauthenticated, "unauthenticated", http.StatusUnauthorized},
+	{auth.ErrPermissionDenied, "permission_denied", http.StatusForbidden},
+	{auth.ErrUserExists, "user_exists", http.StatusConflict},
+	{auth.ErrRoleExists, "role_exists", http.StatusConflict},
+	{auth.ErrNoUser, "no_user", http.StatusNotFound},
+	{auth.ErrNoRole, "no_role", http.StatusNotFound},
+	{auth.ErrRootRole, "root_role", http.StatusBadRequest},
+	{auth.ErrNoRootUser, "no_root_user", http.StatusConflict},
+	{auth.ErrLastRoot, "last_root", http.StatusConflict},
+	{auth.ErrBadChange, "bad_change", http.StatusBadRequest},
 }
 
-func resultErrorCode(err error) string {
+func resultError(err error) (code string, status int) {
 	for _, rc := range resultCodes {
 		if errors.Is(err, rc.err) {
-			return rc.code
+			return rc.code, rc.status
 		}
 	}
-	return "bad_command"
+	return "bad_command", http.StatusBadRequest
 }
 
 // execute replicates cmd and writes the error response if it failed; ok
@@ -222,17 +236,15 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request, cmd kv.Command)
 		return res, true
 	}
 	// The state machine refused it: nothing applied.
-	body, code := errorBody{Error: res.Err.Error(), Code: resultErrorCode(res.Err)}, http.StatusBadRequest
+	code, status := resultError(res.Err)
+	body := errorBody{Error: res.Err.Error(), Code: code}
 	var mismatch *kv.CASMismatchError
-	switch {
-	case errors.As(res.Err, &mismatch):
-		body.Revision, code = &mismatch.Revision, http.StatusConflict
-	case errors.Is(res.Err, kv.ErrValueTooBig):
-		code = http.StatusRequestEntityTooLarge
-	case errors.Is(res.Err, kv.ErrSessionExpired):
-		// The client registers anew and retries.
-		code = http.StatusPreconditionFailed
+	if errors.As(res.Err, &mismatch) {
+		body.Revision = &mismatch.Revision
 	}
-	writeJSON(w, code, body)
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="raftex"`)
+	}
+	writeJSON(w, status, body)
 	return res, false
 }

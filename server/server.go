@@ -14,8 +14,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/raftex/raftex/internal/session"
 	"github.com/raftex/raftex/kv"
@@ -35,8 +38,21 @@ type Config struct {
 	Logger         *slog.Logger
 	// Extra routes (e.g. "/metrics", "/v1/events", "/ui/"), so this
 	// package does not depend on how they are made. They answer GET and
-	// HEAD; other methods get 405.
+	// HEAD; other methods get 405. routeAccess says who may use each.
 	Extra map[string]http.Handler
+	// TokenTTL is how long a login's token lasts. Default 10 min.
+	TokenTTL time.Duration
+	// PasswordCost is bcrypt's cost for the passwords of users added
+	// here. Default bcrypt.DefaultCost.
+	PasswordCost int
+	// CORSOrigins are the origins (scheme://host:port) allowed besides the
+	// members' own client addresses.
+	CORSOrigins []string
+	// Limits bound connections and requests; zero fields take
+	// DefaultLimits'.
+	Limits Limits
+	// Now is the clock tokens expire by. Default time.Now.
+	Now func() time.Time
 }
 
 // Server serves the HTTP API. Create it with New and mount it with an
@@ -49,6 +65,9 @@ type Server struct {
 	mux  *http.ServeMux
 	// own is this server's own client session, for writes without one.
 	own *session.Session
+	// requests and streams count what is in flight (Limits); hashing
+	// bounds the bcrypt computations running at once.
+	requests, streams, hashing limiter
 }
 
 // New returns a Server.
@@ -59,9 +78,21 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.TokenTTL <= 0 {
+		cfg.TokenTTL = 10 * time.Minute
+	}
+	if cfg.PasswordCost == 0 {
+		cfg.PasswordCost = bcrypt.DefaultCost
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cfg.Limits = cfg.Limits.WithDefaults()
 	s := &Server{
 		cfg: cfg, node: cfg.Node, kv: cfg.KV, log: cfg.Logger,
-		mux: http.NewServeMux(),
+		mux:      http.NewServeMux(),
+		requests: make(limiter, cfg.Limits.MaxRequests), streams: make(limiter, cfg.Limits.MaxStreams),
+		hashing: make(limiter, runtime.GOMAXPROCS(0)),
 	}
 	s.own = session.New(s.registerOwn, kv.SessionWindow)
 	s.mux.HandleFunc("/v1/status", s.handleStatus)
@@ -69,6 +100,7 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("/v1/log", s.handleLog)
 	s.mux.HandleFunc("/healthz", s.handleHealthz)
 	s.mux.HandleFunc("/readyz", s.handleReadyz)
+	s.authRoutes()
 	for pattern, h := range cfg.Extra {
 		s.mux.Handle(pattern, readOnly(h))
 	}
@@ -86,29 +118,73 @@ func readOnly(h http.Handler) http.Handler {
 	})
 }
 
-// ServeHTTP routes /v1/kv/ itself, before http.ServeMux would clean the
-// path: keys may contain "/", "//" or "..".
+// ServeHTTP checks the request's origin (CORS), counts it against the
+// limits, authenticates it and checks its route's access (routeAccess),
+// then routes it. It routes /v1/kv/ itself, before http.ServeMux would
+// clean the path: keys may contain "/", "//" or "..".
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Access-Control-Allow-Origin", "*")
-	if r.Method == http.MethodOptions {
-		w.Header().Set("Access-Control-Allow-Methods", "GET, PUT, DELETE, POST, OPTIONS")
-		w.Header().Set("Access-Control-Allow-Headers", "Content-Type, Raftex-Client-Id, Raftex-Request-Seq")
-		w.Header().Set("Access-Control-Expose-Headers", "Raftex-Revision")
-		w.WriteHeader(http.StatusNoContent)
+	if s.cors(w, r) {
 		return
 	}
-	w.Header().Set("Access-Control-Expose-Headers", "Raftex-Revision")
-	if strings.HasPrefix(r.URL.EscapedPath(), kvPrefix) {
+	a, isKV := kvAccess, strings.HasPrefix(r.URL.EscapedPath(), kvPrefix)
+	if !isKV {
+		_, pattern := s.mux.Handler(r)
+		if pattern == "" { // the mux's 404 or 405, as JSON
+			s.serveMux(w, r)
+			return
+		}
+		a = accessOf(pattern)
+		if pattern == "/healthz" {
+			s.serveMux(w, r) // a liveness probe is never refused
+			return
+		}
+	}
+	lim, what, limit := s.requests, "requests", s.cfg.Limits.MaxRequests
+	if a.stream {
+		lim, what, limit = s.streams, "event streams", s.cfg.Limits.MaxStreams
+	}
+	if !lim.acquire() {
+		writeTooMany(w, what, limit)
+		return
+	}
+	defer lim.release()
+	r, ok := s.guard(w, r, a)
+	if !ok {
+		return
+	}
+	if a.stream {
+		unlimitStream(w)
+	}
+	if isKV {
 		s.handleKV(w, r)
 		return
 	}
-	if _, pattern := s.mux.Handler(r); pattern == "" {
+	s.serveMux(w, r)
+}
+
+// serveMux routes r through the mux, its errors as JSON: a path no route
+// has is 404 "no route", a method its route does not take 405.
+func (s *Server) serveMux(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := s.mux.Handler(r); pattern == "" && !s.otherMethod(r) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s", r.URL.Path))
 		return
 	}
 	jw := &jsonErrors{ResponseWriter: w}
 	s.mux.ServeHTTP(jw, r)
 	jw.finish()
+}
+
+// otherMethod reports whether a route has r's path with another method
+// (the mux then answers 405 with the Allow header).
+func (s *Server) otherMethod(r *http.Request) bool {
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "" {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) requestContext(r *http.Request) (context.Context, context.CancelFunc) {

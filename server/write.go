@@ -31,7 +31,7 @@ var errOutcomeUnknown = errors.New("server: the write's outcome is unknown")
 // errOutcomeUnknown; a result with kv.ErrSessionExpired means no attempt
 // applied.
 func (s *Server) Write(ctx context.Context, cmd kv.Command) (kv.Result, error) {
-	if cmd.ClientID != 0 || (cmd.Op != kv.OpSet && cmd.Op != kv.OpDelete) {
+	if cmd.ClientID != 0 || (cmd.Op != kv.OpSet && cmd.Op != kv.OpDelete && cmd.Op != kv.OpAuth) {
 		return s.replicate(ctx, cmd)
 	}
 	for {

@@ -12,14 +12,17 @@ import (
 
 	"github.com/raftex/raftex"
 	"github.com/raftex/raftex/node"
+	"github.com/raftex/raftex/server"
 )
 
 func serveCmd() *cobra.Command {
 	var (
 		id, dataDir, peerAddr, clientAddr, initialCluster string
 		listenPeerAddr, listenClientAddr                  string
-		requestTimeout                                    time.Duration
+		requestTimeout, tokenTTL                          time.Duration
 		enablePprof                                       bool
+		corsOrigins                                       []string
+		limits                                            = server.DefaultLimits()
 	)
 	logFormat := newEnum("text", "text", "json")
 	cmd := &cobra.Command{
@@ -34,6 +37,14 @@ func serveCmd() *cobra.Command {
 			if err != nil {
 				return usageError("--id: %w", err)
 			}
+			if err := limits.Validate(requestTimeout); err != nil {
+				return usageError("%w", err)
+			}
+			for _, o := range corsOrigins {
+				if err := server.ValidateOrigin(o); err != nil {
+					return usageError("--cors-origins: %w", err)
+				}
+			}
 			var cluster map[uint64]string
 			if initialCluster != "" {
 				if cluster, err = raftex.ParseInitialCluster(initialCluster); err != nil {
@@ -44,6 +55,7 @@ func serveCmd() *cobra.Command {
 				ID: nodeID, DataDir: dataDir, PeerAddr: peerAddr, ClientAddr: clientAddr,
 				ListenPeerAddr: listenPeerAddr, ListenClientAddr: listenClientAddr,
 				InitialCluster: cluster, RequestTimeout: requestTimeout, Logger: logger,
+				TokenTTL: tokenTTL, CORSOrigins: corsOrigins, Limits: limits,
 			}
 			if enablePprof {
 				cfg.Debug = pprofHandler()
@@ -91,6 +103,10 @@ func serveCmd() *cobra.Command {
 	f.DurationVar(&requestTimeout, "request-timeout", 5*time.Second, "how long a request may wait for a leader and a quorum")
 	f.Var(logFormat, "log-format", "text or json")
 	f.BoolVar(&enablePprof, "enable-pprof", false, "serve Go's profiles (CPU, heap, allocations, block, mutex, goroutines, trace) under /debug/pprof/ on the client address; samples blocking and contention while on")
+	f.DurationVar(&tokenTTL, "token-ttl", 10*time.Minute, "how long an auth token lasts (raftex auth enable turns auth on)")
+	f.StringSliceVar(&corsOrigins, "cors-origins", nil, "browser origins allowed besides the members' own client addresses: https://host:port,...")
+	f.IntVar(&limits.MaxRequests, "max-requests", limits.MaxRequests, "requests served at once; beyond, 429")
+	f.IntVar(&limits.MaxStreams, "max-streams", limits.MaxStreams, "event streams open at once; beyond, 429")
 	requireFlags(cmd, "id", "data-dir", "peer-addr", "client-addr")
 	return cmd
 }

@@ -1,0 +1,195 @@
+package server
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Limits bound the client HTTP server's connections and requests.
+type Limits struct {
+	// ReadHeaderTimeout bounds reading a request's headers. Default 10 s.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, its body included: a
+	// slow body is cut off. Default 30 s.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds a request from its headers to the end of its
+	// answer, so a client that never reads cannot hold a request slot.
+	// Stream routes clear it. Default 60 s; it must exceed ReadTimeout
+	// plus the request timeout.
+	WriteTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection idle this long. Default
+	// 2 min.
+	IdleTimeout time.Duration
+	// MaxRequests bounds the requests served at once (streams and
+	// /healthz aside); beyond it a request gets 429. Default 1024.
+	MaxRequests int
+	// MaxStreams bounds the open event streams; beyond it 429. Default
+	// 64.
+	MaxStreams int
+}
+
+// DefaultLimits returns the defaults above.
+func DefaultLimits() Limits {
+	return Limits{
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute,
+		MaxRequests: 1024, MaxStreams: 64,
+	}
+}
+
+// WithDefaults returns l with its zero fields set to DefaultLimits'.
+func (l Limits) WithDefaults() Limits {
+	d := DefaultLimits()
+	for _, f := range []struct{ v, d *time.Duration }{
+		{&l.ReadHeaderTimeout, &d.ReadHeaderTimeout}, {&l.ReadTimeout, &d.ReadTimeout},
+		{&l.WriteTimeout, &d.WriteTimeout}, {&l.IdleTimeout, &d.IdleTimeout},
+	} {
+		if *f.v == 0 {
+			*f.v = *f.d
+		}
+	}
+	if l.MaxRequests == 0 {
+		l.MaxRequests = d.MaxRequests
+	}
+	if l.MaxStreams == 0 {
+		l.MaxStreams = d.MaxStreams
+	}
+	return l
+}
+
+// Validate checks the limits against the request timeout; it changes
+// nothing.
+func (l Limits) Validate(requestTimeout time.Duration) error {
+	switch {
+	case l.ReadHeaderTimeout <= 0 || l.ReadTimeout <= 0 || l.IdleTimeout <= 0:
+		return fmt.Errorf("server: timeouts must be positive (read header %s, read %s, idle %s)", l.ReadHeaderTimeout, l.ReadTimeout, l.IdleTimeout)
+	case l.WriteTimeout <= l.ReadTimeout+requestTimeout:
+		return fmt.Errorf("server: write timeout (%s) must exceed the read timeout (%s) plus the request timeout (%s)", l.WriteTimeout, l.ReadTimeout, requestTimeout)
+	case l.MaxRequests < 1 || l.MaxStreams < 1:
+		return fmt.Errorf("server: max requests (%d) and max streams (%d) must be at least 1", l.MaxRequests, l.MaxStreams)
+	}
+	return nil
+}
+
+// HTTPServer returns an http.Server of s with the configured timeouts.
+func (s *Server) HTTPServer() *http.Server {
+	l := s.cfg.Limits
+	return &http.Server{
+		Handler: s, ReadHeaderTimeout: l.ReadHeaderTimeout, ReadTimeout: l.ReadTimeout,
+		WriteTimeout: l.WriteTimeout, IdleTimeout: l.IdleTimeout,
+	}
+}
+
+// limiter counts requests in flight, up to its capacity.
+type limiter chan struct{}
+
+func (l limiter) acquire() bool {
+	select {
+	case l <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (l limiter) release() { <-l }
+
+func writeTooMany(w http.ResponseWriter, what string, limit int) {
+	w.Header().Set("Retry-After", "1")
+	writeJSON(w, http.StatusTooManyRequests, errorBody{
+		Error: fmt.Sprintf("too many %s in flight (limit %d); try again", what, limit), Code: "too_many_requests",
+	})
+}
+
+// unlimitStream lets a stream outlive the server's read and write
+// timeouts (which would otherwise end every stream).
+func unlimitStream(w http.ResponseWriter) {
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Time{})
+	rc.SetWriteDeadline(time.Time{})
+}
+
+// corsHeaders are the request headers a page of an allowed origin may
+// send.
+const corsHeaders = "Authorization, Content-Type, Raftex-Client-Id, Raftex-Request-Seq"
+
+// cors answers for the Origin header: no Origin (not a browser's
+// cross-origin request), or an allowed one, passes with the CORS headers
+// set; a preflight from an allowed origin is answered here (done); any
+// request from another origin is refused with 403 and no CORS header, so a
+// page of a foreign site can neither read an answer nor change anything.
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) (done bool) {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return false
+	}
+	h := w.Header()
+	h.Add("Vary", "Origin")
+	if !s.allowedOrigin(origin, r.Host) {
+		writeJSON(w, http.StatusForbidden, errorBody{
+			Error: fmt.Sprintf("origin %.100q is not a member of this cluster nor in --cors-origins", origin), Code: "origin_forbidden",
+		})
+		return true
+	}
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Allow-Credentials", "true")
+	h.Set("Access-Control-Expose-Headers", HeaderRevision)
+	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+		h.Set("Access-Control-Allow-Methods", "GET, HEAD, PUT, DELETE, POST")
+		h.Set("Access-Control-Allow-Headers", corsHeaders)
+		h.Set("Access-Control-Max-Age", "600")
+		w.WriteHeader(http.StatusNoContent)
+		return true
+	}
+	return false
+}
+
+// allowedOrigin reports whether origin is this node (host), a member's
+// published client address, or listed in CORSOrigins. "localhost" stands
+// for a member's loopback address.
+func (s *Server) allowedOrigin(origin, host string) bool {
+	if slices.Contains(s.cfg.CORSOrigins, strings.TrimRight(origin, "/")) {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return false
+	}
+	if u.Host == host {
+		return true
+	}
+	for _, m := range s.kv.Members() {
+		if sameHostPort(u.Host, m.ClientAddr) {
+			return true
+		}
+	}
+	return false
+}
+
+func sameHostPort(origin, addr string) bool {
+	if origin == addr {
+		return true
+	}
+	oh, op, err1 := net.SplitHostPort(origin)
+	ah, ap, err2 := net.SplitHostPort(addr)
+	if err1 != nil || err2 != nil || op != ap {
+		return false
+	}
+	ip := net.ParseIP(ah)
+	return oh == "localhost" && ip != nil && ip.IsLoopback()
+}
+
+// ValidateOrigin checks an origin for CORSOrigins: scheme://host[:port],
+// scheme http or https, nothing after.
+func ValidateOrigin(o string) error {
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+		return fmt.Errorf("origin %q is not http(s)://host[:port]", o)
+	}
+	return nil
+}
