@@ -30,6 +30,13 @@ import (
 // ttl entries, and a Server over it, elected and ready.
 func oneNode(t *testing.T, ttl uint64) (*Server, *kv.Store) {
 	t.Helper()
+	return oneNodeWith(t, kv.Config{SessionTTL: ttl}, Config{})
+}
+
+// oneNodeWith is oneNode with the store's and the server's configuration
+// (Node, KV and Logger are filled in).
+func oneNodeWith(t *testing.T, kcfg kv.Config, scfg Config) (*Server, *kv.Store) {
+	t.Helper()
 	store, err := storage.Open(vfs.NewMem(), "/n1", storage.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -37,13 +44,14 @@ func oneNode(t *testing.T, ttl uint64) (*Server, *kv.Store) {
 	cfg := node.DefaultConfig(1)
 	cfg.InitialMembership = raft.NewMembership(1)
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	st := kv.New(kv.Config{SessionTTL: ttl})
+	st := kv.New(kcfg)
 	n, err := node.Start(cfg, st, store, mem.NewNetwork(1).Transport(1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Stop() })
-	s := New(Config{Node: n, KV: st, Logger: cfg.Logger})
+	scfg.Node, scfg.KV, scfg.Logger = n, st, cfg.Logger
+	s := New(scfg)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	if err := s.Read(ctx); err != nil {
