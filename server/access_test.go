@@ -22,7 +22,9 @@ const testTTL = time.Minute
 // stubRoutes stand for the routes package raftex mounts (metrics, events)
 // and one no table entry names (a route added later: root only).
 func stubRoutes() map[string]http.Handler {
-	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, map[string]string{"ok": r.URL.Path}) })
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"ok": r.URL.Path})
+	})
 	return map[string]http.Handler{"/metrics": ok, "/v1/events": ok, "POST /v1/unlisted": ok}
 }
 
