@@ -3,7 +3,9 @@
 // capped backoff, moving on to the next endpoint, and carries a client
 // session on every write so that retries apply exactly once (thesis §6.3).
 // It registers the session on its first write, and again when the cluster
-// reports it expired.
+// reports it expired. Given a user name and password it logs in (a token
+// from POST /v1/auth/token) before its first request and again when the
+// token expires.
 package client
 
 import (
@@ -46,6 +48,11 @@ var (
 	// write; a write whose session expired before any attempt could apply
 	// is retried in the new session without this error.
 	ErrSessionExpired = errors.New("client: session expired")
+	// ErrUnauthorized: the cluster has auth enabled and the request
+	// carried no valid credentials (401), or logging in failed.
+	ErrUnauthorized = errors.New("client: not authenticated")
+	// ErrForbidden: the user lacks the permission the request needs (403).
+	ErrForbidden = errors.New("client: permission denied")
 )
 
 // CASMismatchError reports the key's current revision (0: absent).
@@ -84,6 +91,10 @@ type Options struct {
 	// it above the servers' --request-timeout, which bounds how long a
 	// healthy node may take to answer 503. Default 10 s.
 	AttemptTimeout time.Duration
+	// Username and Password log in (when the cluster has auth enabled):
+	// the token is sent as "Authorization: Bearer" and renewed when it
+	// expires or a node refuses it. Empty: no login.
+	Username, Password string
 }
 
 // Client is safe for concurrent use.
@@ -94,6 +105,9 @@ type Client struct {
 	session   *session.Session
 	mu        sync.Mutex
 	preferred int
+	// token is the login's token (""; none) and expires its expiry.
+	token   string
+	expires time.Time
 }
 
 // New returns a client of the cluster reachable at endpoints (host:port
@@ -206,7 +220,7 @@ func (c *Client) Status(ctx context.Context, endpoint string) (Status, error) {
 	if err != nil {
 		return st, err
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.send(ctx, req, false)
 	if err != nil {
 		return st, err
 	}
@@ -260,6 +274,11 @@ func (c *Client) write(ctx context.Context, method, key string, body []byte, opt
 	for _, o := range opts {
 		o(&q)
 	}
+	return c.writeTo(ctx, method, keyPath(key)+"?"+q.Encode(), body, out)
+}
+
+// writeTo is write to any path (with its query) that takes a session.
+func (c *Client) writeTo(ctx context.Context, method, path string, body []byte, out any) error {
 	for {
 		t, err := c.session.Acquire(ctx)
 		if err != nil && !errors.Is(err, ErrUnavailable) && ctx.Err() != nil {
@@ -270,7 +289,7 @@ func (c *Client) write(ctx context.Context, method, key string, body []byte, opt
 		}
 		maybeApplied := false
 		err = c.do(ctx, func(ctx context.Context, base string) (*http.Request, error) {
-			req, err := http.NewRequestWithContext(ctx, method, base+keyPath(key)+"?"+q.Encode(), bytes.NewReader(body))
+			req, err := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(body))
 			if err != nil {
 				return nil, err
 			}
@@ -339,10 +358,13 @@ func (c *Client) attempt(ctx context.Context, base string, newReq func(context.C
 	if err != nil {
 		return true, false, err
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.send(ctx, req, req.URL.Path == loginPath)
 	if err != nil {
 		var op *net.OpError
 		dialFailed := errors.As(err, &op) && op.Op == "dial"
+		if errors.Is(err, ErrUnauthorized) {
+			return true, false, err // logging in failed: not sent
+		}
 		return false, !dialFailed, err
 	}
 	defer resp.Body.Close()
@@ -353,7 +375,87 @@ func (c *Client) attempt(ctx context.Context, base string, newReq func(context.C
 		return true, true, nil
 	}
 	err = responseError(resp)
+	if resp.StatusCode == http.StatusTooManyRequests {
+		return false, false, err // refused before anything was done
+	}
 	return !errors.Is(err, ErrUnavailable), true, err
+}
+
+const loginPath = "/v1/auth/token"
+
+// send sends req with the login's token, logging in first when there is
+// none or it expired; a 401 (the token expired early by another node's
+// clock, or its user was changed) logs in again and sends req once more:
+// a request refused with 401 did nothing. login: req is the login itself.
+func (c *Client) send(ctx context.Context, req *http.Request, login bool) (*http.Response, error) {
+	if login || c.opts.Username == "" {
+		return c.http.Do(req)
+	}
+	for fresh := false; ; fresh = true {
+		tok, err := c.currentToken(ctx, fresh)
+		if err != nil {
+			return nil, err
+		}
+		if req.GetBody != nil && fresh {
+			if req.Body, err = req.GetBody(); err != nil {
+				return nil, err
+			}
+		}
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := c.http.Do(req)
+		if err != nil || resp.StatusCode != http.StatusUnauthorized || fresh {
+			return resp, err
+		}
+		resp.Body.Close()
+	}
+}
+
+// currentToken returns the login's token, logging in when there is none,
+// it expires within a few seconds, or renew.
+func (c *Client) currentToken(ctx context.Context, renew bool) (string, error) {
+	c.mu.Lock()
+	tok, exp := c.token, c.expires
+	c.mu.Unlock()
+	if !renew && time.Until(exp) > 5*time.Second {
+		return tok, nil // "" while auth is disabled
+	}
+	tok, err := c.Login(ctx)
+	if errors.Is(err, errAuthDisabled) {
+		// Send without a token; ask again in a while.
+		c.mu.Lock()
+		c.token, c.expires = "", time.Now().Add(time.Minute)
+		c.mu.Unlock()
+		return "", nil
+	}
+	return tok, err
+}
+
+// errAuthDisabled: logging in to a cluster whose auth is not enabled.
+var errAuthDisabled = errors.New("client: auth is not enabled")
+
+// Login logs in with Options.Username and Password and returns the
+// token, which the client then sends with every request (it does so by
+// itself when needed: call Login to check the credentials early).
+func (c *Client) Login(ctx context.Context) (string, error) {
+	body, _ := json.Marshal(map[string]string{"name": c.opts.Username, "password": c.opts.Password})
+	var out struct {
+		Token   string    `json:"token"`
+		Expires time.Time `json:"expires"`
+	}
+	err := c.do(ctx, func(ctx context.Context, base string) (*http.Request, error) {
+		return http.NewRequestWithContext(ctx, http.MethodPost, base+loginPath, bytes.NewReader(body))
+	}, func(resp *http.Response) error {
+		return json.NewDecoder(resp.Body).Decode(&out)
+	}, nil)
+	if err != nil {
+		return "", fmt.Errorf("client: logging in as %q: %w", c.opts.Username, err)
+	}
+	c.mu.Lock()
+	c.token, c.expires = out.Token, out.Expires
+	c.mu.Unlock()
+	return out.Token, nil
 }
 
 // endpoint picks the endpoint for an attempt: the last one that worked,
@@ -374,6 +476,7 @@ func (c *Client) prefer(i int) {
 func responseError(resp *http.Response) error {
 	var body struct {
 		Error    string  `json:"error"`
+		Code     string  `json:"code"`
 		Revision *uint64 `json:"revision"`
 		Leader   string  `json:"leader"`
 	}
@@ -381,6 +484,14 @@ func responseError(resp *http.Response) error {
 	msg := body.Error
 	if msg == "" {
 		msg = resp.Status
+	}
+	switch {
+	case body.Code == "auth_disabled":
+		return fmt.Errorf("%w: %s", errAuthDisabled, msg)
+	case resp.StatusCode != http.StatusConflict && resp.StatusCode != http.StatusNotFound:
+	case body.Code == "" || body.Code == "cas_mismatch":
+	default: // a refused auth change: no such user, a role that exists, ...
+		return fmt.Errorf("client: %s", msg)
 	}
 	switch resp.StatusCode {
 	case http.StatusNotFound:
@@ -399,6 +510,12 @@ func responseError(resp *http.Response) error {
 		return fmt.Errorf("%w: %s", ErrUnavailable, msg)
 	case http.StatusPreconditionFailed:
 		return fmt.Errorf("%w: %s", ErrSessionExpired, msg)
+	case http.StatusUnauthorized:
+		return fmt.Errorf("%w: %s", ErrUnauthorized, msg)
+	case http.StatusForbidden:
+		return fmt.Errorf("%w: %s", ErrForbidden, msg)
+	case http.StatusTooManyRequests:
+		return fmt.Errorf("%w: %s", ErrUnavailable, msg)
 	}
 	return fmt.Errorf("client: %s: %s", resp.Status, msg)
 }

@@ -254,3 +254,65 @@ func TestUnavailableKeepsTheServersExplanation(t *testing.T) {
 		t.Fatalf("Put = %v, want ErrUnavailable with the server's explanation", err)
 	}
 }
+
+// TestLogsInAndRenewsTheToken: with a user name and password the client
+// logs in before its first request, sends the token, and logs in again
+// when a node refuses it (expired, say) and repeats the request once.
+func TestLogsInAndRenewsTheToken(t *testing.T) {
+	exp := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	node := &fakeNode{responses: []func(http.ResponseWriter){
+		reply(200, `{"token":"t1","expires":"`+exp+`"}`),
+		reply(200, `value`),
+		reply(401, `{"error":"auth: token expired","code":"token_expired"}`),
+		reply(200, `{"token":"t2","expires":"`+exp+`"}`),
+		reply(200, `again`),
+	}}
+	srv := httptest.NewServer(node)
+	defer srv.Close()
+	c, err := New([]string{srv.URL}, Options{Username: "alice", Password: "pw", MinBackoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, want := range []string{"value", "again"} {
+		v, _, err := c.Get(t.Context(), "k", Linearizable)
+		if err != nil || string(v) != want {
+			t.Fatalf("Get = %q, %v; want %q", v, err, want)
+		}
+	}
+	var got []string
+	for _, r := range node.seen {
+		got = append(got, r.Method+" "+r.URL.Path+" "+r.Header.Get("Authorization"))
+	}
+	want := []string{"POST /v1/auth/token ", "GET /v1/kv/k Bearer t1", "GET /v1/kv/k Bearer t1", "POST /v1/auth/token ", "GET /v1/kv/k Bearer t2"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("requests:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestLoginRefusedAndAuthDisabled: a wrong password ends the call with
+// ErrUnauthorized at once; a cluster without auth is used without a token.
+func TestLoginRefusedAndAuthDisabled(t *testing.T) {
+	node := &fakeNode{responses: []func(http.ResponseWriter){
+		reply(401, `{"error":"auth: wrong user name or password","code":"bad_password"}`),
+		reply(409, `{"error":"auth: auth is not enabled","code":"auth_disabled"}`),
+		reply(200, `v`),
+		reply(403, `{"error":"auth: permission denied","code":"permission_denied"}`),
+	}}
+	srv := httptest.NewServer(node)
+	defer srv.Close()
+	c, _ := New([]string{srv.URL}, Options{Username: "alice", Password: "bad", MinBackoff: time.Millisecond})
+	defer c.Close()
+	if _, _, err := c.Get(t.Context(), "k", Linearizable); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("wrong password: %v, want ErrUnauthorized", err)
+	}
+	if v, _, err := c.Get(t.Context(), "k", Linearizable); err != nil || string(v) != "v" {
+		t.Fatalf("auth disabled: %q, %v", v, err)
+	}
+	if node.seen[2].Header.Get("Authorization") != "" {
+		t.Fatal("sent a token to a cluster without auth")
+	}
+	if _, _, err := c.Get(t.Context(), "k", Linearizable); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("403: %v, want ErrForbidden", err)
+	}
+}

@@ -85,6 +85,9 @@ func (s *Server) changeAuth(w http.ResponseWriter, r *http.Request, c auth.Chang
 	}
 	cmd := kv.ChangeAuth(c)
 	cmd.ByClient, cmd.User = true, requestUser(r)
+	if !inSession(w, r, &cmd) {
+		return
+	}
 	if res, ok := s.execute(w, r, cmd); ok {
 		writeJSON(w, http.StatusOK, map[string]uint64{"revision": res.Revision})
 	}

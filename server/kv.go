@@ -167,23 +167,29 @@ func (s *Server) writeCommand(w http.ResponseWriter, r *http.Request, op kv.Op, 
 		}
 		cmd.CAS, cmd.Revision = true, rev
 	}
+	return cmd, inSession(w, r, &cmd)
+}
+
+// inSession puts cmd in the session the request's headers name, if any,
+// or answers 400 for malformed ones.
+func inSession(w http.ResponseWriter, r *http.Request, cmd *kv.Command) bool {
 	if id := r.Header.Get(HeaderClientID); id != "" {
 		clientID, err := strconv.ParseUint(id, 10, 64)
 		if err != nil || clientID == 0 {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("%s %.40q is not a client id: register a session with POST %s", HeaderClientID, id, sessionsPath))
-			return cmd, false
+			return false
 		}
 		seq, err := strconv.ParseUint(r.Header.Get(HeaderSeq), 10, 64)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("%s must accompany %s as a number", HeaderSeq, HeaderClientID))
-			return cmd, false
+			return false
 		}
 		cmd.ClientID, cmd.Seq = clientID, seq
 	} else if r.Header.Get(HeaderSeq) != "" {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("%s needs %s", HeaderSeq, HeaderClientID))
-		return cmd, false
+		return false
 	}
-	return cmd, true
+	return true
 }
 
 // resultCodes name the state machine's errors in error bodies ("code"),
