@@ -73,7 +73,7 @@ func benchCmd() *cobra.Command {
 			if err != nil {
 				return &exitError{exitUsage, err}
 			}
-			target, err := loadgen.NewRaftex(endpoints, client.Consistency(consistency.value), client.Options{})
+			target, err := loadgen.NewRaftex(endpoints, client.Consistency(consistency.value), f.options())
 			if err != nil {
 				return &exitError{exitUsage, err}
 			}

@@ -34,13 +34,15 @@ import (
 // Exit codes, as a shell user expects: 0 done, 1 failed, 2 usage (bad flags
 // or arguments, or a key or value the server refuses as malformed or too
 // large), 3 not found, 4 CAS mismatch, 5 cluster unavailable (the outcome of
-// a write is then unknown; for status: no leader known).
+// a write is then unknown; for status: no leader known), 6 not
+// authenticated or not permitted (auth enabled).
 const (
 	exitFailed      = 1
 	exitUsage       = 2
 	exitNotFound    = 3
 	exitCASMismatch = 4
 	exitUnavailable = 5
+	exitDenied      = 6
 )
 
 // exitError carries a process exit code up to main.
@@ -83,7 +85,7 @@ func newRoot() *cobra.Command {
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(serveCmd(), clusterCmd(), demoCmd(), putCmd(), getCmd(), delCmd(), statusCmd(),
-		healthCmd(), walCmd(), benchCmd(), simCmd(), versionCmd())
+		healthCmd(), walCmd(), benchCmd(), simCmd(), versionCmd(), authCmd(), userCmd(), roleCmd())
 	applyConventions(root)
 	return root
 }

@@ -21,13 +21,21 @@ import (
 const defaultEndpoints = "127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003"
 
 type clientFlags struct {
-	endpoints string
-	timeout   time.Duration
+	endpoints      string
+	timeout        time.Duration
+	user, password string
 }
 
 func (f *clientFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.endpoints, "endpoints", defaultEndpoints, "comma-separated client addresses of the cluster (a bare port takes the host before it: 127.0.0.1:8001,8002,8003)")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Second, "give up after this long")
+	cmd.Flags().StringVar(&f.user, "user", "", "log in as this user (when the cluster has auth enabled)")
+	cmd.Flags().StringVar(&f.password, "password", "", "the user's password (prefer RAFTEX_PASSWORD: a flag shows in the process list)")
+}
+
+// options are the client options the flags give.
+func (f *clientFlags) options() client.Options {
+	return client.Options{Username: f.user, Password: f.password}
 }
 
 func (f *clientFlags) client(cmd *cobra.Command) (*client.Client, context.Context, context.CancelFunc, error) {
@@ -38,7 +46,10 @@ func (f *clientFlags) client(cmd *cobra.Command) (*client.Client, context.Contex
 	if err != nil {
 		return nil, nil, nil, &exitError{exitUsage, err}
 	}
-	c, err := client.New(endpoints, client.Options{})
+	if f.password != "" && f.user == "" {
+		return nil, nil, nil, &exitError{2, errors.New("--password needs --user")}
+	}
+	c, err := client.New(endpoints, f.options())
 	if err != nil {
 		return nil, nil, nil, &exitError{exitUsage, err}
 	}
@@ -116,6 +127,8 @@ func clientExit(err error, key string) error {
 		return &exitError{exitUnavailable, err}
 	case errors.Is(err, client.ErrBadRequest), errors.Is(err, client.ErrTooLarge):
 		return &exitError{exitUsage, err}
+	case errors.Is(err, client.ErrUnauthorized), errors.Is(err, client.ErrForbidden):
+		return &exitError{exitDenied, err}
 	}
 	return err
 }
@@ -281,7 +294,10 @@ func statusCmd() *cobra.Command {
 				return err
 			}
 			defer cancel()
-			rows := collectStatus(ctx, c)
+			rows, err := collectStatus(ctx, c)
+			if err != nil {
+				return err
+			}
 			if output.value == outputJSON {
 				if err := printJSON(cmd.OutOrStdout(), rows); err != nil {
 					return err
@@ -315,8 +331,10 @@ type statusRows []statusRow
 
 // collectStatus asks every endpoint, and every member they report, for its
 // status: one row per member in id order, then the endpoints that did not
-// answer and belong to no known member.
-func collectStatus(ctx context.Context, c *client.Client) statusRows {
+// answer and belong to no known member. A cluster with auth enabled that
+// refuses the credentials fails it (exit 6), rather than showing every
+// member unreachable.
+func collectStatus(ctx context.Context, c *client.Client) (statusRows, error) {
 	rows := map[string]*statusRow{} // by member id
 	byAddr := map[string]string{}   // client address → member id, as reported
 	var unknown []string            // endpoints that never answered
@@ -331,6 +349,9 @@ func collectStatus(ctx context.Context, c *client.Client) statusRows {
 		sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		st, err := c.Status(sctx, e)
 		cancel()
+		if errors.Is(err, client.ErrUnauthorized) || errors.Is(err, client.ErrForbidden) {
+			return nil, clientExit(err, "")
+		}
 		if err != nil {
 			unknown = append(unknown, e)
 			continue
@@ -357,7 +378,7 @@ func collectStatus(ctx context.Context, c *client.Client) statusRows {
 			out = append(out, statusRow{Endpoint: e})
 		}
 	}
-	return out
+	return out, nil
 }
 
 // printStatus prints rows as a table.

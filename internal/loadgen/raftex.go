@@ -75,6 +75,10 @@ func (t *Raftex) ErrorKind(err error) string {
 		return "bad_request"
 	case errors.Is(err, client.ErrTooLarge):
 		return "too_large"
+	case errors.Is(err, client.ErrUnauthorized):
+		return "unauthorized"
+	case errors.Is(err, client.ErrForbidden):
+		return "forbidden"
 	}
 	return "other"
 }
