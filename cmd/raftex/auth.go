@@ -48,7 +48,9 @@ func userCmd() *cobra.Command {
 	}
 	cmd.AddCommand(add,
 		authVerb("delete NAME", "Delete a user", cobra.ExactArgs(1),
-			func(ctx context.Context, c *client.Client, args []string) (uint64, error) { return c.UserDelete(ctx, args[0]) }),
+			func(ctx context.Context, c *client.Client, args []string) (uint64, error) {
+				return c.UserDelete(ctx, args[0])
+			}),
 		authVerb("grant NAME ROLE", "Give a user a role (root: the built-in one)", cobra.ExactArgs(2),
 			func(ctx context.Context, c *client.Client, args []string) (uint64, error) {
 				return c.UserGrant(ctx, args[0], args[1])
@@ -61,7 +63,9 @@ func roleCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "role", Short: "Add roles and grant them access to key prefixes"}
 	cmd.AddCommand(
 		authVerb("add NAME", "Add a role without permissions", cobra.ExactArgs(1),
-			func(ctx context.Context, c *client.Client, args []string) (uint64, error) { return c.RoleAdd(ctx, args[0]) }),
+			func(ctx context.Context, c *client.Client, args []string) (uint64, error) {
+				return c.RoleAdd(ctx, args[0])
+			}),
 		authVerb("grant ROLE PREFIX read|readwrite", `Give a role access to every key that starts with PREFIX ("" for all keys)`, cobra.ExactArgs(3),
 			func(ctx context.Context, c *client.Client, args []string) (uint64, error) {
 				if args[2] != "read" && args[2] != "readwrite" {
