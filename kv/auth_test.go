@@ -77,19 +77,23 @@ func TestAuth_CheckedAtApply(t *testing.T) {
 	}
 }
 
-// TestAuth_SessionAnswersOnlyItsUser: a session's remembered result is
-// the answer to its user's retry; another user's command with the same
-// sequence number is another command.
-func TestAuth_SessionAnswersOnlyItsUser(t *testing.T) {
+// TestAuth_RefusalIsNotAnOutcome: a refused request in a session is not
+// remembered (nothing happened): once the client logged in, the same
+// request, same sequence number, applies; and a request that applied
+// answers its retries whoever sends them.
+func TestAuth_RefusalIsNotAnOutcome(t *testing.T) {
 	a := newApplier(t)
 	enableAuth(t, a)
 	id := a.apply(by(Register(), "alice")).Revision
-	first := a.apply(inSession(by(set("a/x", "v"), "alice"), id, 1))
-	if retry := a.apply(inSession(by(set("a/x", "v"), "alice"), id, 1)); retry != first {
-		t.Fatalf("retry = %+v, want %+v", retry, first)
+	if res := a.apply(inSession(by(set("a/x", "v"), ""), id, 1)); !errors.Is(res.Err, auth.ErrUnauthenticated) {
+		t.Fatalf("anonymous attempt: %+v", res)
 	}
-	if other := a.apply(inSession(by(set("a/x", "v"), "root"), id, 1)); !errors.Is(other.Err, ErrSeqReused) {
-		t.Fatalf("root reusing alice's number: %+v, want ErrSeqReused", other)
+	first := a.apply(inSession(by(set("a/x", "v"), "alice"), id, 1))
+	if first.Err != nil {
+		t.Fatalf("alice's attempt after the refusal: %+v", first)
+	}
+	if late := a.apply(inSession(by(set("a/x", "v"), ""), id, 1)); late != first {
+		t.Fatalf("a late anonymous duplicate = %+v, want the applied result %+v", late, first)
 	}
 }
 

@@ -172,10 +172,12 @@ func DecodeCommand(b []byte) (Command, error) {
 // CRC-32s (Castagnoli and IEEE, both computed in hardware on common
 // CPUs, so a 1 MiB value costs well under a millisecond): it catches
 // clients that reuse numbers by mistake, and is no defense against a
-// client confusing its own session on purpose. Part of the snapshot
-// format (sessions keep it beside each result).
+// client confusing its own session on purpose. It leaves out who sent
+// the command: a client that logged in between two attempts of a write
+// (its first went anonymous, and was refused) sends the same write.
+// Part of the snapshot format (sessions keep it beside each result).
 func (c Command) digest() uint64 {
-	var buf [3 + 4*binary.MaxVarintLen64]byte
+	var buf [2 + 3*binary.MaxVarintLen64]byte
 	b := append(buf[:0], byte(c.Op))
 	if c.CAS {
 		b = append(b, 1)
@@ -185,14 +187,8 @@ func (c Command) digest() uint64 {
 	b = binary.AppendUvarint(b, c.Revision)
 	b = binary.AppendUvarint(b, uint64(len(c.Key)))
 	b = binary.AppendUvarint(b, uint64(len(c.Value)))
-	if c.ByClient {
-		// Another user's command is another command: a session's
-		// remembered result answers only its own user's retry.
-		b = append(b, 1)
-		b = binary.AppendUvarint(b, uint64(len(c.User)))
-	}
 	hi, lo := crc32.Checksum(b, castagnoli), crc32.ChecksumIEEE(b)
-	for _, p := range [][]byte{c.Key, c.Value, []byte(c.User)} {
+	for _, p := range [][]byte{c.Key, c.Value} {
 		hi, lo = crc32.Update(hi, castagnoli, p), crc32.Update(lo, crc32.IEEETable, p)
 	}
 	return uint64(hi)<<32 | uint64(lo)

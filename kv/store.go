@@ -244,6 +244,9 @@ func (s *Store) Apply(e raft.Entry) any {
 	case c.legacyID != "":
 		return s.applyLegacy(c, e.Index)
 	case c.ClientID == 0:
+		if err := s.authorize(c); err != nil {
+			return Result{Err: err}
+		}
 		return s.execute(c, e.Index)
 	}
 	sess := s.sessions.get(c.ClientID)
@@ -304,6 +307,13 @@ func (s *Store) applyInSession(sess *session, c Command, digest, index uint64) R
 	if sess.maxSeq >= SessionWindow && c.Seq <= sess.maxSeq-SessionWindow {
 		return Result{Err: fmt.Errorf("%w: request %d, the session's newest is %d", ErrSessionStale, c.Seq, sess.maxSeq)}
 	}
+	// A refusal is not the request's outcome (nothing happened): it is
+	// not remembered, and an attempt that is allowed (the client logged
+	// in, or was granted the role) applies. A request that already
+	// applied got its remembered result above, whoever asks again.
+	if err := s.authorize(c); err != nil {
+		return Result{Err: err}
+	}
 	res := s.execute(c, index)
 	sess.remember(c.Seq, sessionResult{Result: res, digest: digest})
 	return res
@@ -325,9 +335,6 @@ func (s *Store) applyLegacy(c Command, index uint64) Result {
 }
 
 func (s *Store) execute(c Command, index uint64) Result {
-	if err := s.authorize(c); err != nil {
-		return Result{Err: err}
-	}
 	if c.Op == OpAuth {
 		return s.applyAuth(c, index)
 	}
