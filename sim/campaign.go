@@ -40,14 +40,16 @@ type Summary struct {
 	FaultsInjected int
 	Crashes        int
 	Snapshots      int
+	// AuthRuns counts the runs with auth enabled, Logins their logins.
+	AuthRuns, Logins int
 	// Failures are the failed runs, in seed order.
 	Failures []*Result
 	Wall     time.Duration
 }
 
 func (s Summary) String() string {
-	return fmt.Sprintf("%d seeds, %d failed; %.2f simulated hours; %d operations checked; %d messages; %d faults injected (%d crashes); %d snapshots installed; %v wall",
-		s.Seeds, s.Failed, s.SimTime.Hours(), s.Ops, s.Messages, s.FaultsInjected, s.Crashes, s.Snapshots, s.Wall.Round(time.Second))
+	return fmt.Sprintf("%d seeds, %d failed; %.2f simulated hours; %d operations checked; %d messages; %d faults injected (%d crashes); %d snapshots installed; %d runs with auth (%d logins); %v wall",
+		s.Seeds, s.Failed, s.SimTime.Hours(), s.Ops, s.Messages, s.FaultsInjected, s.Crashes, s.Snapshots, s.AuthRuns, s.Logins, s.Wall.Round(time.Second))
 }
 
 // Options returns the options of the campaign's i-th seed.
@@ -116,6 +118,10 @@ func (s *Summary) add(res *Result) {
 	s.Messages += res.Stats.Messages
 	s.FaultsInjected += res.Stats.FaultsInjected
 	s.Crashes += res.Stats.Crashes
+	s.Logins += res.Stats.Logins
+	if res.Stats.Auth {
+		s.AuthRuns++
+	}
 	s.Snapshots += res.Stats.Snapshots
 	if res.Failed() {
 		s.Failed++

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/raftex/raftex/auth"
 	"github.com/raftex/raftex/internal/kvmodel"
 	"github.com/raftex/raftex/kv"
 )
@@ -28,8 +29,16 @@ type client struct {
 	session uint64
 	seq     uint64
 	op      *clientOp
-	// pending is the write waiting for the registration in c.op.
-	pending *clientOp
+	// waiting are the operations waiting, innermost last, for the
+	// registration or login in c.op.
+	waiting []*clientOp
+	// token is the client's login token ("": anonymous); it logs in
+	// when a node answers 401 (auth runs only).
+	token string
+	// script is the administrator's: the auth changes it makes, in order,
+	// instead of key-value operations.
+	script []auth.Change
+	admin  bool
 	// hint is the node that answered the last write (0: none).
 	hint uint64
 	// revs is the last revision seen of each key: the CAS expectation.
@@ -43,6 +52,11 @@ type clientOp struct {
 	// register: a session's registration (Input.Kind is Put, so that
 	// nodes propose it), not an operation of the history.
 	register bool
+	// login: a login (Input.Kind is Get: nodes answer it after a read
+	// barrier); change: an administrator's auth change (Kind Put). Neither
+	// is an operation of the history.
+	login  bool
+	change *auth.Change
 	// Lease: a read that accepts the leader's lease (consistency=lease,
 	// thesis §6.4.1); it must be just as linearizable.
 	Lease   bool
@@ -60,15 +74,23 @@ type clientOp struct {
 }
 
 func (op *clientOp) String() string {
-	if op.register {
+	switch {
+	case op.register:
 		return "register"
+	case op.login:
+		return "login"
+	case op.change != nil:
+		return fmt.Sprintf("auth change %d %s", op.change.Kind, op.change.Name)
 	}
 	return op.Input.String()
 }
 
 func (op *clientOp) command() kv.Command {
-	if op.register {
+	switch {
+	case op.register:
 		return kv.Register()
+	case op.change != nil:
+		return kv.ChangeAuth(*op.change)
 	}
 	cmd := kv.Command{Op: kv.OpSet, Key: []byte(op.Key), Value: []byte(op.Value), ClientID: op.session, Seq: op.seq}
 	switch op.Kind {
@@ -85,6 +107,11 @@ type reply struct {
 	kind replyKind
 	from uint64
 	out  kvmodel.Output
+	// token answers a login; authDisabled: the login found auth off.
+	token        string
+	authDisabled bool
+	// err is the state machine's answer to an auth change.
+	err error
 }
 
 type replyKind uint8
@@ -94,6 +121,8 @@ const (
 	replyOK replyKind = iota
 	// replyRetry: the attempt failed without an outcome; try again.
 	replyRetry
+	// replyUnauthenticated: 401, nothing done; log in and try again.
+	replyUnauthenticated
 )
 
 // record is one operation in the history.
@@ -153,6 +182,10 @@ func newClients(s *sim) *clients {
 		c := &client{s: s, id: i, name: fmt.Sprintf("c%d", i+1), revs: map[string]uint64{}}
 		cs.all = append(cs.all, c)
 	}
+	if s.p.auth {
+		cs.all = append(cs.all, &client{s: s, id: len(cs.all), name: "root", revs: map[string]uint64{},
+			admin: true, script: adminScript(s, cs.rng)})
+	}
 	return cs
 }
 
@@ -201,6 +234,10 @@ func (c *client) begin() {
 	if c.s.clients.stopped {
 		return
 	}
+	if c.admin {
+		c.nextChange()
+		return
+	}
 	rng := c.rng()
 	in := kvmodel.Input{Key: fmt.Sprintf("k%d", rng.IntN(c.s.p.keys))}
 	switch x := rng.IntN(100); {
@@ -235,7 +272,7 @@ func (c *client) begin() {
 // first if it has none (thesis §6.3).
 func (c *client) inSession(op *clientOp) {
 	if c.session == 0 {
-		c.pending = op
+		c.waiting = append(c.waiting, op)
 		c.op = &clientOp{c: c, Input: kvmodel.Input{Kind: kvmodel.Put}, register: true, call: c.s.now}
 		c.attempt()
 		return
@@ -259,7 +296,7 @@ func (c *client) attempt() {
 		c.s.tr.printf(c.s.now, "%s %v attempt %d → n%d", c.name, op, a, to)
 	}
 	n := c.s.node(to)
-	req := request{op: op, attempt: a}
+	req := request{op: op, attempt: a, token: c.token}
 	c.s.after(c.s.net.latency(), func() { n.inputFrom(fromClient, func() { n.serve(req) }) })
 	c.s.after(c.s.p.clientTimeout, func() {
 		if c.op == op && op.attempt == a {
@@ -280,7 +317,7 @@ func (c *client) timeout() {
 	c.hint = 0
 	c.op.maybeApplied = true
 	cs := c.s.clients
-	if !c.op.register && !cs.stopped && c.op.attempt >= 3 && c.rng().IntN(10) == 0 &&
+	if !c.op.register && !c.op.login && c.op.change == nil && !cs.stopped && c.op.attempt >= 3 && c.rng().IntN(10) == 0 &&
 		(c.op.Kind == kvmodel.Get || cs.unknownWrites < maxUnknownWrites) {
 		if c.op.Kind != kvmodel.Get {
 			cs.unknownWrites++
@@ -300,6 +337,13 @@ func (c *client) receive(r request, rep reply) {
 		return
 	}
 	switch {
+	case rep.kind == replyUnauthenticated && r.attempt == op.attempt && !op.login:
+		c.s.stats.Refused++
+		c.logIn(op)
+	case rep.kind == replyOK && op.login:
+		c.loggedIn(rep)
+	case rep.kind == replyOK && op.change != nil:
+		c.changed(rep)
 	case rep.kind == replyOK && rep.out.SessionExpired:
 		c.sessionExpired(op)
 	case rep.kind == replyOK && op.register:
@@ -311,8 +355,8 @@ func (c *client) receive(r request, rep reply) {
 		c.complete(rep.out)
 	case r.attempt != op.attempt:
 	default:
-		// No leader to ask, or the attempt failed: back off, capped
-		// exponentially, with jitter.
+		// No leader to ask, the attempt failed, or (a login) the user is
+		// not there yet: back off, capped exponentially, with jitter.
 		c.hint = 0
 		op.maybeApplied = op.maybeApplied || rep.kind == replyRetry
 		backoff := min(5*time.Millisecond<<min(op.attempt, 10), 200*time.Millisecond)
@@ -330,10 +374,49 @@ func (c *client) receive(r request, rep reply) {
 func (c *client) registered(id uint64) {
 	c.op.done = true
 	c.session = id
-	op := c.pending
-	c.pending = nil
-	c.inSession(op)
+	c.resume()
 }
+
+// resume goes on with the operation that waited for the registration or
+// login just done.
+func (c *client) resume() {
+	op := c.waiting[len(c.waiting)-1]
+	c.waiting = c.waiting[:len(c.waiting)-1]
+	switch {
+	case op.Kind == kvmodel.Get, op.register, op.change != nil,
+		op.session != 0 && op.session == c.session:
+		c.op = op
+		c.attempt()
+	default:
+		c.inSession(op) // a write whose session is gone
+	}
+}
+
+// logIn logs in for op, which a node refused with 401 (nothing done; it
+// goes again, in the same session, once logged in).
+func (c *client) logIn(op *clientOp) {
+	c.token = ""
+	c.waiting = append(c.waiting, op)
+	c.op = &clientOp{c: c, Input: kvmodel.Input{Kind: kvmodel.Get}, login: true, call: c.s.now}
+	c.attempt()
+}
+
+func (c *client) loggedIn(rep reply) {
+	c.op.done = true
+	c.token = rep.token // "" when the node found auth off
+	if c.token != "" {
+		c.s.stats.Logins++
+	}
+	c.resume()
+}
+
+// simPassword is every simulated user's password, and simHash its bcrypt
+// hash at the lowest cost, made once: bcrypt salts at random, and a run
+// must not.
+const (
+	simPassword = "sim-password"
+	simHash     = "$2a$04$SVNARDFXB3BAPZKtLTY9le0POdSERpjUneAAZp/z164S/JJ3QW4QG"
+)
 
 // sessionExpired handles a write refused because its session expired
 // (thesis §6.3): it applied nowhere, unless an earlier attempt in the

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/raftex/raftex/auth"
 	"github.com/raftex/raftex/kv"
 	nodepkg "github.com/raftex/raftex/node"
 	"github.com/raftex/raftex/raft"
@@ -102,6 +103,14 @@ func (n *node) Now() time.Duration {
 	return n.clockBase + time.Duration(float64(n.s.now-n.clockAt)*n.rate)
 }
 
+// wall is the node's wall clock, which auth tokens expire by: it runs at
+// the node's rate, so nodes disagree about a token's expiry as skewed
+// clocks do.
+func (n *node) wall() time.Time { return simEpoch.Add(n.Now()) }
+
+// simEpoch is virtual time 0 on the nodes' wall clocks.
+var simEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
 // setRate changes the speed of the node's clock from now on.
 func (n *node) setRate(rate float64) {
 	n.clockBase, n.clockAt, n.rate = n.Now(), n.s.now, rate
@@ -142,7 +151,7 @@ func (n *node) start() error {
 	if err != nil {
 		return fmt.Errorf("recovery failed: %w", err)
 	}
-	n.store, n.kv = st, kv.New(kv.Config{SessionTTL: n.s.p.sessionTTL})
+	n.store, n.kv = st, kv.New(kv.Config{SessionTTL: n.s.p.sessionTTL, MaxSessions: n.s.p.maxSessions})
 	n.cfg = n.config()
 	n.m, n.ap, err = nodepkg.NewMachine(n.cfg, st, observedFSM{n}, simEnv{n}, n.runtimeEvent)
 	if err != nil {
@@ -383,12 +392,35 @@ type observedFSM struct{ n *node }
 
 func (f observedFSM) Apply(e raft.Entry) any {
 	n := f.n
+	before := n.kv.Auth()
 	res := n.kv.Apply(e)
+	n.checkAuth(before, e, res)
 	n.lastApplied = e
 	first := n.s.chk.applied(n, e)
 	n.s.tr.add(trApply, n.id, e.Index, e.Term)
 	n.s.clients.applied(first, e.Data, res)
 	return res
+}
+
+// checkAuth: a client's command applied only if its user could do it in
+// the auth state it applied on (with auth enabled, no anonymous write,
+// no registration without a user, no auth change but root's).
+func (n *node) checkAuth(before *auth.State, e raft.Entry, res any) {
+	cmd, err := kv.DecodeCommand(e.Data)
+	r, ok := res.(kv.Result)
+	if err != nil || !ok || r.Err != nil || !cmd.ByClient || r.Revision != e.Index {
+		return // refused, not a client's, or a result remembered from before
+	}
+	need := auth.NeedUser
+	switch cmd.Op {
+	case kv.OpSet, kv.OpDelete:
+		need = auth.NeedWrite
+	case kv.OpAuth:
+		need = auth.NeedRoot
+	}
+	if err := before.Allow(cmd.User, need, cmd.Key); err != nil {
+		n.s.fail("Auth", fmt.Sprintf("node %d: entry %d (op %d by %q) applied though %v", n.id, e.Index, cmd.Op, cmd.User, err))
+	}
 }
 
 func (f observedFSM) Snapshot() (nodepkg.FSMSnapshot, error) { return f.n.kv.Snapshot() }

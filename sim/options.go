@@ -42,6 +42,7 @@ const (
 	streamClients
 	streamDisk
 	streamMix
+	streamAuth
 	streamNode // + node id
 )
 
@@ -94,6 +95,15 @@ type params struct {
 	keys          int
 	thinkMax      time.Duration // a client waits up to this between operations
 	clientTimeout time.Duration // a client retries an attempt after this
+
+	// auth: an administrator adds users and a role and enables auth
+	// while the clients run; the clients then log in, and their tokens
+	// last tokenTTL on each node's clock (docs/security.md).
+	auth     bool
+	tokenTTL time.Duration
+	// maxSessions is kv.Config.MaxSessions (0: the default): a small one
+	// evicts sessions under the clients (thesis §6.3's LRU bound).
+	maxSessions int
 }
 
 func drawParams(seed uint64) params {
@@ -121,12 +131,20 @@ func drawParams(seed uint64) params {
 	}
 	p.latencyMax = p.latencyMin + between(0, 4*time.Millisecond)
 	p.fsyncMax = p.fsyncMin + between(0, 3*time.Millisecond)
+	// Drawn from a stream of their own, so the settings above stay what
+	// they were for every seed.
+	arng := rand.New(rand.NewPCG(seed, streamAuth))
+	p.auth = arng.IntN(3) == 0
+	p.tokenTTL = []time.Duration{2 * time.Second, 5 * time.Second, time.Minute}[arng.IntN(3)]
+	if arng.IntN(4) == 0 {
+		p.maxSessions = max(2, p.clients-1)
+	}
 	return p
 }
 
 func (p params) String() string {
-	return fmt.Sprintf("fault phase %v; MaxSizePerMsg %d, MaxInflightMsgs %d, MaxApplyingBytes %d, MaxUncommittedBytes %d, LeaseRead %t, one voter %t, session TTL %d; WAL segments %d B; snapshot every %d entries keeping %d; latency %v–%v; fsync %v–%v; %d clients on %d keys, think ≤%v, timeout %v",
-		p.faultPhase, p.maxSizePerMsg, p.maxInflight, p.maxApplying, p.maxUncommitted, p.leaseRead, p.oneVoter, p.sessionTTL,
+	return fmt.Sprintf("fault phase %v; MaxSizePerMsg %d, MaxInflightMsgs %d, MaxApplyingBytes %d, MaxUncommittedBytes %d, LeaseRead %t, one voter %t, session TTL %d, max sessions %d; WAL segments %d B; snapshot every %d entries keeping %d; latency %v–%v; fsync %v–%v; %d clients on %d keys, think ≤%v, timeout %v; auth %t, token TTL %v",
+		p.faultPhase, p.maxSizePerMsg, p.maxInflight, p.maxApplying, p.maxUncommitted, p.leaseRead, p.oneVoter, p.sessionTTL, p.maxSessions,
 		p.segmentSize, p.snapEvery, p.snapTrailing,
-		p.latencyMin, p.latencyMax, p.fsyncMin, p.fsyncMax, p.clients, p.keys, p.thinkMax, p.clientTimeout)
+		p.latencyMin, p.latencyMax, p.fsyncMin, p.fsyncMax, p.clients, p.keys, p.thinkMax, p.clientTimeout, p.auth, p.tokenTTL)
 }

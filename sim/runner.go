@@ -55,6 +55,11 @@ type Stats struct {
 	Crashes        int
 	// Snapshots counts the snapshots installed from a leader (§7).
 	Snapshots int
+	// Auth: the run had auth enabled by an administrator; Logins counts
+	// the clients' logins that got a token, Refused the requests a node
+	// answered 401 (anonymous once auth was on, or a token expired).
+	Auth            bool
+	Logins, Refused int
 	// Terms is the highest term any node reached; Commit the highest
 	// commit index.
 	Terms, Commit uint64
@@ -117,6 +122,7 @@ func Run(opts Options) (res *Result) {
 
 func newSim(opts Options) *sim {
 	s := &sim{opts: opts, p: drawParams(opts.Seed), tr: newTracer(opts.Trace)}
+	s.stats.Auth = s.p.auth
 	ids := make([]uint64, opts.Nodes)
 	for i := range ids {
 		ids[i] = uint64(i + 1)

@@ -1,9 +1,11 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/raftex/raftex/auth"
 	"github.com/raftex/raftex/internal/kvmodel"
 	"github.com/raftex/raftex/kv"
 	nodepkg "github.com/raftex/raftex/node"
@@ -19,6 +21,9 @@ type request struct {
 	deadline time.Duration
 	// writes follows package server's policy over the write's attempts.
 	writes *server.WriteAttempts
+	// token is the client's login token ("": none); user is who the node
+	// found it names (server.Authenticate).
+	token, user string
 }
 
 // serve handles a request that reached the node the way package server
@@ -30,6 +35,37 @@ type request struct {
 func (n *node) serve(r request) {
 	r.deadline = n.s.now + n.s.p.clientTimeout
 	r.writes = &server.WriteAttempts{}
+	n.authenticate(r, false)
+}
+
+// authenticate finds who sent r as package server's middleware does, with
+// its policy (server.Authenticate): a node behind the token's auth state
+// catches up with a read barrier and looks again; a request that must
+// authenticate and does not is answered 401. A login is open to anyone.
+func (n *node) authenticate(r request, caughtUp bool) {
+	if r.op.login {
+		n.serveAttempt(r, 0)
+		return
+	}
+	user, err := server.Authenticate(n.kv.Auth(), server.Credentials{Token: r.token}, n.wall())
+	if errors.Is(err, auth.ErrBehind) && !caughtUp {
+		inc := n.inc
+		n.m.Read([]*nodepkg.ReadRequest{{Done: func(err error) {
+			switch {
+			case n.inc != inc || n.s.failed():
+			case err != nil:
+				n.reply(r, reply{kind: replyRetry})
+			default:
+				n.authenticate(r, true)
+			}
+		}}})
+		return
+	}
+	if err != nil {
+		n.reply(r, reply{kind: replyUnauthenticated})
+		return
+	}
+	r.user = user
 	n.serveAttempt(r, 0)
 }
 
@@ -42,7 +78,16 @@ func (n *node) serveAttempt(r request, attempt int) {
 			if !live() {
 				return
 			}
-			if err == nil {
+			switch {
+			case err == nil && op.login:
+				n.login(r)
+				return
+			case err == nil:
+				// Checked on the state the read sees, as package server does.
+				if err := n.kv.Auth().Allow(r.user, auth.NeedRead, []byte(op.Key)); err != nil {
+					n.reply(r, reply{kind: replyUnauthenticated})
+					return
+				}
 				v, rev, ok := n.kv.Get([]byte(op.Key))
 				n.reply(r, reply{kind: replyOK, out: kvmodel.Output{Found: ok, Value: string(v), Rev: rev}})
 				return
@@ -51,7 +96,9 @@ func (n *node) serveAttempt(r request, attempt int) {
 		}}})
 		return
 	}
-	n.m.Propose(&nodepkg.Proposal{Data: op.command().Encode(), Done: func(v any, err error) {
+	cmd := op.command()
+	cmd.ByClient, cmd.User = true, r.user
+	n.m.Propose(&nodepkg.Proposal{Data: cmd.Encode(), Done: func(v any, err error) {
 		if !live() {
 			return
 		}
@@ -78,13 +125,36 @@ func (n *node) serveAttempt(r request, attempt int) {
 // answerWrite replies with the state machine's result for the entry just
 // applied (the applier resolves a proposal right after applying it).
 func (n *node) answerWrite(r request, kr kv.Result) {
+	if errors.Is(kr.Err, auth.ErrUnauthenticated) {
+		// Refused at apply, nothing applied: the client logs in.
+		n.reply(r, reply{kind: replyUnauthenticated})
+		return
+	}
+	n.s.chk.acked(n.lastApplied)
+	if r.op.change != nil {
+		n.reply(r, reply{kind: replyOK, err: kr.Err})
+		return
+	}
 	out, err := writeOutput(kr)
 	if err != nil {
 		n.s.fail("State machine", fmt.Sprintf("node %d: entry %d: %v", n.id, n.lastApplied.Index, err))
 		return
 	}
-	n.s.chk.acked(n.lastApplied)
 	n.reply(r, reply{kind: replyOK, out: out})
+}
+
+// login answers a login after its read barrier, as package server's
+// POST /v1/auth/token does.
+func (n *node) login(r request) {
+	tok, _, err := n.kv.Auth().Login(r.op.c.name, simPassword, n.wall(), n.s.p.tokenTTL)
+	switch {
+	case errors.Is(err, auth.ErrAuthDisabled):
+		n.reply(r, reply{kind: replyOK, authDisabled: true})
+	case err != nil:
+		n.reply(r, reply{kind: replyUnauthenticated})
+	default:
+		n.reply(r, reply{kind: replyOK, token: tok})
+	}
 }
 
 // retry tries the request again on this node after server.Backoff, as
