@@ -30,6 +30,7 @@ func TestServesFiles(t *testing.T) {
 		{"/js/cluster.js", "text/javascript; charset=utf-8", "/v1/status"},
 		{"/js/dom.js", "text/javascript; charset=utf-8", "export function el"},
 		{"/js/kv.js", "text/javascript; charset=utf-8", "put-form"},
+		{"/js/login.js", "text/javascript; charset=utf-8", "login-form"},
 		{"/js/timeline.js", "text/javascript; charset=utf-8", "export class Timeline"},
 		{"/js/icons.js", "text/javascript; charset=utf-8", "export function icon"},
 	} {

@@ -2,7 +2,7 @@
 // last, whether it answers. It polls every node itself, so losing the node
 // that served the page loses nothing but that node's card.
 
-import { baseURL, failure, getJSON } from "./api.js";
+import { AuthError, baseURL, failure, getJSON } from "./api.js";
 import { idNumber } from "./dom.js";
 
 export const POLL_MS = 500;
@@ -32,6 +32,7 @@ export class Cluster {
     this.nodes = new Map(); // id -> NodeState
     this.onChange = onChange;
     this.onEvent = onEvent;
+    this.needLogin = false; // a node answered 401: auth is on, log in
   }
 
   start() {
@@ -103,6 +104,11 @@ export class Cluster {
       try {
         status = await getJSON(`${n.url}/v1/status`);
       } catch (e) {
+        if (e instanceof AuthError && e.status === 401) {
+          this.needLogin = true; // the node is up; it wants a login
+          n.error = e.message;
+          return;
+        }
         n.down = true;
         n.live = false;
         n.error = failure(e);
@@ -157,7 +163,9 @@ export class Cluster {
   // the next good poll opens a new one.
   subscribe(n) {
     if (n.events || !this.nodes.has(n.id)) return;
-    const es = new EventSource(`${n.url}/v1/events?events=all`);
+    // withCredentials: the login cookie goes with it (to another node
+    // too, where the browser holds one for that node).
+    const es = new EventSource(`${n.url}/v1/events?events=all`, { withCredentials: true });
     n.events = es;
     es.onopen = () => { n.live = true; };
     es.onerror = () => {

@@ -2,7 +2,7 @@
 // node first); a node that cannot be reached is skipped for the next one,
 // an answer (even an error) is shown as it is.
 
-import { NetworkError, getKey, putKey } from "./api.js";
+import { AuthError, NetworkError, getKey, putKey } from "./api.js";
 
 export function setupKV(cluster) {
   const $ = (id) => document.getElementById(id);
@@ -21,6 +21,9 @@ export function setupKV(cluster) {
   // through runs op against each reachable node until one answers.
   const through = async (op) => {
     const targets = cluster.targets();
+    // Before any status was read (say, before logging in), the page's
+    // own node answers for itself.
+    if (targets.length === 0 && cluster.origin.url) targets.push(cluster.origin);
     if (targets.length === 0) throw new Error("no node is reachable");
     let last;
     for (const n of targets) {
@@ -43,6 +46,7 @@ export function setupKV(cluster) {
       const { node, value: rev } = await through((url) => putKey(url, key, value));
       show("revision", `revision ${rev}`, `put ${JSON.stringify(key)} via ${node.id}`, rev);
     } catch (e) {
+      if (e instanceof AuthError && e.status === 401) cluster.needLogin = true;
       show("error", `error: ${e.message}`, `put ${JSON.stringify(key)}`);
     }
   });
@@ -56,6 +60,7 @@ export function setupKV(cluster) {
       if (r.found) show("value", r.value, `${JSON.stringify(key)} at revision ${r.revision ?? "?"} via ${node.id}`, r.revision);
       else show("notfound", "not found", `${JSON.stringify(key)} via ${node.id}`);
     } catch (e) {
+      if (e instanceof AuthError && e.status === 401) cluster.needLogin = true;
       show("error", `error: ${e.message}`, `get ${JSON.stringify(key)}`);
     }
   });

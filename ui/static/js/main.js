@@ -6,6 +6,7 @@ import { Cluster } from "./cluster.js";
 import { throttled } from "./dom.js";
 import { icon } from "./icons.js";
 import { setupKV } from "./kv.js";
+import { setupLogin, showLogin } from "./login.js";
 import { Timeline } from "./timeline.js";
 
 const $ = (id) => document.getElementById(id);
@@ -18,6 +19,7 @@ const cards = new Cards($("nodes"));
 cluster = new Cluster(location.origin, throttled(render), (ev) => timeline.add(ev));
 
 function render() {
+  showLogin(cluster);
   cards.render(cluster);
   const leader = cluster.leader();
   const nodes = cluster.list();
@@ -48,4 +50,5 @@ function render() {
 }
 
 setupKV(cluster);
+setupLogin(cluster, render);
 cluster.start();
