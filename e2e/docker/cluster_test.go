@@ -30,7 +30,8 @@ const (
 
 // probe is the HTTP client of the test's own probes (status, health,
 // single requests): its timeout makes a frozen node's silence an error.
-var probe = &http.Client{Timeout: 3 * requestTimeout}
+// Once auth is enabled it carries root's token (auth_test.go).
+var probe = &http.Client{Timeout: 3 * requestTimeout, Transport: probeAuth}
 
 // Host ports come from 10000-20000, a range of this package's own (e2e
 // takes 20000-32000, e2e/observe 32000-32768).
@@ -61,8 +62,8 @@ type cluster struct {
 	nodes     []*member
 }
 
-// newCluster starts three raftex containers and waits until they agree on
-// a leader and have published their client addresses.
+// newCluster starts three raftex containers, waits until they agree on a
+// leader and have published their client addresses, and enables auth.
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
 	c := &cluster{t: t, image: testImage(t), prefix: "raftex-e2e-" + runID + "-" + shortName(t.Name())}
@@ -83,13 +84,15 @@ func newCluster(t *testing.T) *cluster {
 			"--network", c.clientNet, "--publish", m.ClientAddr+":8000",
 			c.image, "serve", "--id", m.Name, "--data-dir", "/data",
 			"--peer-addr", m.Name+":7000", "--client-addr", "0.0.0.0:8000",
-			"--initial-cluster", strings.Join(initial, ","), "--request-timeout", requestTimeout.String())
+			"--initial-cluster", strings.Join(initial, ","), "--request-timeout", requestTimeout.String(),
+			"--token-ttl", tokenTTL.String())
 		c.connect(m)
 	}
 	c.docker(append([]string{"start"}, c.containers(c.nodes...)...)...)
 	c.waitHealthy(c.nodes...)
 	c.leader(c.nodes...)
 	c.published()
+	c.enableAuth()
 	return c
 }
 

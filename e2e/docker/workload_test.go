@@ -71,6 +71,7 @@ func startWorkload(t *testing.T, c *cluster) *workload {
 			// the servers' own request timeout would have answered 503.
 			AttemptTimeout: requestTimeout + time.Second,
 			MaxBackoff:     500 * time.Millisecond,
+			Username:       workloadUser, Password: workloadPassword,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -245,7 +246,7 @@ func (w *workload) check() {
 		}
 	}
 	for i, m := range c.nodes {
-		cl, err := client.New([]string{m.ClientAddr}, client.Options{})
+		cl, err := client.New([]string{m.ClientAddr}, client.Options{Username: workloadUser, Password: workloadPassword})
 		if err != nil {
 			w.t.Fatal(err)
 		}
