@@ -144,7 +144,10 @@ func TestPlantedReadBeforeApplied(t *testing.T) {
 }
 
 // The runtime's registry answers a proposal with whatever entry applied
-// at its index, though another leader's entry took its place (§5.3).
+// at its index, though another leader's entry took its place (§5.3):
+// another client's result, or (the new leader's empty entry) no result at
+// all, which the simulated server finds is not a kv.Result ("State
+// machine").
 func TestPlantedResolveIgnoringTerm(t *testing.T) {
 	expectCaught(t, "ResolveIgnoringTerm", 1000, "Linearizability", "Acknowledged write kept", "State machine")
 }
