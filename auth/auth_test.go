@@ -281,3 +281,17 @@ func FuzzDecodeState(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeChange(f *testing.F) {
+	f.Add(Change{Kind: GrantPermission, Name: "r", Perm: Permission{Prefix: "a/", Access: Read}}.Encode())
+	f.Add(Change{Kind: Enable, Key: testKey}.Encode())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := DecodeChange(b)
+		if err != nil {
+			return
+		}
+		if again, err := DecodeChange(c.Encode()); err != nil || again.Kind != c.Kind || again.Name != c.Name || again.Perm != c.Perm {
+			t.Fatalf("re-encoded change: %+v, %v", again, err)
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"time"
@@ -89,6 +90,7 @@ func (s *Server) changeAuth(w http.ResponseWriter, r *http.Request, c auth.Chang
 		return
 	}
 	if res, ok := s.execute(w, r, cmd); ok {
+		s.log.Info("auth changed", "change", r.Method+" "+r.URL.Path, "name", c.Name, "by", cmd.User, "revision", res.Revision)
 		writeJSON(w, http.StatusOK, map[string]uint64{"revision": res.Revision})
 	}
 }
@@ -125,7 +127,7 @@ func (s *Server) handleAddUser(w http.ResponseWriter, r *http.Request) {
 		return err
 	})
 	switch {
-	case err == auth.ErrPasswordSize:
+	case errors.Is(err, auth.ErrPasswordSize):
 		writeAuthError(w, err)
 	case err != nil:
 		s.writeUnavailable(w, err)
@@ -163,10 +165,12 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		tok, exp, err = s.kv.Auth().Login(body.Name, body.Password, s.cfg.Now(), s.cfg.TokenTTL)
 		return err
 	})
-	if err == ctx.Err() && err != nil {
-		s.writeUnavailable(w, err)
+	switch {
+	case err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		s.writeUnavailable(w, err) // waited too long for a free bcrypt slot
 		return
-	} else if err != nil {
+	case err != nil:
+		s.log.Info("login refused", "user", body.Name, "remote", r.RemoteAddr, "err", err)
 		writeAuthError(w, err)
 		return
 	}
