@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -28,6 +29,11 @@ type Limits struct {
 	// MaxRequests bounds the requests served at once (streams and
 	// /healthz aside); beyond it a request gets 429. Default 1024.
 	MaxRequests int
+	// MaxRequestsPerClient bounds those of one client address (IP), so
+	// that one client's flood leaves room for the others. Default a
+	// quarter of MaxRequests. Behind a proxy every client has its
+	// address: raise it to MaxRequests there.
+	MaxRequestsPerClient int
 	// MaxStreams bounds the open event streams; beyond it 429. Default
 	// 64.
 	MaxStreams int
@@ -56,6 +62,9 @@ func (l Limits) WithDefaults() Limits {
 	if l.MaxRequests == 0 {
 		l.MaxRequests = d.MaxRequests
 	}
+	if l.MaxRequestsPerClient == 0 {
+		l.MaxRequestsPerClient = max(1, l.MaxRequests/4)
+	}
 	if l.MaxStreams == 0 {
 		l.MaxStreams = d.MaxStreams
 	}
@@ -72,6 +81,8 @@ func (l Limits) Validate(requestTimeout time.Duration) error {
 		return fmt.Errorf("server: write timeout (%s) must exceed the read timeout (%s) plus the request timeout (%s)", l.WriteTimeout, l.ReadTimeout, requestTimeout)
 	case l.MaxRequests < 1 || l.MaxStreams < 1:
 		return fmt.Errorf("server: max requests (%d) and max streams (%d) must be at least 1", l.MaxRequests, l.MaxStreams)
+	case l.MaxRequestsPerClient < 0 || l.MaxRequestsPerClient > l.MaxRequests:
+		return fmt.Errorf("server: max requests per client (%d) must be from 1 to max requests (%d)", l.MaxRequestsPerClient, l.MaxRequests)
 	}
 	return nil
 }
@@ -98,6 +109,36 @@ func (l limiter) acquire() bool {
 }
 
 func (l limiter) release() { <-l }
+
+// perClient counts each client address's requests in flight.
+type perClient struct {
+	limit int
+	mu    sync.Mutex
+	n     map[string]int
+}
+
+// acquire counts a request of r's client, unless it has limit in flight.
+func (p *perClient) acquire(r *http.Request) (string, bool) {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.n[host] >= p.limit {
+		return host, false
+	}
+	p.n[host]++
+	return host, true
+}
+
+func (p *perClient) release(host string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.n[host]--; p.n[host] == 0 {
+		delete(p.n, host)
+	}
+}
 
 func writeTooMany(w http.ResponseWriter, what string, limit int) {
 	w.Header().Set("Retry-After", "1")

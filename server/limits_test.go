@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -57,9 +58,11 @@ func TestCORS_OnlyMembersAndListedOrigins(t *testing.T) {
 	})
 }
 
-// TestLimits_FloodGets429WhileOthersAreServed: beyond MaxRequests a
-// request is refused at once with 429; health probes, streams and, once
-// a slot frees, other clients are served.
+// TestLimits_FloodGets429WhileOthersAreServed: one client's requests
+// beyond MaxRequestsPerClient are refused at once with 429 while another
+// client is served; beyond MaxRequests everyone's are, but health probes
+// and event streams (a limit of their own) are still served, and once
+// slots free up requests are served again.
 func TestLimits_FloodGets429WhileOthersAreServed(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		release := make(chan struct{})
@@ -69,31 +72,53 @@ func TestLimits_FloodGets429WhileOthersAreServed(t *testing.T) {
 			<-release
 			writeJSON(w, http.StatusOK, "held")
 		})
-		s, _ := oneNodeWith(t, kv.Config{}, Config{Limits: Limits{MaxRequests: 4, MaxStreams: 1}, Extra: map[string]http.Handler{"/v1/events": hold, "POST /v1/hold": hold}})
-		entered.Add(4)
-		var flood sync.WaitGroup
-		for range 4 {
-			flood.Go(func() { serve(s, "POST", "/v1/hold", "") })
+		s, _ := oneNodeWith(t, kv.Config{}, Config{
+			Limits: Limits{MaxRequests: 8, MaxRequestsPerClient: 4, MaxStreams: 1},
+			Extra:  map[string]http.Handler{"/v1/events": hold, "POST /v1/hold": hold},
+		})
+		from := func(ip, method, path string) (int, map[string]any) {
+			req := httptest.NewRequest(method, path, nil)
+			req.RemoteAddr = ip + ":40000"
+			w := httptest.NewRecorder()
+			s.ServeHTTP(w, req)
+			var m map[string]any
+			json.Unmarshal(w.Body.Bytes(), &m)
+			return w.Code, m
 		}
-		entered.Wait()
+		var flood sync.WaitGroup
+		holdFrom := func(ip string, n int) {
+			entered.Add(n)
+			for range n {
+				flood.Go(func() { from(ip, "POST", "/v1/hold") })
+			}
+			entered.Wait()
+		}
+		holdFrom("192.0.2.1", 4)
 		for range 20 {
-			code, body := serve(s, "GET", "/v1/status", "")
-			if code != http.StatusTooManyRequests || body["code"] != "too_many_requests" {
-				t.Fatalf("request beyond the limit = %d %v, want 429", code, body)
+			code, body := from("192.0.2.1", "GET", "/v1/status")
+			if code != http.StatusTooManyRequests || body["code"] != "too_many_requests" || !strings.Contains(body["error"].(string), "192.0.2.1") {
+				t.Fatalf("the flooding client's request = %d %v, want 429", code, body)
 			}
 		}
-		if code, _ := serve(s, "GET", "/healthz", ""); code != http.StatusOK {
+		if code, body := from("192.0.2.2", "GET", "/v1/status"); code != http.StatusOK {
+			t.Fatalf("another client during the flood = %d %v, want 200", code, body)
+		}
+		holdFrom("192.0.2.2", 4) // every slot taken
+		if code, body := from("192.0.2.3", "GET", "/v1/status"); code != http.StatusTooManyRequests || !strings.Contains(body["error"].(string), "limit 8") {
+			t.Fatalf("beyond MaxRequests = %d %v, want 429", code, body)
+		}
+		if code, _ := from("192.0.2.3", "GET", "/healthz"); code != http.StatusOK {
 			t.Fatalf("/healthz during the flood = %d", code)
 		}
 		entered.Add(1)
-		flood.Go(func() { serve(s, "GET", "/v1/events", "") }) // a stream has its own limit
+		flood.Go(func() { from("192.0.2.3", "GET", "/v1/events") }) // a stream has its own limit
 		entered.Wait()
-		if code, body := serve(s, "GET", "/v1/events", ""); code != http.StatusTooManyRequests || !strings.Contains(body["error"].(string), "event streams") {
+		if code, body := from("192.0.2.4", "GET", "/v1/events"); code != http.StatusTooManyRequests || !strings.Contains(body["error"].(string), "event streams") {
 			t.Fatalf("a second stream = %d %v, want 429", code, body)
 		}
 		close(release)
 		flood.Wait()
-		if code, body := serve(s, "GET", "/v1/status", ""); code != http.StatusOK {
+		if code, body := from("192.0.2.1", "GET", "/v1/status"); code != http.StatusOK {
 			t.Fatalf("after the flood = %d %v", code, body)
 		}
 	})

@@ -68,6 +68,7 @@ type Server struct {
 	// requests and streams count what is in flight (Limits); hashing
 	// bounds the bcrypt computations running at once.
 	requests, streams, hashing limiter
+	clients                    *perClient
 }
 
 // New returns a Server.
@@ -93,6 +94,7 @@ func New(cfg Config) *Server {
 		mux:      http.NewServeMux(),
 		requests: make(limiter, cfg.Limits.MaxRequests), streams: make(limiter, cfg.Limits.MaxStreams),
 		hashing: make(limiter, runtime.GOMAXPROCS(0)),
+		clients: &perClient{limit: cfg.Limits.MaxRequestsPerClient, n: map[string]int{}},
 	}
 	s.own = session.New(s.registerOwn, kv.SessionWindow)
 	s.mux.HandleFunc("/v1/status", s.handleStatus)
@@ -142,6 +144,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	lim, what, limit := s.requests, "requests", s.cfg.Limits.MaxRequests
 	if a.stream {
 		lim, what, limit = s.streams, "event streams", s.cfg.Limits.MaxStreams
+	}
+	if !a.stream {
+		host, ok := s.clients.acquire(r)
+		if !ok {
+			writeTooMany(w, "requests from "+host, s.clients.limit)
+			return
+		}
+		defer s.clients.release(host)
 	}
 	if !lim.acquire() {
 		writeTooMany(w, what, limit)

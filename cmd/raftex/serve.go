@@ -37,7 +37,7 @@ func serveCmd() *cobra.Command {
 			if err != nil {
 				return usageError("--id: %w", err)
 			}
-			if err := limits.Validate(requestTimeout); err != nil {
+			if err := limits.WithDefaults().Validate(requestTimeout); err != nil {
 				return usageError("%w", err)
 			}
 			for _, o := range corsOrigins {
@@ -106,6 +106,7 @@ func serveCmd() *cobra.Command {
 	f.DurationVar(&tokenTTL, "token-ttl", 10*time.Minute, "how long an auth token lasts (raftex auth enable turns auth on)")
 	f.StringSliceVar(&corsOrigins, "cors-origins", nil, "browser origins allowed besides the members' own client addresses: https://host:port,...")
 	f.IntVar(&limits.MaxRequests, "max-requests", limits.MaxRequests, "requests served at once; beyond, 429")
+	f.IntVar(&limits.MaxRequestsPerClient, "max-requests-per-client", 0, "requests of one client address served at once; beyond, 429 (0: a quarter of --max-requests)")
 	f.IntVar(&limits.MaxStreams, "max-streams", limits.MaxStreams, "event streams open at once; beyond, 429")
 	requireFlags(cmd, "id", "data-dir", "peer-addr", "client-addr")
 	return cmd
