@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -189,5 +190,36 @@ func TestCORS_ForeignOriginRefused(t *testing.T) {
 	r = must(t, "POST", n1.URL("/v1/sessions"), nil, "Origin", "http://attacker.example")
 	if r.Code != http.StatusForbidden {
 		t.Fatalf("a foreign page's POST = %d %s, want 403", r.Code, r.Body)
+	}
+}
+
+// TestLimits_FloodOnTheBinary: a client holding its share of request
+// slots (bodies that never finish) gets 429 at once for more, while a
+// client of another address is served.
+func TestLimits_FloodOnTheBinary(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 1, "--max-requests", "8", "--max-requests-per-client", "2")
+	nd := c.Nodes[0]
+	for range 2 { // 127.0.0.1's two slots, held until the read timeout
+		conn, err := net.Dial("tcp", nd.ClientAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "PUT /v1/kv/slow HTTP/1.1\r\nHost: %s\r\nContent-Length: 100\r\n\r\npartial", nd.ClientAddr)
+	}
+	soon.Until(t, "the flooding client's next request refused", func() error {
+		r, err := get(nd.URL("/v1/status"))
+		if err != nil || r.Code != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+			return fmt.Errorf("GET /v1/status from 127.0.0.1 = %d %s (%v), want 429", r.Code, r.Body, err)
+		}
+		return nil
+	})
+	other := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: (&net.Dialer{
+		LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext}}
+	defer other.CloseIdleConnections()
+	r, err := e2etest.Do(other, http.MethodGet, nd.URL("/v1/status"), nil)
+	if err != nil || r.Code != http.StatusOK {
+		t.Fatalf("GET /v1/status from 127.0.0.2 during the flood = %d %s (%v), want 200", r.Code, r.Body, err)
 	}
 }
