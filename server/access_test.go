@@ -25,7 +25,7 @@ func stubRoutes() map[string]http.Handler {
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"ok": r.URL.Path})
 	})
-	return map[string]http.Handler{"/metrics": ok, "/v1/events": ok, "POST /v1/unlisted": ok}
+	return map[string]http.Handler{"/metrics": ok, "/v1/events": ok, "GET /v1/unlisted": ok}
 }
 
 // authNode is a one-node cluster with auth enabled through the API: root
@@ -105,7 +105,7 @@ func TestAccess_EveryRoute(t *testing.T) {
 			{"DELETE", "/v1/auth/users/carol", "", "root", "bob"},
 			{"GET", "/v1/auth/users", "", "root", "alice"},
 			{"GET", "/v1/auth/roles", "", "root", "alice"},
-			{"POST", "/v1/unlisted", "", "root", "bob"},
+			{"GET", "/v1/unlisted", "", "root", "bob"},
 			{"POST", "/v1/auth/disable", "", "", "alice"}, // root's disable is tried last, below
 			{"POST", "/v1/auth/enable", "", "", "alice"},
 		}

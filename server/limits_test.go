@@ -74,7 +74,7 @@ func TestLimits_FloodGets429WhileOthersAreServed(t *testing.T) {
 		})
 		s, _ := oneNodeWith(t, kv.Config{}, Config{
 			Limits: Limits{MaxRequests: 8, MaxRequestsPerClient: 4, MaxStreams: 1},
-			Extra:  map[string]http.Handler{"/v1/events": hold, "POST /v1/hold": hold},
+			Extra:  map[string]http.Handler{"/v1/events": hold, "GET /v1/hold": hold},
 		})
 		from := func(ip, method, path string) (int, map[string]any) {
 			req := httptest.NewRequest(method, path, nil)
@@ -89,7 +89,7 @@ func TestLimits_FloodGets429WhileOthersAreServed(t *testing.T) {
 		holdFrom := func(ip string, n int) {
 			entered.Add(n)
 			for range n {
-				flood.Go(func() { from(ip, "POST", "/v1/hold") })
+				flood.Go(func() { from(ip, "GET", "/v1/hold") })
 			}
 			entered.Wait()
 		}
