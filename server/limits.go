@@ -140,6 +140,30 @@ func (p *perClient) release(host string) {
 	}
 }
 
+// admit counts r against the limits of its kind (a stream against
+// MaxStreams; a request against its client's share and MaxRequests), or
+// answers 429 and returns false. release ends the count.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, a access) (release func(), ok bool) {
+	if a.stream {
+		if !s.streams.acquire() {
+			writeTooMany(w, "event streams", s.cfg.Limits.MaxStreams)
+			return nil, false
+		}
+		return s.streams.release, true
+	}
+	host, ok := s.clients.acquire(r)
+	if !ok {
+		writeTooMany(w, "requests from "+host, s.clients.limit)
+		return nil, false
+	}
+	if !s.requests.acquire() {
+		s.clients.release(host)
+		writeTooMany(w, "requests", s.cfg.Limits.MaxRequests)
+		return nil, false
+	}
+	return func() { s.requests.release(); s.clients.release(host) }, true
+}
+
 func writeTooMany(w http.ResponseWriter, what string, limit int) {
 	w.Header().Set("Retry-After", "1")
 	writeJSON(w, http.StatusTooManyRequests, errorBody{

@@ -141,24 +141,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	lim, what, limit := s.requests, "requests", s.cfg.Limits.MaxRequests
-	if a.stream {
-		lim, what, limit = s.streams, "event streams", s.cfg.Limits.MaxStreams
-	}
-	if !a.stream {
-		host, ok := s.clients.acquire(r)
-		if !ok {
-			writeTooMany(w, "requests from "+host, s.clients.limit)
-			return
-		}
-		defer s.clients.release(host)
-	}
-	if !lim.acquire() {
-		writeTooMany(w, what, limit)
+	release, ok := s.admit(w, r, a)
+	if !ok {
 		return
 	}
-	defer lim.release()
-	r, ok := s.guard(w, r, a)
+	defer release()
+	r, ok = s.guard(w, r, a)
 	if !ok {
 		return
 	}
