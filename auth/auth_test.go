@@ -295,3 +295,36 @@ func FuzzDecodeChange(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkVerify is what every request of a cluster with auth enabled
+// pays for its token.
+func BenchmarkVerify(b *testing.B) {
+	s := cluster(&testing.T{})
+	now := time.Unix(1_000_000, 0)
+	tok, _, err := s.Login("alice", "alicepw", now, time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := s.Verify(tok, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLoginDefaultCost is a login's bcrypt comparison at the cost
+// the servers hash with.
+func BenchmarkLoginDefaultCost(b *testing.B) {
+	h, err := HashPassword("pw", bcrypt.DefaultCost)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, _ := (*State)(nil).Apply(Change{Kind: AddUser, Name: "root", Hash: h}, 1)
+	s, _ = s.Apply(Change{Kind: GrantRole, Name: "root", Role: RootRole}, 2)
+	s, _ = s.Apply(Change{Kind: Enable, Key: testKey}, 3)
+	for b.Loop() {
+		if _, _, err := s.Login("root", "pw", time.Unix(0, 0), time.Hour); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
