@@ -74,8 +74,11 @@ func (c *cluster) enableAuth() {
 	}
 }
 
-// bearer adds the probes' token to each request.
+// bearer adds the probes' token to each request it sends through base
+// (nil: http.DefaultTransport; a TLS transport where the cluster serves
+// https).
 type bearer struct {
+	base  http.RoundTripper
 	mu    sync.Mutex
 	token string
 }
@@ -96,5 +99,9 @@ func (b *bearer) RoundTrip(req *http.Request) (*http.Response, error) {
 		req = req.Clone(req.Context())
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
-	return http.DefaultTransport.RoundTrip(req)
+	base := b.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return base.RoundTrip(req)
 }
