@@ -38,11 +38,11 @@ type Env interface {
 //
 // Inputs come in through Tick, Step, Propose, Read, WriteDone, AppliedTo
 // and Control; after a batch of them the driver calls Process, which
-// pushes Readys through the contract: the messages that may leave at
-// once, then the durable write (Env.Write) while the leader's messages
-// keep leaving (TakeMessages, thesis §10.2.1), then, once WriteDone, the
-// replies that speak of the write, the committed entries to the applier
-// and Advance. While one write is in flight, everything proposed collects
+// pushes Readys through the contract: the messages that may leave at once
+// and the committed entries (already durable) to the applier, then the
+// durable write (Env.Write) while the leader's messages keep leaving
+// (TakeMessages, thesis §10.2.1), then, once WriteDone, the replies that
+// speak of the write, an installed snapshot to the applier, and Advance. While one write is in flight, everything proposed collects
 // in the core and goes to disk with the next (group commit).
 type Machine struct {
 	cfg   *Config
@@ -276,10 +276,15 @@ func (m *Machine) forwardOutbox() {
 }
 
 // start does what may happen before the durable write (Ready rule 1):
-// send the messages that may leave at once, publish events, take the
-// answers about reads and forwarded proposals.
+// send the messages that may leave at once, hand the committed entries to
+// the applier (already durable; unless a snapshot must be installed
+// first), publish events, take the answers about reads and forwarded
+// proposals.
 func (m *Machine) start(rd raft.Ready) {
 	m.env.Send(rd.Messages)
+	if rd.Snapshot == nil && len(rd.CommittedEntries) > 0 {
+		m.env.Apply(ApplyTask{Entries: rd.CommittedEntries})
+	}
 	if bugs.AckBeforeFsync {
 		m.env.Send(rd.MessagesAfterPersist)
 	}
@@ -319,7 +324,7 @@ func (m *Machine) finish(rd raft.Ready, snap snapshotBody) {
 	if !bugs.AckBeforeFsync {
 		m.env.Send(rd.MessagesAfterPersist)
 	}
-	if rd.Snapshot != nil || len(rd.CommittedEntries) > 0 {
+	if rd.Snapshot != nil {
 		m.env.Apply(ApplyTask{Snapshot: rd.Snapshot, body: snap, Entries: rd.CommittedEntries})
 	}
 	m.r.Advance(rd)

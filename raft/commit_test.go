@@ -243,12 +243,15 @@ func TestPropose_MaxUncommittedBytesDropsProposals(t *testing.T) {
 }
 
 // Figure 2, all servers: committed entries are applied in log order, each
-// once; Advance records them as applied.
+// once. They are handed out once durable here: entries that arrive with
+// their commit are applied from the Ready after the one that writes them.
 func TestApply_5_3_CommittedEntriesAreAppliedInOrderOnce(t *testing.T) {
 	n := newTestNode(t, 2, storeWith(voters3, HardState{Term: 1}))
 	n.step(app(1, 2, 1, 0, 0, 2, 1, 1, 1))
 	rd := n.ready()
-	expectEq(t, "applied in the first Ready", fmt.Sprint(len(rd.CommittedEntries), rd.CommittedEntries[0].Index), "2 1")
+	expectEq(t, "applied while being written", len(rd.CommittedEntries), 0)
+	rd = n.ready()
+	expectEq(t, "applied once durable", fmt.Sprint(len(rd.CommittedEntries), rd.CommittedEntries[0].Index), "2 1")
 	expectEq(t, "applied index", n.log.applied, 2)
 	n.step(Message{Type: MsgHeartbeat, From: 1, To: 2, Term: 1, Commit: 3})
 	rd = n.ready()
@@ -320,4 +323,23 @@ func TestApply_SlowStateMachineStopsProposalsNotHeartbeats(t *testing.T) {
 	}
 	expectEq(t, "heartbeats while the state machine lags", heartbeats, 2)
 	expectEq(t, "applied", n.Status().Applied, applied)
+}
+
+// Ready rule 1: committed entries are handed out only once durable here,
+// so a leader under load applies one batch while its next is written:
+// the Ready that writes b carries a, committed, to apply at once.
+func TestApply_DurableCommittedEntriesApplyWhileTheNextIsWritten(t *testing.T) {
+	n := leaderWithFollowers(t)
+	if _, _, err := n.Propose([]byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	n.ready() // a is durable
+	n.step(appResp(2, 1, 1, 2))
+	if _, _, err := n.Propose([]byte("b")); err != nil {
+		t.Fatal(err)
+	}
+	rd := n.Ready()
+	expectEq(t, "entries being written", fmt.Sprint(len(rd.Entries), rd.Entries[0].Index), "1 3")
+	expectEq(t, "committed entries to apply at once", fmt.Sprint(len(rd.CommittedEntries), rd.CommittedEntries[0].Index), "1 2")
+	expectEq(t, "must sync", rd.MustSync(), true)
 }

@@ -290,16 +290,22 @@ func (l *raftLog) slice(lo, hi, maxBytes uint64) ([]Entry, error) {
 	return limitSize(ents, maxBytes), nil
 }
 
+// applicable is the last index that may be handed out to apply: committed,
+// and durable here, so that the caller may apply it at once, while the
+// Ready that carries it is still being written (Ready rule 1). An entry
+// committed in the Ready that brings it (a follower's) waits for the next.
+func (l *raftLog) applicable() uint64 { return min(l.committed, l.persistedIndex()) }
+
 // hasNextCommitted reports whether committed entries await handing out
 // and the state machine has room for them (Config.MaxApplyingBytes).
 func (l *raftLog) hasNextCommitted() bool {
-	return l.committed > l.applying && l.applyingBytes < l.maxApplying
+	return l.applicable() > l.applying && l.applyingBytes < l.maxApplying
 }
 
-// nextCommitted returns the committed entries not yet handed out, as many
-// as fit under MaxApplyingBytes (at least one while below it).
+// nextCommitted returns the committed, durable entries not yet handed out,
+// as many as fit under MaxApplyingBytes (at least one while below it).
 func (l *raftLog) nextCommitted() []Entry {
-	hi := l.committed
+	hi := l.applicable()
 	if bugs.ApplyUncommitted {
 		hi = l.lastIndex() // planted bug: apply what is merely appended
 	}

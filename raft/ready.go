@@ -9,7 +9,10 @@ package raft
 //     only on state already durable (thesis §10.2.1: the leader writes its
 //     log in parallel with replicating it), and a follower's requests to
 //     the leader (forwarded proposals and reads). While step 2 runs,
-//     TakeMessages hands out more of them as they are produced.
+//     TakeMessages hands out more of them as they are produced. Unless
+//     the Ready installs a Snapshot, CommittedEntries may be applied at
+//     once too: they are committed and already durable here, so a busy
+//     node applies one batch while it writes the next.
 //  2. If MustSync, persist durably (fsync) Snapshot if it is set, then
 //     Entries, then HardState if it is not empty. A Snapshot's body travels out of band
 //     (Snapshot.Data may be nil): the runtime stores the body it received
@@ -20,8 +23,9 @@ package raft
 //     are applied (§7).
 //  3. Only after step 2 is durable: send MessagesAfterPersist (votes and
 //     AppendEntries replies, §5.1: never speak of state that is not yet
-//     on disk), then apply CommittedEntries in order. Committed entries are
-//     always durable by step 2.
+//     on disk), then, if the Ready installs a Snapshot, restore the state
+//     machine from it and apply CommittedEntries after it. Entries apply
+//     in log order, each once.
 //  4. A ReadState may be served once the state machine has applied through
 //     its Index (thesis §6.4).
 //  5. Call Advance(rd). Between Ready and Advance the caller may keep
@@ -44,7 +48,8 @@ type Ready struct {
 	Messages []Message
 	// MessagesAfterPersist must be sent only after persisting (rule 3).
 	MessagesAfterPersist []Message
-	// CommittedEntries to apply to the state machine, in order.
+	// CommittedEntries to apply to the state machine, in order; all are
+	// committed and already durable on this node (rule 1).
 	CommittedEntries []Entry
 	// ReadStates are linearizable reads confirmed by a quorum.
 	ReadStates []ReadState
