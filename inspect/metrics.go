@@ -1,6 +1,7 @@
 package inspect
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,7 +32,15 @@ type Metrics struct {
 	lastIndex     prometheus.Gauge
 	msgsSent      *prometheus.CounterVec
 	msgsReceived  *prometheus.CounterVec
-	snapshots     *prometheus.CounterVec
+	// sentByType and receivedByType hold msgsSent's and msgsReceived's
+	// series of every known message type, resolved once: an event per
+	// message is too frequent to hash label values for each.
+	sentByType, receivedByType [256]prometheus.Counter
+	// roleMu guards roleShown: the role the role gauges show, plus one
+	// (0: none), so that the gauges are set only when the role changes.
+	roleMu    sync.Mutex
+	roleShown raft.Role
+	snapshots *prometheus.CounterVec
 
 	fsyncSeconds   prometheus.Histogram
 	fsyncEntries   prometheus.Histogram
@@ -92,6 +101,12 @@ func NewMetrics(reg prometheus.Registerer, id uint64) *Metrics {
 	for _, op := range snapshotOps {
 		m.snapshots.WithLabelValues(op)
 	}
+	for t := range 256 {
+		if mt := raft.MessageType(t); mt.Valid() {
+			m.sentByType[t] = m.msgsSent.WithLabelValues(mt.String())
+			m.receivedByType[t] = m.msgsReceived.WithLabelValues(mt.String())
+		}
+	}
 	m.proposals.WithLabelValues("ok")
 	m.proposals.WithLabelValues("failed")
 	reg.MustRegister(m.term, m.role, m.leaderChanges, m.electionsRun, m.electionsWon,
@@ -143,9 +158,9 @@ func (m *Metrics) ObserveEvent(e raft.Event) {
 	case raft.EventApplied, raft.EventNodeStarted:
 		m.appliedIndex.Set(float64(e.Index))
 	case raft.EventMessageSent:
-		m.msgsSent.WithLabelValues(e.MsgType.String()).Inc()
+		m.countMessage(m.msgsSent, &m.sentByType, e.MsgType)
 	case raft.EventMessageReceived:
-		m.msgsReceived.WithLabelValues(e.MsgType.String()).Inc()
+		m.countMessage(m.msgsReceived, &m.receivedByType, e.MsgType)
 	case raft.EventSnapshotTaken:
 		m.snapshots.WithLabelValues("taken").Inc()
 	case raft.EventSnapshotInstalled:
@@ -157,16 +172,35 @@ func (m *Metrics) ObserveEvent(e raft.Event) {
 	}
 }
 
+// countMessage counts one message of type t in vec, through the series
+// resolved at start when t is a known type.
+func (m *Metrics) countMessage(vec *prometheus.CounterVec, byType *[256]prometheus.Counter, t raft.MessageType) {
+	if c := byType[t]; c != nil {
+		c.Inc()
+		return
+	}
+	vec.WithLabelValues(t.String()).Inc()
+}
+
 // ObserveStopped records that the node stopped (by Stop, or by itself on a
 // storage failure): it has no role any more, so every raftex_role series
 // is 0 and nothing presents it as leader.
 func (m *Metrics) ObserveStopped() {
+	m.roleMu.Lock()
+	defer m.roleMu.Unlock()
+	m.roleShown = 0
 	for _, r := range roles {
 		m.role.WithLabelValues(r.String()).Set(0)
 	}
 }
 
 func (m *Metrics) setRole(cur raft.Role) {
+	m.roleMu.Lock()
+	defer m.roleMu.Unlock()
+	if m.roleShown == cur+1 {
+		return
+	}
+	m.roleShown = cur + 1
 	for _, r := range roles {
 		v := 0.0
 		if r == cur {
