@@ -21,6 +21,12 @@ type Config struct {
 	// InitialMembership bootstraps a new cluster when the storage holds no
 	// state yet; it is ignored on restart.
 	InitialMembership raft.Membership
+	// Join starts a node whose storage holds no state without
+	// InitialMembership: it is not a member yet, never campaigns, and
+	// waits as a follower until a leader that added it (AddMember) sends
+	// it the log or a snapshot, which tell it the configuration (thesis
+	// §4.2.1). Ignored when the storage holds state.
+	Join bool
 
 	// SnapshotEntries triggers a snapshot after this many entries were
 	// applied since the last one. Default 10,000.

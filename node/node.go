@@ -278,8 +278,11 @@ func (n *Node) Campaign(ctx context.Context) error {
 }
 
 // TransferLeadership asks the leader (this node) to hand leadership to the
-// voter to (thesis §3.10). It returns once the transfer started; watch
-// Leader or the events for its end.
+// voter to (thesis §3.10), or, with to == raft.None, to the most
+// up-to-date voter. While the transfer runs the leader refuses proposals
+// (raft.ErrTransferring). It returns nil once the target leads, and
+// ErrTransferAborted if it did not within an election timeout, after which
+// proposals resume.
 func (n *Node) TransferLeadership(ctx context.Context, to uint64) error {
 	var err error
 	if e := n.onCore(ctx, func(r *raft.Raft) { err = r.TransferLeadership(to) }); e != nil {

@@ -17,6 +17,10 @@ var (
 	ErrReadDropped = errors.New("raft: read dropped: too many pending reads")
 	// ErrNoLeader is returned by ReadIndex when no leader is known to ask.
 	ErrNoLeader = errors.New("raft: no leader known")
+	// ErrTransferring is returned by Propose and ProposeConfChange while
+	// the leader hands off leadership (thesis §3.10); it is an
+	// ErrProposalDropped.
+	ErrTransferring = fmt.Errorf("%w: leadership transfer in progress", ErrProposalDropped)
 	// ErrTransferTarget is returned by TransferLeadership for a target that
 	// is not a voting member or is this node.
 	ErrTransferTarget = errors.New("raft: invalid leadership transfer target")
