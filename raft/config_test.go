@@ -63,8 +63,8 @@ func TestConfig_NewRejectsBadStorage(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "disk on fire") {
 		t.Fatalf("New over a failing storage: %v", err)
 	}
-	_, err = New(DefaultConfig(1, NewMemoryStorage(Membership{})))
-	expectEq(t, "error for an empty membership", err.Error(), "raft: membership has no voters")
+	_, err = New(DefaultConfig(1, NewMemoryStorage(Membership{Learners: []uint64{1}})))
+	expectEq(t, "error for a membership without voters", err.Error(), "raft: membership has no voters")
 
 	st := storeWith(voters3, HardState{Term: 1, Commit: 5}, 1, 1)
 	_, err = New(DefaultConfig(1, st))

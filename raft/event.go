@@ -60,6 +60,27 @@ const (
 	// EventNodeStarted / EventNodeStopped: the runtime started or stopped.
 	EventNodeStarted
 	EventNodeStopped
+
+	// Core kinds added with membership changes (thesis §4, §3.10).
+
+	// EventMemberAdded: the configuration entry at Index, now in this
+	// node's log, added Peer; Reason is "learner", "learner (promoted
+	// once caught up)" or "voter".
+	EventMemberAdded
+	// EventMemberPromoted: the configuration entry at Index made the
+	// learner Peer a voter (thesis §4.2.1).
+	EventMemberPromoted
+	// EventMemberRemoved: the configuration entry at Index removed Peer
+	// (thesis §4.2.2).
+	EventMemberRemoved
+	// EventConfChanged: the configuration in force changed to the one of
+	// the entry at Index; Reason says how ("joint consensus entered",
+	// "joint consensus left", "rolled back: entry truncated", ...), and
+	// for an entry that was ignored, why.
+	EventConfChanged
+	// EventLeadershipTransferAborted: the leader gave up handing
+	// leadership to Peer (thesis §3.10); Reason says why.
+	EventLeadershipTransferAborted
 )
 
 var eventKindNames = [...]string{
@@ -72,7 +93,9 @@ var eventKindNames = [...]string{
 	EventStepDown: "step_down", EventLeadershipTransfer: "leadership_transfer",
 	EventApplied: "applied", EventSnapshotTaken: "snapshot_taken",
 	EventSnapshotInstalled: "snapshot_installed", EventNodeStarted: "node_started",
-	EventNodeStopped: "node_stopped",
+	EventNodeStopped: "node_stopped", EventMemberAdded: "member_added",
+	EventMemberPromoted: "member_promoted", EventMemberRemoved: "member_removed",
+	EventConfChanged: "conf_changed", EventLeadershipTransferAborted: "leadership_transfer_aborted",
 }
 
 func (k EventKind) String() string {
@@ -112,6 +135,16 @@ func (e Event) String() string {
 		s += fmt.Sprintf(" %d→%d", e.PrevIndex, e.Index)
 	case EventStepDown:
 		s += " reason=" + e.Reason
+	case EventMemberAdded, EventMemberPromoted, EventMemberRemoved, EventConfChanged, EventLeadershipTransferAborted:
+		if e.Peer != None {
+			s += fmt.Sprintf(" peer=%d", e.Peer)
+		}
+		if e.Index != 0 {
+			s += fmt.Sprintf(" index=%d", e.Index)
+		}
+		if e.Reason != "" {
+			s += " reason=" + e.Reason
+		}
 	default:
 		if e.Peer != None {
 			s += fmt.Sprintf(" peer=%d", e.Peer)

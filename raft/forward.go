@@ -54,7 +54,7 @@ func (r *Raft) proposeBatch(data [][]byte) (index, term uint64, err error) {
 		return 0, 0, nil
 	}
 	if r.leadTransferee != None {
-		return 0, 0, ErrProposalDropped
+		return 0, 0, ErrTransferring
 	}
 	var size uint64
 	for _, d := range data {

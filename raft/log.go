@@ -167,17 +167,20 @@ func (l *raftLog) findConflict(ents []Entry) uint64 {
 
 // maybeAppend handles AppendEntries on a follower (§5.3, Figure 2 receiver
 // rules 2–5). It returns the index of the last entry the message proved to
-// match, and false when the consistency check fails.
-func (l *raftLog) maybeAppend(prevIndex, prevTerm, leaderCommit uint64, ents []Entry) (uint64, bool) {
+// match and the entries it wrote (replacing any from the first one's index
+// on), and false when the consistency check fails.
+func (l *raftLog) maybeAppend(prevIndex, prevTerm, leaderCommit uint64, ents []Entry) (uint64, []Entry, bool) {
 	// §5.3 rule 2: reply false if the log has no entry at prevIndex whose
 	// term matches prevTerm.
 	if !l.matchTerm(prevIndex, prevTerm) {
-		return 0, false
+		return 0, nil, false
 	}
+	var written []Entry
 	lastNew := prevIndex + uint64(len(ents))
 	if bugs.TruncateMatchingSuffix && len(ents) > 0 {
 		// Planted bug: treat every entry as new, which cuts off a longer
 		// matching suffix when the message is stale.
+		written = ents
 		l.append(ents...)
 	} else if ci := l.findConflict(ents); ci != 0 {
 		// §5.3 rules 3 and 4: if an existing entry conflicts with a new
@@ -186,11 +189,12 @@ func (l *raftLog) maybeAppend(prevIndex, prevTerm, leaderCommit uint64, ents []E
 		if ci <= l.committed {
 			panic(fmt.Sprintf("raft: entry %d conflicts with committed entry (committed=%d)", ci, l.committed))
 		}
-		l.append(ents[ci-ents[0].Index:]...)
+		written = ents[ci-ents[0].Index:]
+		l.append(written...)
 	}
 	// §5.3 rule 5: commitIndex = min(leaderCommit, index of last new entry).
 	l.commitTo(min(leaderCommit, lastNew))
-	return lastNew, true
+	return lastNew, written, true
 }
 
 // append adds entries, truncating any conflicting suffix; it returns the

@@ -103,7 +103,7 @@ func (r *Raft) Advance(rd Ready) {
 	if r.role == Leader {
 		r.reduceUncommitted(rd.CommittedEntries)
 		if self := r.prs[r.id]; self != nil && self.maybeUpdate(r.log.persistedIndex()) && r.maybeCommit() {
-			r.bcastAppend()
+			r.afterCommit()
 		}
 	}
 }
@@ -137,6 +137,9 @@ type Status struct {
 	Progress map[uint64]Progress
 	// LeadTransferee is the target of a leadership transfer in progress.
 	LeadTransferee uint64
+	// PendingConfIndex is the index of the latest configuration entry
+	// when it is not committed yet (0: none), thesis §4.1.
+	PendingConfIndex uint64
 }
 
 // Status returns the current state. It allocates; call it for monitoring,
@@ -148,6 +151,9 @@ func (r *Raft) Status() Status {
 		Applying: r.log.applying, ApplyingBytes: r.log.applyingBytes,
 		FirstIndex: r.log.firstIndex(), LastIndex: r.log.lastIndex(),
 		Membership: r.membership.Clone(), LeadTransferee: r.leadTransferee,
+	}
+	if i := r.lastConfIndex(); i > r.log.committed {
+		s.PendingConfIndex = i
 	}
 	if r.role == Leader {
 		s.Progress = make(map[uint64]Progress, len(r.prs))

@@ -22,7 +22,14 @@ type Raft struct {
 	lead uint64
 	log  *raftLog
 
+	// membership is the latest configuration in the log, in force here
+	// (thesis §4.1); confs holds it and the ones before it back to the
+	// last committed one, so a truncated entry rolls back.
 	membership Membership
+	confs      []confAt
+	// catchups are the leader's catch-up rounds of staging learners
+	// (thesis §4.2.1).
+	catchups map[uint64]*catchupRound
 	prs        map[uint64]*Progress
 	votes      map[uint64]bool
 
@@ -72,8 +79,12 @@ func New(cfg Config) (*Raft, error) {
 	if err != nil {
 		return nil, fmt.Errorf("raft: reading initial state: %w", err)
 	}
-	if err := m.Validate(); err != nil {
-		return nil, err
+	if !m.IsEmpty() {
+		// An empty membership is a joining server's: it learns the
+		// configuration from the log or a snapshot the leader sends.
+		if err := m.Validate(); err != nil {
+			return nil, err
+		}
 	}
 	lg, err := newLog(cfg.Storage, cfg.Applied, cfg.MaxApplyingBytes)
 	if err != nil {
@@ -84,7 +95,6 @@ func New(cfg Config) (*Raft, error) {
 		cfg:           cfg,
 		rand:          cfg.Rand,
 		log:           lg,
-		membership:    m,
 		term:          hs.Term,
 		vote:          hs.Vote,
 		prevHardState: hs,
@@ -92,6 +102,9 @@ func New(cfg Config) (*Raft, error) {
 	}
 	if r.rand == nil {
 		r.rand = rand.New(rand.NewPCG(cfg.ID, 0x5eed))
+	}
+	if err := r.loadConfs(m); err != nil {
+		return nil, err
 	}
 	r.becomeFollower(hs.Term, None)
 	r.events = r.events[:0] // starting is not a transition
@@ -159,11 +172,12 @@ func (r *Raft) tickHeartbeat() {
 			}
 		}
 		if r.leadTransferee != None {
-			r.leadTransferee = None // §3.10: abort a transfer that took too long
+			r.abortTransfer("no election by the target within an election timeout") // §3.10
 		}
 		r.reads.expire(r.ticks, uint64(r.cfg.ElectionTick))
 	}
 	r.retryLostSnapshots()
+	r.maybePromote()
 	if r.heartbeatElapsed >= r.cfg.HeartbeatTick {
 		r.heartbeatElapsed = 0
 		r.startReadRound()
@@ -188,13 +202,10 @@ func (r *Raft) retryLostSnapshots() {
 }
 
 func (r *Raft) quorumActive() bool {
-	n := 0
-	for _, id := range r.membership.Voters {
-		if pr := r.prs[id]; pr != nil && pr.RecentActive {
-			n++
-		}
-	}
-	return n >= r.membership.Quorum()
+	return r.membership.HasQuorum(func(id uint64) bool {
+		pr := r.prs[id]
+		return pr != nil && pr.RecentActive
+	})
 }
 
 func (r *Raft) stepDown(reason string) {
@@ -248,8 +259,8 @@ func (r *Raft) campaign(kind MessageType, ctx []byte) {
 	if r.poll(r.id, true) {
 		return // a single-voter cluster wins at once
 	}
-	for _, id := range r.membership.Voters {
-		if id == r.id {
+	for _, id := range r.membership.Members() {
+		if id == r.id || !r.membership.IsVoter(id) {
 			continue
 		}
 		r.send(Message{Type: kind, To: id, Term: term, Index: r.log.lastIndex(), LogTerm: r.log.lastTerm(), Context: ctx})
@@ -263,20 +274,18 @@ func (r *Raft) poll(id uint64, granted bool) bool {
 	if _, seen := r.votes[id]; !seen {
 		r.votes[id] = granted
 	}
-	yes, no := 0, 0
-	for _, v := range r.membership.Voters {
-		g, ok := r.votes[v]
-		switch {
-		case !ok:
-		case g:
-			yes++
-		default:
-			no++
-		}
-	}
-	q := r.membership.Quorum()
+	// §4.3: during joint consensus an election needs a majority of both
+	// C_old and C_new.
+	won := r.membership.HasQuorum(func(id uint64) bool { return r.votes[id] })
+	lost := !r.membership.HasQuorum(func(id uint64) bool { g, ok := r.votes[id]; return g || !ok })
 	switch {
-	case yes >= q:
+	case won:
+		yes := 0
+		for _, g := range r.votes {
+			if g {
+				yes++
+			}
+		}
 		if r.role == PreCandidate {
 			r.campaign(MsgVote, nil)
 		} else {
@@ -284,7 +293,7 @@ func (r *Raft) poll(id uint64, granted bool) bool {
 			r.becomeLeader()
 		}
 		return true
-	case no >= q:
+	case lost:
 		r.becomeFollower(r.term, None)
 		return true
 	}
@@ -308,17 +317,31 @@ func (r *Raft) appendEntry(ents ...Entry) {
 		r.uncommitted += e.size()
 	}
 	r.log.append(ents...)
+	r.logWritten(ents)
 	// Replication waits for the next Ready, so every proposal made until
 	// then travels in one AppendEntries per follower.
 	r.pendingBcast = true
 }
 
-// TransferLeadership hands leadership to the voter to (thesis §3.10): the
-// leader stops taking proposals, brings to up to date, then tells it to
-// campaign at once. The transfer is abandoned after an election timeout.
+// TransferLeadership hands leadership to the voter to (thesis §3.10), or,
+// with to == None, to the voter whose log is the most up to date: the
+// leader stops taking proposals (ErrTransferring), brings the target up to
+// date, then tells it to campaign at once (TimeoutNow). The transfer is
+// abandoned after an election timeout (EventLeadershipTransferAborted)
+// and proposals resume.
 func (r *Raft) TransferLeadership(to uint64) error {
 	if r.role != Leader {
 		return &NotLeaderError{Leader: r.lead}
+	}
+	if to == None {
+		for _, id := range r.membership.Voters {
+			if pr := r.prs[id]; id != r.id && pr != nil && (to == None || pr.Match > r.prs[to].Match) {
+				to = id
+			}
+		}
+		if to == None {
+			return fmt.Errorf("%w: no other voter", ErrTransferTarget)
+		}
 	}
 	if to == r.id || !r.membership.IsVoter(to) {
 		return fmt.Errorf("%w: %d", ErrTransferTarget, to)
@@ -335,6 +358,12 @@ func (r *Raft) TransferLeadership(to uint64) error {
 		r.sendAppend(to)
 	}
 	return nil
+}
+
+// abortTransfer gives up the transfer in progress; proposals resume.
+func (r *Raft) abortTransfer(reason string) {
+	r.emit(Event{Kind: EventLeadershipTransferAborted, Peer: r.leadTransferee, Reason: reason})
+	r.leadTransferee = None
 }
 
 // ReportUnreachable tells the leader that sending to id failed; it stops

@@ -113,7 +113,7 @@ func (r *Raft) leaderRead(req readRequest) {
 		return
 	}
 	req.index = r.log.committed
-	if len(r.membership.Voters) == 1 || (req.lease && r.leaseHolds()) {
+	if r.soleVoter() || (req.lease && r.leaseHolds()) {
 		r.releaseRead(req)
 		return
 	}
@@ -157,7 +157,7 @@ func (r *Raft) startReadRound() *readRound {
 
 // confirmReadRounds releases every round a majority has acknowledged.
 func (r *Raft) confirmReadRounds() {
-	acked := quorumIndex(r.membership.Voters, func(id uint64) uint64 {
+	acked := r.membership.quorumIndex(func(id uint64) uint64 {
 		if id == r.id {
 			return r.reads.seq
 		}

@@ -49,6 +49,7 @@ func (r *Raft) resetTimers() {
 	r.reads.reset()
 	r.pendingBcast = false
 	r.uncommitted = 0
+	r.catchups = nil
 }
 
 func (r *Raft) becomeFollower(term, lead uint64) {

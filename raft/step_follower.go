@@ -65,7 +65,8 @@ func (r *Raft) handleAppendEntries(m Message) {
 		r.send(Message{Type: MsgAppResp, To: m.From, Index: r.log.committed})
 		return
 	}
-	if last, ok := r.log.maybeAppend(m.Index, m.LogTerm, m.Commit, m.Entries); ok {
+	if last, written, ok := r.log.maybeAppend(m.Index, m.LogTerm, m.Commit, m.Entries); ok {
+		r.logWritten(written)
 		r.send(Message{Type: MsgAppResp, To: m.From, Index: last})
 		return
 	}
@@ -106,6 +107,6 @@ func (r *Raft) restore(s Snapshot) bool {
 		return false
 	}
 	r.log.restore(s)
-	r.membership = s.Meta.Membership.Clone()
+	r.resetConfs(s.Meta.Index, s.Meta.Membership)
 	return true
 }

@@ -52,7 +52,7 @@ func (r *Raft) handleAppendResponse(m Message, pr *Progress) {
 		pr.inflights.freeLE(m.Index)
 	}
 	if r.maybeCommit() {
-		r.bcastAppend()
+		r.afterCommit()
 	} else if wasPaused {
 		r.sendAppend(m.From)
 	}
@@ -104,7 +104,7 @@ func (r *Raft) handleHeartbeatResponse(m Message, pr *Progress) {
 // maybeCommit sets the commit index to the highest index stored on a
 // majority, if that entry is from the current term (§5.3, §5.4.2).
 func (r *Raft) maybeCommit() bool {
-	mci := quorumIndex(r.membership.Voters, func(id uint64) uint64 {
+	mci := r.membership.quorumIndex(func(id uint64) uint64 {
 		if pr := r.prs[id]; pr != nil {
 			return pr.Match
 		}

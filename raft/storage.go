@@ -30,8 +30,10 @@ var (
 // Returned slices are owned by the caller and must not be modified by the
 // implementation afterwards.
 type Storage interface {
-	// InitialState returns the persisted hard state and the membership in
-	// force at the last entry of the log.
+	// InitialState returns the persisted hard state and the membership of
+	// the snapshot the log starts after (or the bootstrap membership); the
+	// core replays the configuration entries of the log after it (thesis
+	// §4.1).
 	InitialState() (HardState, Membership, error)
 	// Entries returns the entries in [lo, hi), at least one if any exist in
 	// that range, and stops before maxBytes would be exceeded.

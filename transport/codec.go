@@ -3,6 +3,7 @@ package transport
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/raftex/raftex/raft"
 )
@@ -48,6 +49,11 @@ func AppendMessage(dst []byte, m raft.Message) []byte {
 		dst = binary.AppendUvarint(dst, meta.Term)
 		dst = appendIDs(dst, meta.Membership.Voters)
 		dst = appendIDs(dst, meta.Membership.Learners)
+		if meta.Membership.Extended() {
+			// The rest of the configuration (joint consensus, staging
+			// learners, peer addresses), in raft's encoding.
+			dst = appendBytes(dst, meta.Membership.Marshal())
+		}
 	}
 	return dst
 }
@@ -135,6 +141,21 @@ func (d *decoder) snapshot() *raft.Snapshot {
 	s.Meta.Term = d.uvarint()
 	s.Meta.Membership.Voters = d.ids("voters")
 	s.Meta.Membership.Learners = d.ids("learners")
+	if d.err == nil && len(d.b) > 0 {
+		ext := d.bytes()
+		if d.err != nil {
+			return s
+		}
+		full, err := raft.UnmarshalMembership(ext)
+		switch {
+		case err != nil:
+			d.fail("snapshot membership: %v", err)
+		case !slices.Equal(full.Voters, s.Meta.Membership.Voters) || !slices.Equal(full.Learners, s.Meta.Membership.Learners):
+			d.fail("snapshot membership extension disagrees with the member lists")
+		default:
+			s.Meta.Membership = full
+		}
+	}
 	return s
 }
 

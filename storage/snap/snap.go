@@ -165,6 +165,13 @@ func appendMeta(buf []byte, m raft.SnapshotMeta) []byte {
 			buf = le.AppendUint64(buf, id)
 		}
 	}
+	if m.Membership.Extended() {
+		// The rest of the configuration (joint consensus, staging
+		// learners, peer addresses): raft's own encoding, length first.
+		ext := m.Membership.Marshal()
+		buf = le.AppendUint32(buf, uint32(len(ext)))
+		buf = append(buf, ext...)
+	}
 	return buf
 }
 
@@ -189,10 +196,25 @@ func decodeMeta(p []byte) (raft.SnapshotMeta, error) {
 			p = p[8:]
 		}
 	}
+	m.Membership = raft.Membership{Voters: lists[0], Learners: lists[1]}
+	if len(p) >= 4 {
+		n := uint64(le.Uint32(p))
+		if n != uint64(len(p)-4) {
+			return raft.SnapshotMeta{}, fmt.Errorf("membership extension of %d bytes in %d", n, len(p)-4)
+		}
+		full, err := raft.UnmarshalMembership(p[4:])
+		if err != nil {
+			return raft.SnapshotMeta{}, err
+		}
+		if !slices.Equal(full.Voters, lists[0]) || !slices.Equal(full.Learners, lists[1]) {
+			return raft.SnapshotMeta{}, errors.New("membership extension disagrees with the member lists")
+		}
+		m.Membership = full
+		p = nil
+	}
 	if len(p) != 0 {
 		return raft.SnapshotMeta{}, fmt.Errorf("%d bytes after the metadata", len(p))
 	}
-	m.Membership = raft.Membership{Voters: lists[0], Learners: lists[1]}
 	return m, nil
 }
 
