@@ -30,8 +30,8 @@ type Raft struct {
 	// catchups are the leader's catch-up rounds of staging learners
 	// (thesis §4.2.1).
 	catchups map[uint64]*catchupRound
-	prs        map[uint64]*Progress
-	votes      map[uint64]bool
+	prs      map[uint64]*Progress
+	votes    map[uint64]bool
 
 	// ticks counts every Tick since start: the core's only clock.
 	ticks                     uint64

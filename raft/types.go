@@ -144,7 +144,9 @@ func (m Membership) Contains(id uint64) bool { return m.IsVoter(id) || m.IsLearn
 func (m Membership) Joint() bool { return len(m.Outgoing) > 0 }
 
 // IsEmpty reports whether m has no member at all.
-func (m Membership) IsEmpty() bool { return len(m.Voters) == 0 && len(m.Learners) == 0 && len(m.Outgoing) == 0 }
+func (m Membership) IsEmpty() bool {
+	return len(m.Voters) == 0 && len(m.Learners) == 0 && len(m.Outgoing) == 0
+}
 
 // Members returns every member id, voters (of C_new, then of C_old only)
 // first, then learners.
