@@ -1,6 +1,9 @@
 package raft
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Configuration changes in the core (thesis §4). A configuration entry
 // carries the whole new Membership; a server uses the latest one in its
@@ -146,8 +149,11 @@ func (r *Raft) setMembership(index uint64, next Membership, reason string, membe
 	}
 }
 
-// updateProgress gives the leader a Progress for each new member and drops
-// those of removed ones (thesis §4.1).
+// updateProgress gives the leader a Progress for each new member (thesis
+// §4.1). Those of removed members stay until the configuration that
+// removes them commits (dropRemoved): until then the leader keeps
+// replicating to them, so that a removed server learns of its removal
+// and stays out (§4.2.3) instead of campaigning in vain.
 func (r *Raft) updateProgress() {
 	last := r.log.lastIndex()
 	for _, id := range r.membership.Members() {
@@ -160,12 +166,7 @@ func (r *Raft) updateProgress() {
 		}
 		pr.IsLearner = r.membership.IsLearner(id)
 	}
-	for id := range r.prs {
-		if id != r.id && !r.membership.Contains(id) {
-			delete(r.prs, id)
-			delete(r.catchups, id)
-		}
-	}
+	r.setReplicas()
 	if t := r.leadTransferee; t != None && !r.membership.IsVoter(t) {
 		r.abortTransfer("the target is no longer a voter")
 	}
@@ -182,6 +183,7 @@ func (r *Raft) afterCommit() {
 	if r.role != Leader || r.lastConfIndex() > r.log.committed {
 		return
 	}
+	r.dropRemoved()
 	if !r.membership.IsVoter(r.id) {
 		r.stepDown("removed from the configuration, which is now committed (thesis §4.2.2)")
 		return
@@ -222,6 +224,29 @@ func (r *Raft) maybePromote() {
 			*c = catchupRound{end: r.log.lastIndex(), start: r.ticks}
 		}
 	}
+}
+
+// dropRemoved forgets the progress of servers the committed configuration
+// does not have.
+func (r *Raft) dropRemoved() {
+	for id := range r.prs {
+		if id != r.id && !r.membership.Contains(id) {
+			delete(r.prs, id)
+			delete(r.catchups, id)
+		}
+	}
+	r.setReplicas()
+}
+
+// setReplicas lists the ids of prs but ours, sorted.
+func (r *Raft) setReplicas() {
+	r.replicas = r.replicas[:0]
+	for id := range r.prs {
+		if id != r.id {
+			r.replicas = append(r.replicas, id)
+		}
+	}
+	slices.Sort(r.replicas)
 }
 
 // soleVoter reports whether this node is the configuration's only voter.

@@ -31,6 +31,9 @@ type Raft struct {
 	// (thesis §4.2.1).
 	catchups map[uint64]*catchupRound
 	prs      map[uint64]*Progress
+	// replicas are the ids of prs but ours, sorted: whom the leader
+	// replicates to.
+	replicas []uint64
 	votes    map[uint64]bool
 
 	// ticks counts every Tick since start: the core's only clock.

@@ -46,6 +46,7 @@ func (r *Raft) resetTimers() {
 	r.leadTransferee = None
 	r.votes = make(map[uint64]bool)
 	r.prs = nil
+	r.replicas = nil
 	r.reads.reset()
 	r.pendingBcast = false
 	r.uncommitted = 0
@@ -93,6 +94,7 @@ func (r *Raft) becomeLeader() {
 		// matchIndex to 0.
 		r.prs[id] = newProgress(last+1, r.cfg.MaxInflightMsgs, r.membership.IsLearner(id))
 	}
+	r.setReplicas()
 	if self := r.prs[r.id]; self != nil {
 		// Thesis §6.2: only members heard from in this term count as
 		// active for CheckQuorum; the leader has heard from itself.

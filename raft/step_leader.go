@@ -144,10 +144,8 @@ func (r *Raft) committedInTerm() bool {
 
 // bcastAppend sends AppendEntries to every follower that is not paused.
 func (r *Raft) bcastAppend() {
-	for _, id := range r.membership.Members() {
-		if id != r.id {
-			r.sendAppend(id)
-		}
+	for _, id := range r.replicas {
+		r.sendAppend(id)
 	}
 }
 
@@ -159,10 +157,7 @@ func (r *Raft) flushAppends() {
 		return
 	}
 	r.pendingBcast = false
-	for _, id := range r.membership.Members() {
-		if id == r.id {
-			continue
-		}
+	for _, id := range r.replicas {
 		for r.maybeSendAppend(id, false) {
 		}
 	}
@@ -213,10 +208,7 @@ func (r *Raft) sendSnapshot(to uint64, pr *Progress) bool {
 // bcastHeartbeat sends a heartbeat carrying read round round to every
 // follower (§5.2: leaders send periodic heartbeats to maintain authority).
 func (r *Raft) bcastHeartbeat(round uint64) {
-	for _, id := range r.membership.Members() {
-		if id == r.id {
-			continue
-		}
+	for _, id := range r.replicas {
 		// The follower may not hold entries past Match; never tell it to
 		// commit beyond them.
 		commit := min(r.prs[id].Match, r.log.committed)

@@ -87,3 +87,40 @@ func TestTransfer_3_10_InvalidRequests(t *testing.T) {
 		t.Errorf("TransferLeadership on a follower: %v", err)
 	}
 }
+
+// Thesis §3.10: with no target named, the leader picks the voter whose log
+// is the most up to date.
+func TestTransfer_3_10_NoTargetPicksTheMostUpToDateVoter(t *testing.T) {
+	n := leaderWithFollowers(t)
+	n.prs[2].Match, n.prs[3].Match = 0, 1
+	if err := n.TransferLeadership(None); err != nil {
+		t.Fatal(err)
+	}
+	expectEq(t, "target", n.leadTransferee, 3)
+	single := newTestNode(t, 1, storeWith([]uint64{1}, HardState{}))
+	single.becomeLeaderAt(1)
+	if err := single.TransferLeadership(None); !errors.Is(err, ErrTransferTarget) {
+		t.Errorf("transfer with no other voter: %v", err)
+	}
+}
+
+// Thesis §3.10: an abandoned transfer says so (the runtime answers its
+// caller with it) and proposals resume; proposals refused meanwhile say
+// why (ErrTransferring, an ErrProposalDropped).
+func TestTransfer_3_10_AbortIsAnnounced(t *testing.T) {
+	n := leaderWithFollowers(t)
+	n.ReportUnreachable(3)
+	n.prs[3].Match = 0
+	must(t, n.TransferLeadership(3))
+	if _, _, err := n.Propose([]byte("x")); !errors.Is(err, ErrTransferring) || !errors.Is(err, ErrProposalDropped) {
+		t.Fatalf("Propose during a transfer: %v", err)
+	}
+	n.tickN(15)
+	rd := n.ready()
+	if !hasEvent(rd.Events, EventLeadershipTransferAborted, 3, "election timeout") {
+		t.Errorf("no abort event: %v", rd.Events)
+	}
+	if _, _, err := n.Propose([]byte("x")); err != nil {
+		t.Fatalf("Propose after the abort: %v", err)
+	}
+}
