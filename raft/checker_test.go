@@ -316,32 +316,33 @@ func storedEnd(st *MemoryStorage) logEnd {
 
 // checkElectable: every node that could win an election holds every
 // committed entry. A node could win if its log is at least as up-to-date
-// as the persisted logs of a quorum (a node's disk is all it votes with
-// after a crash).
+// as the persisted logs of a quorum of the configuration it counts votes
+// in (the latest in its log, thesis §4.1) (of both during joint consensus, §4.3); a node's disk is
+// all it votes with after a crash.
 func (k *checker) checkElectable() {
-	var disks []logEnd
+	disks := map[uint64]logEnd{}
 	for _, id := range k.c.ids {
-		disks = append(disks, storedEnd(k.c.stores[id]))
+		disks[id] = storedEnd(k.c.stores[id])
 	}
-	electable := func(e logEnd) bool {
-		n := 0
-		for _, d := range disks {
-			if e.atLeastAsUpToDate(d) {
-				n++
-			}
-		}
-		return n >= len(disks)/2+1
+	// Whether id may campaign at all is not asked: a log at least as
+	// up-to-date as a quorum's must hold every committed entry anyway,
+	// which checks more.
+	electable := func(id uint64, e logEnd, m Membership) bool {
+		return m.HasQuorum(func(v uint64) bool {
+			d, ok := disks[v]
+			return ok && e.atLeastAsUpToDate(d)
+		})
 	}
 	for _, id := range k.c.ids {
 		st := k.c.stores[id]
-		if e := storedEnd(st); electable(e) {
+		if e := storedEnd(st); electable(id, e, storedConf(st)) {
 			k.checkHolds(id, "on disk", e.index, func(i uint64) (uint64, bool) {
 				t, err := st.Term(i)
 				return t, err == nil
 			})
 		}
 		if r := k.c.nodes[id]; r != nil {
-			if e := (logEnd{r.log.lastIndex(), r.log.lastTerm()}); electable(e) {
+			if e := (logEnd{r.log.lastIndex(), r.log.lastTerm()}); electable(id, e, r.membership) {
 				k.checkHolds(id, "in memory", e.index, func(i uint64) (uint64, bool) {
 					t, err := r.log.term(i)
 					return t, err == nil
@@ -349,6 +350,27 @@ func (k *checker) checkElectable() {
 			}
 		}
 	}
+}
+
+// storedConf is the configuration a node restarted from st would use: the
+// snapshot's, then every configuration entry of the stored log.
+func storedConf(st *MemoryStorage) Membership {
+	_, m, _ := st.InitialState()
+	first, _ := st.FirstIndex()
+	last, _ := st.LastIndex()
+	if last < first {
+		return m
+	}
+	ents, err := st.Entries(first, last+1, ^uint64(0))
+	if err != nil {
+		panic(err)
+	}
+	for _, e := range ents {
+		if e.Type == EntryConfChange {
+			m, _ = m.AfterEntry(e)
+		}
+	}
+	return m
 }
 
 // checkHolds: the log ending at last holds every committed entry; term

@@ -449,3 +449,25 @@ func (r *Raft) confAt(i uint64) Membership {
 	}
 	return m
 }
+
+// Thesis §4.2.2: a server whose latest configuration entry removes it but
+// is not committed may still campaign in the committed configuration it
+// belongs to. Here 1 alone holds the entry that removes it from {1,3}: 3
+// cannot win without 1's vote (its log is behind), so 1 must win, commit
+// its removal with 3 and step down. (Found by the property test.)
+func TestConf_4_2_2_ServerRemovedByUncommittedEntryMayStillCampaign(t *testing.T) {
+	c := stableLeader(t, 3)
+	c.conf(1, ConfChange{Type: RemoveMember, ID: 2})
+	c.settle()
+	c.crash(2)
+	c.isolate(1)
+	c.conf(1, ConfChange{Type: RemoveMember, ID: 1})
+	c.settle()
+	c.restart(1)
+	expectEq(t, "1 may campaign", c.nodes[1].promotable(), true)
+	c.heal()
+	c.tick(100)
+	expectEq(t, "leader", c.leader(), 3)
+	expectEq(t, "configuration", c.nodes[3].membership.String(), "voters=[3]")
+	expectEq(t, "1 may no longer campaign", c.nodes[1].promotable(), false)
+}

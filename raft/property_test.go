@@ -9,7 +9,9 @@ import (
 )
 
 // The property test drives 3- and 5-node clusters through random sequences
-// of ticks, proposals, reads, elections, leadership transfers, message
+// of ticks, proposals, reads, elections, leadership transfers,
+// configuration changes (removals, additions as learner or voter, joint
+// consensus: thesis chapter 4), message
 // deliveries in any order, duplicates, drops, partitions, crashes (losing
 // whatever was not persisted), restarts and log compactions, with each
 // node's Ready taken and persisted in separate steps so the leader's
@@ -48,6 +50,7 @@ const (
 	opRead                 // node A asks for a linearizable read
 	opSettle               // deliver rounds of messages until the network is quiet
 	opStall                // node A stalls for two election timeouts while the others run
+	opConfChange           // the leader changes the configuration: A%4 picks how, A/4 the node
 	numOps
 )
 
@@ -55,7 +58,7 @@ var opNames = [...]string{
 	"opDeliver", "opTick", "opDeliverAll", "opFlush", "opReady", "opPersist",
 	"opPropose", "opDup", "opDrop", "opCampaign", "opPartition", "opHeal",
 	"opCrash", "opRestart", "opCompact", "opTransfer", "opRead", "opSettle",
-	"opStall",
+	"opStall", "opConfChange",
 }
 
 func (o op) String() string { return opNames[o] }
@@ -65,7 +68,7 @@ var opWeights = [numOps]int{
 	opDeliver: 10, opTick: 10, opDeliverAll: 20, opFlush: 10, opReady: 6,
 	opPersist: 6, opPropose: 15, opDup: 3, opDrop: 4, opCampaign: 16,
 	opPartition: 6, opHeal: 3, opCrash: 1, opRestart: 4, opCompact: 2,
-	opTransfer: 1, opRead: 3, opSettle: 4, opStall: 2,
+	opTransfer: 1, opRead: 3, opSettle: 4, opStall: 2, opConfChange: 3,
 }
 
 type step struct {
@@ -223,6 +226,8 @@ func (p *propRun) do(s step) {
 		if l := c.leader(); l != None {
 			_ = c.nodes[l].TransferLeadership(p.node(s.A))
 		}
+	case opConfChange:
+		p.confChange(s.A)
 	case opRead:
 		if r := c.nodes[p.node(s.A)]; r != nil {
 			p.seq++
@@ -238,6 +243,37 @@ func (p *propRun) do(s step) {
 		}
 	}
 	c.check()
+}
+
+// confChange has the leader, if any, change the configuration; a change
+// it refuses (pending, invalid) is simply not made. A removed node keeps
+// running with its log, as an operator's would until it is shut down, and
+// may be added back.
+func (p *propRun) confChange(a int) {
+	l := p.c.leader()
+	if l == None {
+		return
+	}
+	r := p.c.nodes[l]
+	x := p.node(a / 4)
+	var ccs []ConfChange
+	switch a % 4 {
+	case 0:
+		ccs = []ConfChange{{Type: RemoveMember, ID: x}}
+	case 1:
+		ccs = []ConfChange{{Type: AddVoter, ID: x}} // a learner is promoted at once, a new server staged
+	case 2:
+		ccs = []ConfChange{{Type: AddLearner, ID: x}}
+	case 3:
+		// Joint consensus: remove x and promote every learner.
+		ccs = []ConfChange{{Type: RemoveMember, ID: x}}
+		for _, id := range r.membership.Learners {
+			if id != x {
+				ccs = append(ccs, ConfChange{Type: AddVoter, ID: id})
+			}
+		}
+	}
+	_, _, _ = r.ProposeConfChange(ccs...)
 }
 
 // stall stops node id's goroutine for two election timeouts (a GC or VM
@@ -287,7 +323,7 @@ func (p *propRun) compact(id uint64) {
 	if snap, _ := p.c.stores[id].Snapshot(); i <= snap.Meta.Index {
 		return
 	}
-	if _, err := p.c.stores[id].CreateSnapshot(i, r.membership, fmt.Appendf(nil, "sm@%d", i)); err != nil {
+	if _, err := p.c.stores[id].CreateSnapshot(i, r.confAt(i), fmt.Appendf(nil, "sm@%d", i)); err != nil {
 		p.c.t.Fatalf("compact node %d at %d: %v", id, i, err)
 	}
 }
@@ -314,7 +350,7 @@ func (p *propRun) finish() {
 			}
 		}
 		c.tick(1)
-		if proposedIn != 0 && p.allApplied("final") {
+		if l := c.leader(); proposedIn != 0 && l != None && p.allApplied(c.nodes[l].membership.Members(), "final") {
 			return
 		}
 	}
@@ -331,8 +367,9 @@ func (p *propRun) finish() {
 	c.t.Fatalf("liveness: after healing, the cluster did not commit a new entry everywhere (proposed in term %d):%s", proposedIn, b.String())
 }
 
-func (p *propRun) allApplied(data string) bool {
-	for _, id := range p.c.ids {
+// allApplied reports whether every node of ids applied data.
+func (p *propRun) allApplied(ids []uint64, data string) bool {
+	for _, id := range ids {
 		found := false
 		for _, e := range p.c.applied[id] {
 			if string(e.Data) == data {
@@ -389,6 +426,8 @@ func drawStep(t *rapid.T, p *propRun) step {
 	case opTick, opDeliverAll, opFlush, opHeal, opSettle:
 	case opPropose:
 		a = rapid.IntRange(0, len(p.c.ids)).Draw(t, "node")
+	case opConfChange:
+		a = rapid.IntRange(0, 4*len(p.c.ids)-1).Draw(t, "change")
 	default:
 		a = rapid.IntRange(0, len(p.c.ids)-1).Draw(t, "node")
 	}

@@ -216,8 +216,30 @@ func (r *Raft) stepDown(reason string) {
 	r.becomeFollower(r.term, None)
 }
 
-// promotable reports whether this node may campaign: only voters do.
-func (r *Raft) promotable() bool { return r.membership.IsVoter(r.id) }
+// promotable reports whether this node may campaign: only voters do, of
+// the latest configuration in the log (thesis §4.1) or of the committed
+// one while a later entry that removes this node is not committed yet.
+// Without the latter, a server whose uncommitted entry removes it, and
+// whose log is the only one to hold that entry, would refuse to campaign
+// while the voters it refuses its vote to (their logs are behind) cannot
+// win without it. Votes are counted in the latest configuration either
+// way, as a leader removed by its own entry manages the cluster until it
+// commits (§4.2.2).
+func (r *Raft) promotable() bool {
+	if r.membership.IsVoter(r.id) {
+		return true
+	}
+	if r.lastConfIndex() <= r.log.committed {
+		return false
+	}
+	m := r.confs[0].m
+	for _, c := range r.confs {
+		if c.index <= r.log.committed {
+			m = c.m
+		}
+	}
+	return m.IsVoter(r.id)
+}
 
 // Campaign starts an election now, as if the election timeout fired. With
 // LeaseRead, a follower that heard from a leader within the election
