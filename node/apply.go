@@ -101,9 +101,17 @@ func (a *Applier) Apply(t ApplyTask) error {
 			return fmt.Errorf("node: entry %d handed to apply after %d: %w", e.Index, a.appliedIndex, ErrApplyOrder)
 		}
 		var result any
-		if e.Type == raft.EntryNormal {
+		switch e.Type {
+		case raft.EntryNormal:
 			result = a.fsm.Apply(e)
 			a.bytesSince += uint64(len(e.Data))
+		case raft.EntryConfChange:
+			// The configuration at the applied index is the one a
+			// snapshot records (§7); the core ignores an entry that is
+			// not a legal step, and so does this.
+			if m, err := a.membership.AfterEntry(e); err == nil {
+				a.membership = m
+			}
 		}
 		a.props.resolve(e.Index, e.Term, result)
 		a.appliedIndex, a.appliedTerm = e.Index, e.Term

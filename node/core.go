@@ -44,7 +44,7 @@ func (n *Node) runCore() {
 			}
 			m.Read(batch)
 		case f := <-n.ctrlc:
-			f(m.Raft())
+			f(m)
 		case <-n.appliedc:
 			m.AppliedTo(n.waits.applied())
 		case err := <-n.persisted:
@@ -100,6 +100,34 @@ func (e coreEnv) Send(msgs []raft.Message) { e.n.trans.Send(msgs) }
 func (e coreEnv) Apply(t ApplyTask)        { e.n.queue.push(t) }
 func (e coreEnv) Ready(*raft.Ready)        {}
 func (e coreEnv) Event(ev raft.Event)      { e.n.mirror(ev); e.n.publish(ev) }
+
+// ConfChanged mirrors the configuration and keeps the transport's peers
+// in step with it (thesis §4.1): a member whose context holds a peer
+// address is reachable there at once; a removed member is forgotten once
+// its removal is committed.
+func (e coreEnv) ConfChanged(m raft.Membership, committed bool) {
+	n := e.n
+	prev := n.conf.set(m)
+	for _, id := range m.Members() {
+		n.seen[id] = true
+		if addr := string(m.Context(id)); id != n.cfg.ID && addr != "" && n.peers[id] != addr {
+			n.trans.AddPeer(id, addr)
+			n.peers[id] = addr
+		}
+	}
+	if committed {
+		for _, id := range sortedKeys(n.seen) {
+			if id != n.cfg.ID && !m.Contains(id) {
+				n.trans.RemovePeer(id)
+				delete(n.peers, id)
+				delete(n.seen, id)
+			}
+		}
+	}
+	if prev.Contains(n.cfg.ID) && !m.Contains(n.cfg.ID) {
+		n.log.Warn("this node was removed from the cluster's configuration: it stays out (it will not campaign) unless it is added again", "membership", m.String())
+	}
+}
 
 // mirror keeps the atomics other goroutines read in step with the core.
 func (n *Node) mirror(ev raft.Event) {

@@ -72,7 +72,7 @@ func (h handler) ReportSnapshot(id uint64, ok bool) {
 
 func (n *Node) control(f func(*raft.Raft)) {
 	select {
-	case n.ctrlc <- f:
+	case n.ctrlc <- func(m *Machine) { f(m.Raft()) }:
 	case <-n.coreDone:
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/raftex/raftex/raft"
 	"github.com/raftex/raftex/storage"
@@ -28,6 +29,12 @@ type Env interface {
 	Ready(rd *raft.Ready)
 	// Event publishes an event of the core.
 	Event(e raft.Event)
+	// ConfChanged tells the configuration now in force (thesis §4.1:
+	// the latest in the log), and whether it is committed: the driver
+	// reaches new members at once (their address is their context) and
+	// forgets removed ones once the change is committed, until when the
+	// leader still replicates to them (so they learn of their removal).
+	ConfChanged(m raft.Membership, committed bool)
 }
 
 // Machine is the Ready step machine: everything the runtime does with the
@@ -67,6 +74,18 @@ type Machine struct {
 	outbox []*Proposal
 	// lead is the leader as of the last event seen.
 	lead uint64
+	// confPending: the configuration last told to Env.ConfChanged was
+	// not committed yet.
+	confPending bool
+	// transfers wait for the end of a leadership transfer.
+	transfers []*transferWait
+}
+
+// transferWait is a caller waiting for the transfer to to end.
+type transferWait struct {
+	to   uint64
+	age  int
+	done func(error)
 }
 
 // NewMachine opens a node's runtime over store: it bootstraps an empty
@@ -76,13 +95,14 @@ type Machine struct {
 // fsm; a driver runs the Applier's work wherever it likes (package node:
 // its apply goroutine) and reports its progress with AppliedTo.
 func NewMachine(cfg *Config, store *storage.Store, fsm FSM, env Env, ev Emitter) (*Machine, *Applier, error) {
-	if !store.HasState() {
-		if len(cfg.InitialMembership.Voters) == 0 {
-			return nil, nil, errors.New("node: storage is empty and Config.InitialMembership is not set")
-		}
+	switch {
+	case store.HasState():
+	case len(cfg.InitialMembership.Voters) > 0:
 		if err := store.Bootstrap(cfg.InitialMembership); err != nil {
 			return nil, nil, fmt.Errorf("node: bootstrap: %w", err)
 		}
+	case !cfg.Join:
+		return nil, nil, errors.New("node: storage is empty and neither Config.InitialMembership nor Config.Join is set")
 	}
 	_, membership, err := store.InitialState()
 	if err != nil {
@@ -129,11 +149,66 @@ func restoreNewestSnapshot(store *storage.Store, fsm FSM) (uint64, error) {
 func (m *Machine) Raft() *raft.Raft { return m.r }
 
 // Tick advances the core's clock one tick and ages the requests waiting
-// for an answer from the leader (they fail after two election timeouts).
+// for an answer from the leader (they fail after two election timeouts),
+// and the leadership transfers waited for (four).
 func (m *Machine) Tick() {
 	m.r.Tick()
 	m.reads.expire(2 * m.cfg.ElectionTick)
 	m.fwd.expire(2 * m.cfg.ElectionTick)
+	m.transfers = slices.DeleteFunc(m.transfers, func(w *transferWait) bool {
+		if w.age++; w.age > 4*m.cfg.ElectionTick {
+			w.done(ErrTransferAborted)
+			return true
+		}
+		return false
+	})
+}
+
+// ProposeConfChange proposes the configuration change ccs (thesis §4) on
+// the leader; p.Done is called once its entry is applied here (and so
+// committed), or with the error that refused it.
+func (m *Machine) ProposeConfChange(ccs []raft.ConfChange, p *Proposal) {
+	index, term, err := m.r.ProposeConfChange(ccs...)
+	if err != nil {
+		p.Done(nil, err)
+		return
+	}
+	m.props.add(index, term, p)
+}
+
+// TransferLeadership starts handing leadership to to (raft.None: the most
+// up-to-date voter; thesis §3.10) and calls done once it ended: nil once
+// this node learns that the target leads, ErrTransferAborted if the
+// leader gave up or another node took over.
+func (m *Machine) TransferLeadership(to uint64, done func(error)) {
+	if err := m.r.TransferLeadership(to); err != nil {
+		done(err)
+		return
+	}
+	m.transfers = append(m.transfers, &transferWait{to: m.r.LeadTransferee(), done: done})
+}
+
+// endTransfers ends the transfers waited for that ev decides.
+func (m *Machine) endTransfers(ev raft.Event) {
+	m.transfers = slices.DeleteFunc(m.transfers, func(w *transferWait) bool {
+		switch {
+		case ev.Kind == raft.EventLeaderChanged && ev.Peer == w.to:
+			w.done(nil)
+		case ev.Kind == raft.EventLeaderChanged && ev.Peer != raft.None,
+			ev.Kind == raft.EventLeadershipTransferAborted && ev.Peer == w.to:
+			w.done(ErrTransferAborted)
+		default:
+			return false
+		}
+		return true
+	})
+}
+
+// ConfChanged tells Env the configuration in force at the start: the
+// driver reaches the members at their addresses from the log or snapshot.
+func (m *Machine) ConfChanged() {
+	m.confPending = m.r.PendingConfIndex() != 0
+	m.env.ConfChanged(m.r.Membership(), !m.confPending)
 }
 
 // Step feeds a message from a peer to the core. An invalid message is
@@ -183,6 +258,10 @@ func (m *Machine) Lazy() (raft.HardState, bool) { return m.lazy, !m.lazy.IsEmpty
 func (m *Machine) Fail(err error) {
 	m.reads.failAll(err)
 	m.fwd.failAll(err)
+	for _, w := range m.transfers {
+		w.done(err)
+	}
+	m.transfers = nil
 	for _, p := range m.outbox {
 		p.Done(nil, err)
 	}
@@ -288,9 +367,15 @@ func (m *Machine) start(rd raft.Ready) {
 	if bugs.AckBeforeFsync {
 		m.env.Send(rd.MessagesAfterPersist)
 	}
+	confChanged := false
 	for _, e := range rd.Events {
 		m.observe(e)
 		m.env.Event(e)
+		confChanged = confChanged || e.Kind == raft.EventConfChanged ||
+			(m.confPending && e.Kind == raft.EventCommitAdvanced)
+	}
+	if confChanged {
+		m.ConfChanged()
 	}
 	for _, rs := range rd.ReadStates {
 		m.reads.confirm(rs, m.waits)
@@ -302,6 +387,9 @@ func (m *Machine) start(rd raft.Ready) {
 
 // observe fails the requests an event made unanswerable.
 func (m *Machine) observe(e raft.Event) {
+	if len(m.transfers) > 0 {
+		m.endTransfers(e)
+	}
 	switch {
 	case e.Kind == raft.EventLeaderChanged:
 		m.lead = e.Peer

@@ -34,8 +34,11 @@ func (e *recordEnv) Apply(t ApplyTask) {
 }
 func (e *recordEnv) Ready(*raft.Ready) {}
 func (e *recordEnv) Event(raft.Event)  {}
-func (e *recordEnv) String() string    { return strings.Join(e.log, "; ") }
-func (e *recordEnv) reset()            { e.log = nil }
+func (e *recordEnv) ConfChanged(m raft.Membership, committed bool) {
+	e.log = append(e.log, fmt.Sprintf("conf %v committed=%t", m, committed))
+}
+func (e *recordEnv) String() string { return strings.Join(e.log, "; ") }
+func (e *recordEnv) reset()         { e.log = nil }
 func newRecordMachine(t *testing.T) (*Machine, *recordEnv) {
 	t.Helper()
 	st, err := storage.Open(vfs.NewMem(), "/data", storage.Options{})

@@ -38,7 +38,7 @@ type Node struct {
 	inbox     chan raft.Message
 	propc     chan *Proposal
 	readc     chan *ReadRequest
-	ctrlc     chan func(*raft.Raft)
+	ctrlc     chan func(*Machine)
 	persistc  chan raft.Ready
 	persisted chan error
 	// appliedc wakes the core goroutine when the FSM applied more
@@ -58,8 +58,13 @@ type Node struct {
 	role atomic.Uint32
 	lead atomic.Uint64
 
-	// membership in force (static until membership changes land).
-	membership raft.Membership
+	// conf is the configuration in force, for other goroutines; peers
+	// are the addresses the transport was given (core goroutine only).
+	conf  confMirror
+	peers map[uint64]string
+	// seen are the members of every configuration told since the last
+	// committed one: those it lacks are removed from the transport.
+	seen map[uint64]bool
 
 	dropped  atomic.Uint64
 	fatal    atomic.Pointer[error]
@@ -88,7 +93,7 @@ func Start(cfg Config, fsm FSM, store *storage.Store, trans transport.Transport)
 		inbox:     make(chan raft.Message, cfg.InboxSize),
 		propc:     make(chan *Proposal, 1024),
 		readc:     make(chan *ReadRequest, 1024),
-		ctrlc:     make(chan func(*raft.Raft), 256),
+		ctrlc:     make(chan func(*Machine), 256),
 		persistc:  make(chan raft.Ready, 1),
 		persisted: make(chan error, 1),
 		appliedc:  make(chan struct{}, 1),
@@ -105,8 +110,10 @@ func Start(cfg Config, fsm FSM, store *storage.Store, trans transport.Transport)
 	}
 	n.props, n.waits = n.machine.props, n.machine.waits
 	r := n.machine.Raft()
-	n.membership = r.Status().Membership
 	n.term.Store(r.Term())
+	n.peers, n.seen = map[uint64]string{}, map[uint64]bool{}
+	n.machine.ConfChanged() // reach the members at their addresses in the log
+	n.logStandingAtStart()
 	if err := trans.Start(handler{n}, snapshotSource{store}); err != nil {
 		return nil, fmt.Errorf("node: starting transport: %w", err)
 	}
@@ -201,8 +208,13 @@ func submit[T any](n *Node, ctx context.Context, ch chan T, v T) error {
 
 // onCore runs f on the core goroutine and waits for it.
 func (n *Node) onCore(ctx context.Context, f func(*raft.Raft)) error {
+	return n.onMachine(ctx, func(m *Machine) { f(m.Raft()) })
+}
+
+// onMachine runs f with the Machine on the core goroutine and waits for it.
+func (n *Node) onMachine(ctx context.Context, f func(*Machine)) error {
 	done := make(chan struct{})
-	wrapped := func(r *raft.Raft) { f(r); close(done) }
+	wrapped := func(m *Machine) { f(m); close(done) }
 	select {
 	case n.ctrlc <- wrapped:
 	case <-ctx.Done():
@@ -236,7 +248,16 @@ type Status struct {
 	// FirstIndex and LastIndex bound the log still on disk.
 	FirstIndex uint64
 	LastIndex  uint64
+	// Membership is the configuration in force: the latest in the log
+	// (thesis §4.1), with its learners (and, during joint consensus, the
+	// outgoing voters).
 	Membership raft.Membership
+	// PendingConfIndex is the index of a configuration change not
+	// committed yet (0: none).
+	PendingConfIndex uint64
+	// LeadTransferee is the target of a leadership transfer in progress
+	// on this leader (raft.None: none).
+	LeadTransferee uint64
 	// Progress of every member, on the leader only.
 	Progress map[uint64]raft.Progress
 	// DroppedMessages counts inbound messages dropped on a full inbox;
@@ -254,7 +275,8 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 	return Status{
 		ID: st.ID, Role: st.Role, Term: st.Term, Vote: st.Vote, Leader: st.Leader, Commit: st.Commit,
 		Applied: n.waits.applied(), ApplyingBytes: st.ApplyingBytes, FirstIndex: st.FirstIndex, LastIndex: st.LastIndex,
-		Membership: st.Membership, Progress: st.Progress,
+		Membership: st.Membership, PendingConfIndex: st.PendingConfIndex, LeadTransferee: st.LeadTransferee,
+		Progress:        st.Progress,
 		DroppedMessages: n.dropped.Load(), DroppedEvents: n.events.droppedTotal(),
 	}, nil
 }
@@ -266,8 +288,9 @@ func (n *Node) Leader() (id, term uint64) { return n.lead.Load(), n.term.Load() 
 // Role returns this node's role as last seen.
 func (n *Node) Role() raft.Role { return raft.Role(n.role.Load()) }
 
-// Membership returns the cluster's members.
-func (n *Node) Membership() raft.Membership { return n.membership.Clone() }
+// Membership returns the configuration in force: the latest in the log
+// (thesis §4.1).
+func (n *Node) Membership() raft.Membership { return n.conf.get() }
 
 // AppliedIndex returns the index of the last entry applied to the FSM.
 func (n *Node) AppliedIndex() uint64 { return n.waits.applied() }
@@ -280,15 +303,24 @@ func (n *Node) Campaign(ctx context.Context) error {
 // TransferLeadership asks the leader (this node) to hand leadership to the
 // voter to (thesis §3.10), or, with to == raft.None, to the most
 // up-to-date voter. While the transfer runs the leader refuses proposals
-// (raft.ErrTransferring). It returns nil once the target leads, and
-// ErrTransferAborted if it did not within an election timeout, after which
-// proposals resume.
+// (raft.ErrTransferring). It returns nil once this node learns that the
+// target leads, and ErrTransferAborted if the leader gave up after an
+// election timeout (proposals resume) or another node took over.
 func (n *Node) TransferLeadership(ctx context.Context, to uint64) error {
-	var err error
-	if e := n.onCore(ctx, func(r *raft.Raft) { err = r.TransferLeadership(to) }); e != nil {
-		return e
+	done := make(chan error, 1)
+	if err := n.onMachine(ctx, func(m *Machine) {
+		m.TransferLeadership(to, func(err error) { done <- err })
+	}); err != nil {
+		return err
 	}
-	return err
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.coreDone:
+		return n.stoppedErr()
+	}
 }
 
 // Subscribe returns a subscription to every event of this node. Delivery

@@ -152,9 +152,7 @@ func (r *Raft) Status() Status {
 		FirstIndex: r.log.firstIndex(), LastIndex: r.log.lastIndex(),
 		Membership: r.membership.Clone(), LeadTransferee: r.leadTransferee,
 	}
-	if i := r.lastConfIndex(); i > r.log.committed {
-		s.PendingConfIndex = i
-	}
+	s.PendingConfIndex = r.PendingConfIndex()
 	if r.role == Leader {
 		s.Progress = make(map[uint64]Progress, len(r.prs))
 		for id, pr := range r.prs {

@@ -130,6 +130,23 @@ func (r *Raft) Leader() uint64 { return r.lead }
 // Commit returns the commit index.
 func (r *Raft) Commit() uint64 { return r.log.committed }
 
+// Membership returns (a copy of) the latest configuration in the log, the
+// one in force here (thesis §4.1).
+func (r *Raft) Membership() Membership { return r.membership.Clone() }
+
+// PendingConfIndex returns the index of the latest configuration entry if
+// it is not committed yet, else 0.
+func (r *Raft) PendingConfIndex() uint64 {
+	if i := r.lastConfIndex(); i > r.log.committed {
+		return i
+	}
+	return 0
+}
+
+// LeadTransferee returns the target of the leadership transfer in
+// progress, or None.
+func (r *Raft) LeadTransferee() uint64 { return r.leadTransferee }
+
 // Tick advances the core's clock by one tick (the runtime's default tick
 // is 10 ms).
 func (r *Raft) Tick() {

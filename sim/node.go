@@ -242,6 +242,14 @@ func (e simEnv) Ready(rd *raft.Ready) {
 	}
 }
 
+// ConfChanged: the simulated network reaches every node by id; nothing to
+// do but trace it.
+func (e simEnv) ConfChanged(m raft.Membership, committed bool) {
+	if n := e.n; n.s.tr.on() {
+		n.s.tr.printf(n.s.now, "n%d   configuration %v committed=%t", n.id, m, committed)
+	}
+}
+
 func (e simEnv) Send(msgs []raft.Message) {
 	for _, m := range msgs {
 		e.n.s.net.send(m)
