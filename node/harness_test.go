@@ -274,6 +274,10 @@ type testCluster struct {
 	network *mem.Network                  // nil: TCP
 	disks   map[uint64]*vfs.MemFS         // with network: each node's disk
 	tweak   func(*Config)
+	// joiners started with Config.Join, not in the bootstrap membership.
+	joiners map[uint64]bool
+	// logs, when set, receives every node's log lines.
+	logs io.Writer
 }
 
 type clusterOption func(*testCluster)
@@ -355,10 +359,22 @@ func (c *testCluster) tcpConfig(id uint64, listen string) tcp.Config {
 
 func (c *testCluster) config(id uint64) Config {
 	cfg := DefaultConfig(id)
-	cfg.InitialMembership = raft.NewMembership(c.ids...)
+	var boot []uint64
+	for _, id := range c.ids {
+		if !c.joiners[id] {
+			boot = append(boot, id)
+		}
+	}
+	cfg.InitialMembership = raft.NewMembership(boot...)
+	if c.joiners[id] {
+		cfg.InitialMembership, cfg.Join = raft.Membership{}, true
+	}
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	if c.logs != nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(c.logs, nil))
 	}
 	if c.tweak != nil {
 		c.tweak(&cfg)

@@ -108,6 +108,10 @@ func (r *Raft) lastConfIndex() uint64 { return r.confs[len(r.confs)-1].index }
 func (r *Raft) setMembership(index uint64, next Membership, reason string, members bool) {
 	prev := r.membership
 	r.membership = next
+	if prev.IsEmpty() {
+		// A joining server learns the configuration: nobody was added.
+		members = false
+	}
 	for _, id := range next.Members() {
 		if !members {
 			break
