@@ -40,6 +40,7 @@ type Summary struct {
 	FaultsInjected int
 	Crashes        int
 	Snapshots      int
+	ConfChanges    int
 	// AuthRuns counts the runs with auth enabled, Logins their logins.
 	AuthRuns, Logins int
 	// Failures are the failed runs, in seed order.
@@ -48,8 +49,8 @@ type Summary struct {
 }
 
 func (s Summary) String() string {
-	return fmt.Sprintf("%d seeds, %d failed; %.2f simulated hours; %d operations checked; %d messages; %d faults injected (%d crashes); %d snapshots installed; %d runs with auth (%d logins); %v wall",
-		s.Seeds, s.Failed, s.SimTime.Hours(), s.Ops, s.Messages, s.FaultsInjected, s.Crashes, s.Snapshots, s.AuthRuns, s.Logins, s.Wall.Round(time.Second))
+	return fmt.Sprintf("%d seeds, %d failed; %.2f simulated hours; %d operations checked; %d messages; %d faults injected (%d crashes); %d snapshots installed; %d configuration changes; %d runs with auth (%d logins); %v wall",
+		s.Seeds, s.Failed, s.SimTime.Hours(), s.Ops, s.Messages, s.FaultsInjected, s.Crashes, s.Snapshots, s.ConfChanges, s.AuthRuns, s.Logins, s.Wall.Round(time.Second))
 }
 
 // Options returns the options of the campaign's i-th seed.
@@ -123,6 +124,7 @@ func (s *Summary) add(res *Result) {
 		s.AuthRuns++
 	}
 	s.Snapshots += res.Stats.Snapshots
+	s.ConfChanges += res.Stats.ConfChanges
 	if res.Failed() {
 		s.Failed++
 		s.Failures = append(s.Failures, res)

@@ -47,6 +47,14 @@ type Faults struct {
 	// (thesis §3.10): not a fault, an operator action the core must
 	// survive among the faults.
 	Transfer float64
+	// Member has the leader change the configuration (thesis §4): remove
+	// a voter or learner (down to two voters), add a removed node back
+	// with its old disk as a learner or a voter (promoted once caught
+	// up, §4.2.1), promote a learner, or change two voters at once
+	// through joint consensus (§4.3); the leader itself may be removed
+	// (§4.2.2). Removed nodes keep running. Once the faults stop, the
+	// initial configuration is restored, so every node must converge.
+	Member float64
 }
 
 // faultKinds names each fault in the spec string, in canonical order,
@@ -68,6 +76,7 @@ var faultKinds = []struct {
 	{"slow", 0.2, func(f *Faults) *float64 { return &f.SlowDisk }},
 	{"slowfsm", 0.2, func(f *Faults) *float64 { return &f.SlowFSM }},
 	{"transfer", 0.1, func(f *Faults) *float64 { return &f.Transfer }},
+	{"member", 0.3, func(f *Faults) *float64 { return &f.Member }},
 }
 
 // AllFaults returns every fault at its default rate.
@@ -103,7 +112,7 @@ func round3(x float64) float64 {
 // a bare "name" (its default rate), "all" (every fault at its default) or
 // "none". Later items override earlier ones, so "all,crash=0" is every
 // fault but crashes. Names: drop, dup, delay, reorder, part, oneway,
-// crash, pause, skew, slow, transfer.
+// crash, pause, skew, slow, transfer, member.
 func ParseFaults(spec string) (Faults, error) {
 	var f Faults
 	for item := range strings.SplitSeq(spec, ",") {

@@ -5,6 +5,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"time"
+
+	nodepkg "github.com/raftex/raftex/node"
+	"github.com/raftex/raftex/raft"
 )
 
 // injector schedules the faults that are events (partitions, crashes,
@@ -40,6 +43,7 @@ func (in *injector) start() {
 		{f.SlowDisk, in.slowDisk},
 		{f.SlowFSM, in.slowFSM},
 		{f.Transfer, in.transfer},
+		{f.Member, in.member},
 	} {
 		if k.rate > 0 {
 			in.every(k.rate, k.inject)
@@ -253,6 +257,91 @@ func (in *injector) transfer() {
 	l.input(func() { _ = l.core.TransferLeadership(to) })
 }
 
+// member has the leader change the configuration (Faults.Member).
+func (in *injector) member() {
+	l := in.s.leader()
+	if l == nil || l.state != up {
+		return
+	}
+	m := l.core.Membership()
+	var absent []uint64
+	for _, n := range in.s.nodes {
+		if !m.Contains(n.id) {
+			absent = append(absent, n.id)
+		}
+	}
+	pick := func(ids []uint64) uint64 { return ids[in.rng.IntN(len(ids))] }
+	var ccs []raft.ConfChange
+	switch k := in.rng.IntN(5); {
+	case k == 0 && len(m.Voters) > 2, k == 0 && len(m.Learners) > 0:
+		victims := m.Learners
+		if len(m.Voters) > 2 {
+			victims = m.Members()
+		}
+		ccs = []raft.ConfChange{{Type: raft.RemoveMember, ID: pick(victims)}}
+	case k == 1 && len(absent) > 0:
+		ccs = []raft.ConfChange{{Type: raft.AddVoter, ID: pick(absent)}}
+	case k == 2 && len(absent) > 0:
+		ccs = []raft.ConfChange{{Type: raft.AddLearner, ID: pick(absent)}}
+	case k == 3 && len(m.Learners) > 0:
+		ccs = []raft.ConfChange{{Type: raft.AddVoter, ID: pick(m.Learners)}}
+	case k == 4 && len(m.Learners) > 0 && len(m.Voters) > 1:
+		// Two voter changes at once: joint consensus (§4.3).
+		ccs = []raft.ConfChange{{Type: raft.AddVoter, ID: pick(m.Learners)}, {Type: raft.RemoveMember, ID: pick(m.Voters)}}
+	default:
+		return
+	}
+	in.propose(l, ccs)
+}
+
+// propose has leader l propose ccs; the outcome goes into the trace.
+func (in *injector) propose(l *node, ccs []raft.ConfChange) {
+	s := in.s
+	in.note("ask leader n%d to change the configuration %v: %v", l.id, l.core.Membership(), ccs)
+	l.input(func() {
+		l.m.ProposeConfChange(ccs, &nodepkg.Proposal{Done: func(_ any, err error) {
+			if err == nil {
+				s.stats.ConfChanges++
+			}
+			if s.tr.on() {
+				s.tr.printf(s.now, "FAULT   configuration change %v by n%d: %v", ccs, l.id, err)
+			}
+		}})
+	})
+}
+
+// restoreMembership, after the faults stop, brings the configuration back
+// to the initial one a change at a time, so that every node must converge.
+func (in *injector) restoreMembership() {
+	s := in.s
+	if s.done || s.failed() {
+		return
+	}
+	defer s.after(10*tickInterval, in.restoreMembership)
+	l := s.leader()
+	if l == nil || l.state != up {
+		return
+	}
+	m := l.core.Membership()
+	if m.Joint() || l.core.PendingConfIndex() != 0 || len(m.Staging) > 0 {
+		return
+	}
+	for _, id := range s.membership.Members() {
+		switch {
+		case s.membership.IsVoter(id) && !m.IsVoter(id):
+			in.propose(l, []raft.ConfChange{{Type: raft.AddVoter, ID: id}})
+		case s.membership.IsLearner(id) && m.IsVoter(id):
+			// No demotion: out, then back in as a learner.
+			in.propose(l, []raft.ConfChange{{Type: raft.RemoveMember, ID: id}})
+		case s.membership.IsLearner(id) && !m.IsLearner(id):
+			in.propose(l, []raft.ConfChange{{Type: raft.AddLearner, ID: id}})
+		default:
+			continue
+		}
+		return
+	}
+}
+
 // stop ends the fault phase: every link heals, every node comes back up
 // with a healthy disk and clock, and nothing new is injected.
 func (in *injector) stop() {
@@ -273,5 +362,8 @@ func (in *injector) stop() {
 		if s.failed() {
 			return
 		}
+	}
+	if s.opts.Faults.Member > 0 {
+		in.restoreMembership()
 	}
 }

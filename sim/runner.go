@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -55,6 +56,10 @@ type Stats struct {
 	Crashes        int
 	// Snapshots counts the snapshots installed from a leader (§7).
 	Snapshots int
+	// ConfChanges counts the configuration changes the Member fault
+	// proposed that committed (thesis §4), those the leader made by
+	// itself (promotions, leaving joint consensus) aside.
+	ConfChanges int
 	// Auth: the run had auth enabled by an administrator; Logins counts
 	// the clients' logins that got a token, Refused the requests a node
 	// answered 401 (anonymous once auth was on, or a token expired).
@@ -226,8 +231,9 @@ func (s *sim) converged() bool {
 		return false
 	}
 	ls := l.core.Status()
-	if ls.Commit != ls.LastIndex {
-		return false
+	if ls.Commit != ls.LastIndex || ls.PendingConfIndex != 0 ||
+		!slices.Equal(ls.Membership.Voters, s.membership.Voters) || !slices.Equal(ls.Membership.Learners, s.membership.Learners) {
+		return false // the initial configuration is not restored yet
 	}
 	for _, n := range s.nodes {
 		if n.state != up || n.appliedIndex() != ls.Commit || n.inflight != nil || len(n.applyQ) > 0 {
