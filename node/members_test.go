@@ -134,6 +134,7 @@ func TestMembers_InvalidChanges(t *testing.T) {
 		ctx := t.Context()
 		c := newTestCluster(t, 3, withMemNetwork(4))
 		lead := c.waitLeader(30 * time.Second)
+		c.write(30*time.Second, "first") // the leader has committed in its term (thesis §4.1)
 		n := c.node(lead)
 		must := func(err error) {
 			t.Helper()
@@ -242,5 +243,46 @@ func TestMembers_TransferLeadership(t *testing.T) {
 		}
 		c.network.Heal()
 		w.stop()
+	})
+}
+
+// The peer addresses travel in the configuration: they survive a restart
+// (configuration entries in the log) and reach a server that catches up
+// from a snapshot (its metadata), with the configuration itself.
+func TestMembers_PeerAddressesSurviveRestartAndSnapshot(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		const timeout = 30 * time.Second
+		c := newTestCluster(t, 3, withMemNetwork(7), withConfig(snapshotEvery(20, 0)))
+		lead := c.waitLeader(timeout)
+		c.write(timeout, "first") // the leader has committed in its term (thesis §4.1)
+		if err := c.node(lead).AddMember(t.Context(), 4, "h4:7000", true); err != nil {
+			t.Fatal(err)
+		}
+		addrOf := func(n *Node, id uint64) string {
+			for _, m := range n.Members() {
+				if m.ID == id {
+					return m.PeerAddr
+				}
+			}
+			return "(not a member)"
+		}
+		f := c.follower(lead)
+		c.stop(f)
+		c.start(f)
+		if got := addrOf(c.node(f), 4); got != "h4:7000" {
+			t.Fatalf("after a restart, node %d has 4 at %q", f, got)
+		}
+		c.writeMany("a", 100, 4) // several snapshots; the log is compacted past the change
+		c.join(5)
+		if err := c.node(c.waitLeaderAmong(timeout, 1, 2, 3)).AddMember(t.Context(), 5, "h5:7000", false); err != nil {
+			t.Fatal(err)
+		}
+		c.eventually(timeout, "5 caught up", func() bool { return c.fsms[5].contains("a99") })
+		if st := c.status(5); st.FirstIndex <= 1 {
+			t.Fatalf("5 caught up from the log (first index %d), not a snapshot", st.FirstIndex)
+		}
+		if got := addrOf(c.node(5), 4); got != "h4:7000" {
+			t.Fatalf("5 has 4 at %q", got)
+		}
 	})
 }

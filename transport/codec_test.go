@@ -74,6 +74,19 @@ func genMessage(t *rapid.T) raft.Message {
 				Learners: genIDs(t, "snap.learners"),
 			},
 		}}
+		if rapid.Bool().Draw(t, "snap.extended") {
+			// Joint consensus, staging learners and peer addresses
+			// (thesis §4) travel too.
+			mb := &m.Snapshot.Meta.Membership
+			mb.Outgoing = genIDs(t, "snap.outgoing")
+			mb.Staging = genIDs(t, "snap.staging")
+			for _, id := range genIDs(t, "snap.contexts") {
+				if mb.Contexts == nil {
+					mb.Contexts = map[uint64][]byte{}
+				}
+				mb.Contexts[id] = append([]byte("h:"), genBytes(t, "snap.context")...)
+			}
+		}
 	}
 	return m
 }

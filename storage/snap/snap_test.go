@@ -49,6 +49,20 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil || string(b) != "the state" {
 		t.Fatalf("body %q, %v", b, err)
 	}
+	// The whole configuration survives: joint consensus, staging learners
+	// and the members' peer addresses (thesis §4).
+	full := raft.SnapshotMeta{Index: 43, Term: 7, Membership: raft.Membership{
+		Voters: []uint64{1, 4}, Learners: []uint64{5}, Outgoing: []uint64{1, 2, 3}, Staging: []uint64{5},
+		Contexts: map[uint64][]byte{4: []byte("h4:7000"), 5: []byte("h5:7000")}}}
+	if err := write(t, d, full, "more"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := d.Verify(Name(43, 7)); err != nil || !got.Membership.Equal(full.Membership) {
+		t.Fatalf("Verify of a full configuration = %v, %v", got.Membership, err)
+	}
+	if err := d.Remove(Name(43, 7)); err != nil {
+		t.Fatal(err)
+	}
 	w, _ := d.Create(raft.SnapshotMeta{Index: 50, Term: 7})
 	io.WriteString(w, "dropped")
 	w.Abort()
