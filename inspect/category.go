@@ -13,7 +13,8 @@ type Categories uint8
 
 const (
 	// CategoryState: role, term, leader, election, vote, step-down,
-	// leadership transfer and node start/stop events.
+	// leadership transfer, configuration change and node start/stop
+	// events.
 	CategoryState Categories = 1 << iota
 	// CategoryRPC: messages sent and received.
 	CategoryRPC
@@ -104,7 +105,9 @@ func CategoryOf(k raft.EventKind) Categories {
 	case raft.EventRoleChanged, raft.EventTermChanged, raft.EventElectionTimeout,
 		raft.EventVoteGranted, raft.EventVoteRejected, raft.EventElectionWon,
 		raft.EventLeaderChanged, raft.EventStepDown, raft.EventLeadershipTransfer,
-		raft.EventNodeStarted, raft.EventNodeStopped:
+		raft.EventNodeStarted, raft.EventNodeStopped,
+		raft.EventMemberAdded, raft.EventMemberPromoted, raft.EventMemberRemoved,
+		raft.EventConfChanged, raft.EventLeadershipTransferAborted:
 		return CategoryState
 	}
 	return 0
