@@ -157,7 +157,9 @@ func (a *Applier) restore(meta raft.SnapshotMeta, body snapshotBody) error {
 func (a *Applier) SnapshotDue() (raft.SnapshotMeta, FSMSnapshot, bool) {
 	due := (a.cfg.SnapshotEntries > 0 && a.appliedIndex-a.lastSnap >= a.cfg.SnapshotEntries) ||
 		(a.cfg.SnapshotBytes > 0 && a.bytesSince >= a.cfg.SnapshotBytes)
-	if !due {
+	if !due || a.membership.IsEmpty() {
+		// A joining server that has not yet applied a configuration
+		// entry does not know the configuration a snapshot must record.
 		return raft.SnapshotMeta{}, nil, false
 	}
 	view, err := a.fsm.Snapshot()

@@ -25,7 +25,8 @@ type Config struct {
 	// InitialMembership: it is not a member yet, never campaigns, and
 	// waits as a follower until a leader that added it (AddMember) sends
 	// it the log or a snapshot, which tell it the configuration (thesis
-	// §4.2.1). Ignored when the storage holds state.
+	// §4.2.1). Ignored when the storage holds state or InitialMembership
+	// is set.
 	Join bool
 
 	// SnapshotEntries triggers a snapshot after this many entries were
