@@ -254,7 +254,14 @@ func (in *injector) transfer() {
 	}
 	to := uint64(1 + in.rng.IntN(len(in.s.nodes)))
 	in.note("ask leader n%d to transfer leadership to n%d", l.id, to)
-	l.input(func() { _ = l.core.TransferLeadership(to) })
+	s := in.s
+	l.input(func() {
+		l.m.TransferLeadership(to, func(err error) {
+			if s.tr.on() {
+				s.tr.printf(s.now, "FAULT   leadership transfer from n%d to n%d ended: %v", l.id, to, err)
+			}
+		})
+	})
 }
 
 // member has the leader change the configuration (Faults.Member).
