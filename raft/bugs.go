@@ -26,6 +26,11 @@ type plantedBugs struct {
 	// TruncateMatchingSuffix lets a stale AppendEntries cut off matching
 	// entries that follow it (§5.3 rule 3).
 	TruncateMatchingSuffix bool
+	// ConcurrentConfChanges lets the leader start a configuration change
+	// while an earlier one is uncommitted (thesis §4.1: one at a time),
+	// so two changes of one voter each add up to two: majorities of the
+	// configurations before and after need not overlap.
+	ConcurrentConfChanges bool
 }
 
 var bugs plantedBugs

@@ -88,6 +88,16 @@ func (k *checker) fail(format string, args ...any) {
 func (k *checker) crashed(id uint64) {
 	delete(k.leaderLogs, id)
 	delete(k.commit, id)
+	// A leadership whose term a crash took before it was durable never
+	// spoke (§5.1: the leader's messages wait for its term), so it never
+	// existed: a single voter (a configuration of one, thesis §4) wins
+	// at once, and may lose its new term that way and vote in it again.
+	durable := k.c.stores[id].HardState().Term
+	for term, l := range k.leaders {
+		if l == id && term > durable {
+			delete(k.leaders, term)
+		}
+	}
 }
 
 func (k *checker) restarted(id uint64) {

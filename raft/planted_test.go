@@ -141,6 +141,13 @@ func TestPlanted_ApplyUncommitted(t *testing.T) {
 	expectViolation(t, &PlantedBugs.ApplyUncommitted, "applying=")
 }
 
+// ConcurrentConfChanges: two single-server changes in flight make two
+// voters' difference, and two disjoint majorities elect two leaders or
+// commit without each other.
+func TestPlanted_ConcurrentConfChanges(t *testing.T) {
+	expectViolation(t, &PlantedBugs.ConcurrentConfChanges, "violated")
+}
+
 func TestPlanted_TruncateMatchingSuffix(t *testing.T) {
 	expectViolation(t, &PlantedBugs.TruncateMatchingSuffix, "Match soundness")
 }

@@ -485,12 +485,12 @@ func (r *Raft) Step(m Message) error {
 func (r *Raft) stepStale(m Message) {
 	switch m.Type {
 	case MsgApp, MsgHeartbeat:
-		// With CheckQuorum or PreVote a partitioned node's higher term
-		// never reaches the stale leader any other way; our reply carries
-		// it so the stale leader steps down.
-		if r.cfg.CheckQuorum || r.cfg.PreVote {
-			r.send(Message{Type: MsgAppResp, To: m.From})
-		}
+		// Figure 2: the reply carries our term, so the stale leader steps
+		// down. With CheckQuorum or PreVote a partitioned node's higher
+		// term never reaches it any other way; nor, after configuration
+		// changes (thesis §4), does the term of a member that campaigns
+		// among the voters of an older configuration than the leader's.
+		r.send(Message{Type: MsgAppResp, To: m.From})
 	case MsgPreVote:
 		r.send(Message{Type: MsgPreVoteResp, To: m.From, Reject: true})
 	case MsgPropResp:
