@@ -92,10 +92,19 @@ func (k *checker) crashed(id uint64) {
 	// spoke (§5.1: the leader's messages wait for its term), so it never
 	// existed: a single voter (a configuration of one, thesis §4) wins
 	// at once, and may lose its new term that way and vote in it again.
+	// Nor did the entries it wrote in that term, which only it held: a
+	// log that still holds one (a planted bug let it out) records it
+	// again at the next check.
 	durable := k.c.stores[id].HardState().Term
 	for term, l := range k.leaders {
 		if l == id && term > durable {
 			delete(k.leaders, term)
+			k.c.t.Logf("DEBUG forget node %d term %d durable %d", id, term, durable)
+			for key := range k.seen {
+				if key[1] == term {
+					delete(k.seen, key)
+				}
+			}
 		}
 	}
 }
