@@ -28,8 +28,13 @@ import (
 
 // Errors returned by the client. Use errors.Is and errors.As.
 var (
-	// ErrNotFound: the key is absent.
+	// ErrNotFound: the key is absent (or, for a membership call, the
+	// member).
 	ErrNotFound = errors.New("client: key not found")
+	// ErrConflict: a membership change was refused because another is
+	// pending or the id or address is taken, or a leadership transfer
+	// aborted (409). Nothing changed; try again later.
+	ErrConflict = errors.New("client: conflict")
 	// ErrCASMismatch: a compare-and-set found another revision; the error
 	// is a *CASMismatchError carrying it.
 	ErrCASMismatch = errors.New("client: revision mismatch")
@@ -488,6 +493,10 @@ func responseError(resp *http.Response) error {
 	switch {
 	case body.Code == "auth_disabled":
 		return fmt.Errorf("%w: %s", errAuthDisabled, msg)
+	case body.Code == "unknown_member":
+		return fmt.Errorf("%w: %s", ErrNotFound, msg)
+	case body.Code == "change_pending" || body.Code == "member_exists" || body.Code == "transfer_aborted":
+		return fmt.Errorf("%w: %s", ErrConflict, msg)
 	case resp.StatusCode != http.StatusConflict && resp.StatusCode != http.StatusNotFound:
 	case body.Code == "" || body.Code == "cas_mismatch":
 	default: // a refused auth change: no such user, a role that exists, ...
