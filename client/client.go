@@ -28,9 +28,10 @@ import (
 
 // Errors returned by the client. Use errors.Is and errors.As.
 var (
-	// ErrNotFound: the key is absent (or, for a membership call, the
-	// member).
+	// ErrNotFound: the key is absent.
 	ErrNotFound = errors.New("client: key not found")
+	// ErrUnknownMember: a membership call named no member (404).
+	ErrUnknownMember = errors.New("client: unknown member")
 	// ErrConflict: a membership change was refused because another is
 	// pending or the id or address is taken, or a leadership transfer
 	// aborted (409). Nothing changed; try again later.
@@ -494,7 +495,7 @@ func responseError(resp *http.Response) error {
 	case body.Code == "auth_disabled":
 		return fmt.Errorf("%w: %s", errAuthDisabled, msg)
 	case body.Code == "unknown_member":
-		return fmt.Errorf("%w: %s", ErrNotFound, msg)
+		return fmt.Errorf("%w: %s", ErrUnknownMember, msg)
 	case body.Code == "change_pending" || body.Code == "member_exists" || body.Code == "transfer_aborted":
 		return fmt.Errorf("%w: %s", ErrConflict, msg)
 	case resp.StatusCode != http.StatusConflict && resp.StatusCode != http.StatusNotFound:

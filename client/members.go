@@ -50,13 +50,13 @@ func (c *Client) MemberAdd(ctx context.Context, id, peerAddr string, learner boo
 	return c.memberCall(ctx, http.MethodPost, "/v1/members", b)
 }
 
-// MemberPromote makes the learner id a voter. ErrNotFound: no such member.
+// MemberPromote makes the learner id a voter. ErrUnknownMember: no such member.
 func (c *Client) MemberPromote(ctx context.Context, id string) (Members, error) {
 	return c.memberCall(ctx, http.MethodPost, "/v1/members/"+url.PathEscape(id)+"/promote", nil)
 }
 
 // MemberRemove removes the member id (the leader included: it steps down
-// once the change is committed). ErrNotFound: no such member.
+// once the change is committed). ErrUnknownMember: no such member.
 func (c *Client) MemberRemove(ctx context.Context, id string) (Members, error) {
 	return c.memberCall(ctx, http.MethodDelete, "/v1/members/"+url.PathEscape(id), nil)
 }
@@ -87,7 +87,7 @@ func (c *Client) memberCall(ctx context.Context, method, path string, body []byt
 
 // call sends one request, retried on other endpoints like every call, and
 // decodes a 200 answer into out. A change whose answer was lost may have
-// been made: its retry then answers ErrConflict or ErrNotFound, and the
+// been made: its retry then answers ErrConflict or ErrUnknownMember, and the
 // error says the first attempt may have applied.
 func (c *Client) call(ctx context.Context, method, path string, body []byte, out any) error {
 	maybeApplied := false
@@ -97,7 +97,7 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, out
 		return json.NewDecoder(resp.Body).Decode(out)
 	}, &maybeApplied)
 	if err != nil && maybeApplied && method != http.MethodGet &&
-		(errors.Is(err, ErrConflict) || errors.Is(err, ErrNotFound)) {
+		(errors.Is(err, ErrConflict) || errors.Is(err, ErrUnknownMember)) {
 		return fmt.Errorf("%w (an earlier attempt, whose answer was lost, may have made the change: check with GET /v1/members)", err)
 	}
 	return err

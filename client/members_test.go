@@ -81,7 +81,7 @@ func TestMemberCalls(t *testing.T) {
 }
 
 // The membership errors map to the client's: 409 ErrConflict, 404
-// ErrNotFound, 400 ErrBadRequest, each with the server's message.
+// ErrUnknownMember, 400 ErrBadRequest, each with the server's message.
 func TestMemberErrors(t *testing.T) {
 	for _, tc := range []struct {
 		status int
@@ -91,7 +91,7 @@ func TestMemberErrors(t *testing.T) {
 		{409, `{"error":"a configuration change is pending","code":"change_pending"}`, ErrConflict},
 		{409, `{"error":"n2 is a member already","code":"member_exists"}`, ErrConflict},
 		{409, `{"error":"the transfer aborted","code":"transfer_aborted"}`, ErrConflict},
-		{404, `{"error":"no member n9","code":"unknown_member"}`, ErrNotFound},
+		{404, `{"error":"no member n9","code":"unknown_member"}`, ErrUnknownMember},
 		{400, `{"error":"no voter would remain","code":"invalid_change"}`, ErrBadRequest},
 	} {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -35,7 +35,9 @@ import (
 // or arguments, or a key or value the server refuses as malformed or too
 // large), 3 not found, 4 CAS mismatch, 5 cluster unavailable (the outcome of
 // a write is then unknown; for status: no leader known), 6 not
-// authenticated or not permitted (auth enabled).
+// authenticated or not permitted (auth enabled), 7 conflict (a membership
+// change is pending, an id or address is taken, a leadership transfer
+// aborted).
 const (
 	exitFailed      = 1
 	exitUsage       = 2
@@ -43,6 +45,7 @@ const (
 	exitCASMismatch = 4
 	exitUnavailable = 5
 	exitDenied      = 6
+	exitConflict    = 7
 )
 
 // exitError carries a process exit code up to main.
@@ -85,7 +88,8 @@ func newRoot() *cobra.Command {
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(serveCmd(), clusterCmd(), demoCmd(), putCmd(), getCmd(), delCmd(), statusCmd(),
-		healthCmd(), walCmd(), benchCmd(), simCmd(), versionCmd(), authCmd(), userCmd(), roleCmd())
+		healthCmd(), walCmd(), benchCmd(), simCmd(), versionCmd(), authCmd(), userCmd(), roleCmd(),
+		memberCmd(), leaderCmd())
 	applyConventions(root)
 	return root
 }
