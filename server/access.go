@@ -61,8 +61,12 @@ var routeAccess = map[string]access{
 	"GET /v1/auth/roles":                     rootOnly,
 	"POST /v1/auth/roles":                    rootOnly,
 	"POST /v1/auth/roles/{name}/permissions": rootOnly,
-	// Membership changes and leadership transfer need root: unlisted,
-	// they get it.
+
+	"GET /v1/members":               rootOnly,
+	"POST /v1/members":              rootOnly,
+	"POST /v1/members/{id}/promote": rootOnly,
+	"DELETE /v1/members/{id}":       rootOnly,
+	"POST /v1/leader/transfer":      rootOnly,
 }
 
 // kvAccess is the key routes' entry.

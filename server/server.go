@@ -32,6 +32,9 @@ type Config struct {
 	// PeerAddrs are the peer addresses known from the cluster file, used
 	// for members that have not published their own.
 	PeerAddrs map[uint64]string
+	// ClusterID is the cluster's id (the peer handshake's), which the
+	// membership routes hand to a joining node.
+	ClusterID string
 	// RequestTimeout bounds every request, including waiting for a leader.
 	// Default 5 s.
 	RequestTimeout time.Duration
@@ -60,9 +63,11 @@ type Config struct {
 type Server struct {
 	cfg  Config
 	node *node.Node
-	kv   *kv.Store
-	log  *slog.Logger
-	mux  *http.ServeMux
+	// members is the node as the membership routes use it.
+	members memberNode
+	kv      *kv.Store
+	log     *slog.Logger
+	mux     *http.ServeMux
 	// own is this server's own client session, for writes without one.
 	own *session.Session
 	// requests and streams count what is in flight (Limits); hashing
@@ -90,7 +95,7 @@ func New(cfg Config) *Server {
 	}
 	cfg.Limits = cfg.Limits.WithDefaults()
 	s := &Server{
-		cfg: cfg, node: cfg.Node, kv: cfg.KV, log: cfg.Logger,
+		cfg: cfg, node: cfg.Node, members: cfg.Node, kv: cfg.KV, log: cfg.Logger,
 		mux:      http.NewServeMux(),
 		requests: make(limiter, cfg.Limits.MaxRequests), streams: make(limiter, cfg.Limits.MaxStreams),
 		hashing: make(limiter, runtime.GOMAXPROCS(0)),
@@ -103,6 +108,7 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("/healthz", s.handleHealthz)
 	s.mux.HandleFunc("/readyz", s.handleReadyz)
 	s.authRoutes()
+	s.memberRoutes()
 	for pattern, h := range cfg.Extra {
 		s.mux.Handle(pattern, readOnly(h))
 	}
@@ -214,7 +220,7 @@ func (s *Server) leaderName() string {
 	if s.node.Err() != nil {
 		return ""
 	}
-	lead, _ := s.node.Leader()
+	lead, _ := s.members.Leader()
 	return node.FormatID(lead)
 }
 
