@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/raftex/raftex/client"
 	"github.com/raftex/raftex/inspect"
 	"github.com/raftex/raftex/kv"
 	"github.com/raftex/raftex/node"
@@ -58,6 +59,10 @@ type Config struct {
 	// It bootstraps a new cluster and is ignored once DataDir holds state
 	// (a WARN names both when they differ).
 	InitialCluster map[uint64]string
+	// Join, instead of InitialCluster, makes a node with an empty DataDir
+	// join a running cluster (see Join); ignored once DataDir holds its
+	// cluster file.
+	Join *Join
 	// RequestTimeout bounds each request, waiting for a leader included.
 	// Default 5 s.
 	RequestTimeout time.Duration
@@ -177,6 +182,9 @@ func (cfg *Config) setDefaults() error {
 	if cfg.ListenClientAddr != "" && cfg.ClientAddr == "127.0.0.1:0" {
 		return errors.New("raftex: Config.ClientAddr must be set (the address to advertise) with ListenClientAddr")
 	}
+	if cfg.Join != nil && len(cfg.InitialCluster) > 0 {
+		return errors.New("raftex: Config.Join and InitialCluster exclude each other: a node joins a running cluster or bootstraps a new one")
+	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 5 * time.Second
 	}
@@ -201,7 +209,23 @@ func (n *Node) startRaft() (clusterFile, error) {
 	if err != nil {
 		return clusterFile{}, err
 	}
-	cluster, save, err := chooseCluster(cfg, store, n.log)
+	joining, err := n.joining(store)
+	if err != nil {
+		store.Close()
+		return clusterFile{}, err
+	}
+	// Joining takes a few round trips to the cluster and the commit of
+	// the change, beside waiting for a leader.
+	jctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
+	defer cancel()
+	var cluster clusterFile
+	save := true
+	if joining != nil {
+		cluster, err = n.joinCluster(jctx, joining)
+		defer joining.Close()
+	} else {
+		cluster, save, err = chooseCluster(cfg, store, n.log)
+	}
 	if err != nil {
 		store.Close()
 		return clusterFile{}, err
@@ -224,7 +248,11 @@ func (n *Node) startRaft() (clusterFile, error) {
 		return clusterFile{}, err
 	}
 	ncfg := node.DefaultConfig(cfg.ID)
-	ncfg.InitialMembership = raft.NewMembership(cluster.ids()...)
+	if joining != nil {
+		ncfg.Join = true // the leader's log or snapshot brings the configuration
+	} else {
+		ncfg.InitialMembership = raft.NewMembership(cluster.ids()...)
+	}
 	ncfg.Logger = cfg.Logger // node and tcp add node=nX themselves
 	// ?consistency=lease asks for the leader's lease (thesis §6.4.1); the
 	// default linearizable reads still take a heartbeat round.
@@ -249,8 +277,28 @@ func (n *Node) startRaft() (clusterFile, error) {
 		n.story.Close()
 		return clusterFile{}, err
 	}
+	if joining != nil {
+		ms, err := n.askToJoin(jctx, joining)
+		if err != nil {
+			n.node.Stop()
+			n.story.Close()
+			return clusterFile{}, err
+		}
+		if cluster, err = joinedCluster(ms, cfg.ID, cfg.PeerAddr); err != nil {
+			n.node.Stop()
+			n.story.Close()
+			return clusterFile{}, err
+		}
+		for id, addr := range cluster.members() {
+			if id != cfg.ID {
+				trans.AddPeer(id, addr)
+			}
+		}
+		n.log.Info("joined the cluster", "through", cfg.Join.URL, "cluster", cluster.String(), "learner", cfg.Join.Learner)
+	}
 	if save {
-		// Only now: the log is bootstrapped from this cluster.
+		// Only now: the log is bootstrapped from this cluster, or the
+		// cluster added this node.
 		if err := saveClusterFile(cfg.DataDir, cluster); err != nil {
 			n.node.Stop()
 			n.story.Close()
@@ -258,6 +306,27 @@ func (n *Node) startRaft() (clusterFile, error) {
 		}
 	}
 	return cluster, nil
+}
+
+// joinTimeout bounds joining a cluster (Config.Join).
+const joinTimeout = 30 * time.Second
+
+// joining returns the client to join through when this node joins a
+// cluster: Join is set, and DataDir holds neither a cluster file nor
+// state.
+func (n *Node) joining(store *storage.Store) (*client.Client, error) {
+	if n.cfg.Join == nil {
+		return nil, nil
+	}
+	_, found, err := readClusterFile(filepath.Join(n.cfg.DataDir, clusterFileName))
+	switch {
+	case err != nil:
+		return nil, err
+	case found || store.HasState():
+		n.log.Info("the data dir holds the cluster this node belongs to: --join is ignored", "data_dir", n.cfg.DataDir)
+		return nil, nil
+	}
+	return n.cfg.Join.client()
 }
 
 func withLogger(o storage.Options, l *slog.Logger) storage.Options {
@@ -286,7 +355,7 @@ func (n *Node) startHTTP(ln net.Listener, cluster clusterFile) {
 		extra["/debug/"] = sameOrigin(n.cfg.Debug)
 	}
 	n.server = server.New(server.Config{
-		Node: n.node, KV: n.kv, PeerAddrs: cluster.members(),
+		Node: n.node, KV: n.kv, PeerAddrs: cluster.members(), ClusterID: cluster.ClusterID,
 		RequestTimeout: n.cfg.RequestTimeout, Logger: n.log,
 		TokenTTL: n.cfg.TokenTTL, CORSOrigins: n.cfg.CORSOrigins, Limits: n.cfg.Limits,
 		Extra: extra,

@@ -30,6 +30,9 @@ type Member struct {
 type Members struct {
 	Members []Member `json:"members"`
 	Leader  string   `json:"leader"`
+	// ClusterID is the id peers present in their handshakes, which a
+	// joining node needs.
+	ClusterID string `json:"cluster_id,omitempty"`
 }
 
 // Members lists the members.

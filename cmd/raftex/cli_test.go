@@ -73,6 +73,9 @@ func TestCLIUsageGolden(t *testing.T) {
 		[]string{"put", "k"},
 		[]string{"status", "-o", "revision"},
 		[]string{"nosuch"},
+		[]string{"serve", "--id", "n4", "--data-dir", "d", "--peer-addr", "h:7004", "--client-addr", "h:8004",
+			"--join", "http://h:8001", "--initial-cluster", "n1=h:7001"},
+		[]string{"serve", "--id", "n4", "--data-dir", "d", "--peer-addr", "h:7004", "--client-addr", "h:8004", "--learner"},
 	)
 	t.Setenv("RAFTEX_CONSISTENCY", "bogus")
 	got += transcript(t, []string{"get", "k"})

@@ -20,7 +20,8 @@ func serveCmd() *cobra.Command {
 		id, dataDir, peerAddr, clientAddr, initialCluster string
 		listenPeerAddr, listenClientAddr                  string
 		requestTimeout, tokenTTL                          time.Duration
-		enablePprof                                       bool
+		enablePprof, learner                              bool
+		join, user, password                              string
 		corsOrigins                                       []string
 		limits                                            = server.DefaultLimits()
 	)
@@ -51,10 +52,22 @@ func serveCmd() *cobra.Command {
 					return usageError("--initial-cluster: %w", err)
 				}
 			}
+			var joinCfg *raftex.Join
+			switch {
+			case join != "" && initialCluster != "":
+				return usageError("--join and --initial-cluster exclude each other: a node joins a running cluster or bootstraps a new one")
+			case join != "":
+				joinCfg = &raftex.Join{URL: join, Learner: learner, Username: user, Password: password}
+			case learner:
+				return usageError("--learner needs --join")
+			}
+			if password != "" && user == "" {
+				return usageError("--password needs --user")
+			}
 			cfg := raftex.Config{
 				ID: nodeID, DataDir: dataDir, PeerAddr: peerAddr, ClientAddr: clientAddr,
 				ListenPeerAddr: listenPeerAddr, ListenClientAddr: listenClientAddr,
-				InitialCluster: cluster, RequestTimeout: requestTimeout, Logger: logger,
+				InitialCluster: cluster, Join: joinCfg, RequestTimeout: requestTimeout, Logger: logger,
 				TokenTTL: tokenTTL, CORSOrigins: corsOrigins, Limits: limits,
 			}
 			if enablePprof {
@@ -100,6 +113,10 @@ func serveCmd() *cobra.Command {
 	f.StringVar(&listenPeerAddr, "listen-peer-addr", "", "host:port to listen for peers on (default --peer-addr), e.g. 0.0.0.0:7000")
 	f.StringVar(&listenClientAddr, "listen-client-addr", "", "host:port to serve the HTTP API on (default --client-addr), e.g. 0.0.0.0:8000")
 	f.StringVar(&initialCluster, "initial-cluster", "", "peer addresses of the initial members: n1=host:port,n2=host:port,... (ignored once the data dir holds state)")
+	f.StringVar(&join, "join", "", "client address of a member (http://host:port): a node with an empty data dir asks it to add this node, instead of --initial-cluster (ignored once the data dir holds state)")
+	f.BoolVar(&learner, "learner", false, "with --join: stay a learner (a non-voting member) until raftex member promote")
+	f.StringVar(&user, "user", "", "with --join: log in as this user (a root one) when the cluster has auth enabled")
+	f.StringVar(&password, "password", "", "the user's password (prefer RAFTEX_PASSWORD: a flag shows in the process list)")
 	f.DurationVar(&requestTimeout, "request-timeout", 5*time.Second, "how long a request may wait for a leader and a quorum")
 	f.Var(logFormat, "log-format", "text or json")
 	f.BoolVar(&enablePprof, "enable-pprof", false, "serve Go's profiles (CPU, heap, allocations, block, mutex, goroutines, trace) under /debug/pprof/ on the client address; samples blocking and contention while on")
