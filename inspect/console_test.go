@@ -73,6 +73,12 @@ var everyKind = []raft.Event{
 	{Kind: raft.EventSnapshotInstalled, Node: 3, Term: 1, Role: raft.Follower, Index: 10000},
 	{Kind: raft.EventStepDown, Node: 2, Term: 1, Role: raft.Leader, Reason: "check quorum: no majority heard within an election timeout"},
 	{Kind: raft.EventLeadershipTransfer, Node: 2, Term: 4, Role: raft.Leader, Peer: 3},
+	{Kind: raft.EventLeadershipTransferAborted, Node: 2, Term: 4, Role: raft.Leader, Peer: 3, Reason: "n3 did not win within an election timeout"},
+	{Kind: raft.EventMemberAdded, Node: 1, Term: 4, Role: raft.Follower, Peer: 4, Index: 12, Reason: "learner"},
+	{Kind: raft.EventMemberAdded, Node: 1, Term: 4, Role: raft.Follower, Peer: 5, Index: 14, Reason: "learner (promoted once caught up)"},
+	{Kind: raft.EventMemberPromoted, Node: 1, Term: 4, Role: raft.Follower, Peer: 5, Index: 15},
+	{Kind: raft.EventMemberRemoved, Node: 1, Term: 4, Role: raft.Follower, Peer: 3, Index: 16},
+	{Kind: raft.EventConfChanged, Node: 1, Term: 4, Role: raft.Follower, Index: 17, Reason: "joint consensus entered"},
 	{Kind: raft.EventNodeStopped, Node: 3, Term: 4, Role: raft.Follower},
 }
 

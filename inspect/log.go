@@ -241,6 +241,16 @@ func (l *Logger) event(e raft.Event) {
 		l.debug("vote rejected", "term", e.Term, "from", peerName(e.Peer), "type", e.MsgType.String(), "reason", e.Reason)
 	case raft.EventLeadershipTransfer:
 		l.info("leadership transfer started", "term", e.Term, "to", peerName(e.Peer))
+	case raft.EventLeadershipTransferAborted:
+		l.warn("leadership transfer aborted", "term", e.Term, "to", peerName(e.Peer), "reason", e.Reason)
+	case raft.EventMemberAdded:
+		l.info("member added", "member", peerName(e.Peer), "as", e.Reason, "index", e.Index)
+	case raft.EventMemberPromoted:
+		l.info("member promoted to voter", "member", peerName(e.Peer), "index", e.Index)
+	case raft.EventMemberRemoved:
+		l.info("member removed", "member", peerName(e.Peer), "index", e.Index)
+	case raft.EventConfChanged:
+		l.info("configuration changed", "index", e.Index, "how", e.Reason)
 	case raft.EventSnapshotTaken:
 		args := []any{"index", e.Index, "compacted_through", e.PrevIndex}
 		l.info("snapshot taken", append(args, measured(&l.taken)...)...)

@@ -220,3 +220,25 @@ func TestLogDropsRatherThanBlock(t *testing.T) {
 		t.Errorf("no warning about dropped lines:\n%s", w.buf.String())
 	}
 }
+
+// Configuration changes and an aborted transfer each get a line naming
+// the member, how it joined, and the entry's index (thesis §4.1, §3.10).
+func TestLogConfigurationChanges(t *testing.T) {
+	l, buf := testLogger(t, LogConfig{})
+	for _, e := range []raft.Event{
+		{Kind: raft.EventMemberAdded, Node: 1, Term: 2, Peer: 4, Index: 12, Reason: "learner (promoted once caught up)"},
+		{Kind: raft.EventMemberPromoted, Node: 1, Term: 2, Peer: 4, Index: 13},
+		{Kind: raft.EventMemberRemoved, Node: 1, Term: 2, Peer: 3, Index: 14},
+		{Kind: raft.EventConfChanged, Node: 1, Term: 2, Index: 15, Reason: "joint consensus left"},
+		{Kind: raft.EventLeadershipTransferAborted, Node: 1, Term: 2, Peer: 2, Reason: "n2 did not win within an election timeout"},
+	} {
+		l.ObserveEvent(e)
+	}
+	l.Close()
+	wantLines(t, "n1", buf.String(),
+		`level=INFO msg="member added" member=n4 as="learner \(promoted once caught up\)" index=12`,
+		`level=INFO msg="member promoted to voter" member=n4 index=13`,
+		`level=INFO msg="member removed" member=n3 index=14`,
+		`level=INFO msg="configuration changed" index=15 how="joint consensus left"`,
+		`level=WARN msg="leadership transfer aborted" term=2 to=n2 reason="n2 did not win within an election timeout"`)
+}

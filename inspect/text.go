@@ -71,8 +71,48 @@ func describe(e raft.Event, name func(uint64) string) string {
 		return "⬇ STEP DOWN: " + e.Reason
 	case raft.EventLeadershipTransfer:
 		return "🔀 TRANSFER leadership to " + name(e.Peer)
+	case raft.EventLeadershipTransferAborted:
+		return fmt.Sprintf("🔀 TRANSFER to %s aborted%s", name(e.Peer), because(e.Reason))
+	case raft.EventMemberAdded, raft.EventMemberPromoted, raft.EventMemberRemoved, raft.EventConfChanged:
+		return describeConf(e, name)
 	}
 	return e.String()
+}
+
+// describeConf narrates a configuration change (thesis §4.1: in force on
+// each server once in its log, before it commits): "⚙ CONFIG n4 added as
+// learner at index 12".
+func describeConf(e raft.Event, name func(uint64) string) string {
+	var what string
+	switch e.Kind {
+	case raft.EventMemberAdded:
+		as := e.Reason
+		if as == "" {
+			as = "learner"
+		}
+		what = name(e.Peer) + " added as " + as
+	case raft.EventMemberPromoted:
+		what = name(e.Peer) + " promoted to voter"
+	case raft.EventMemberRemoved:
+		what = name(e.Peer) + " removed"
+	default:
+		what = e.Reason
+		if what == "" {
+			what = "configuration changed"
+		}
+	}
+	if e.Index != 0 {
+		what += fmt.Sprintf(" at index %d", e.Index)
+	}
+	return "⚙ CONFIG " + what
+}
+
+// because is ": reason", or "" without one.
+func because(reason string) string {
+	if reason == "" {
+		return ""
+	}
+	return ": " + reason
 }
 
 func describeTerm(e raft.Event, name func(uint64) string) string {
@@ -111,7 +151,7 @@ func messageDetail(e raft.Event) string {
 // the console shows in red.
 func failed(e raft.Event) bool {
 	switch e.Kind {
-	case raft.EventStepDown, raft.EventVoteRejected, raft.EventNodeStopped:
+	case raft.EventStepDown, raft.EventVoteRejected, raft.EventNodeStopped, raft.EventLeadershipTransferAborted:
 		return true
 	case raft.EventMessageSent, raft.EventMessageReceived:
 		return e.Reject
