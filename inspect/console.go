@@ -3,6 +3,7 @@ package inspect
 import (
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -124,8 +125,17 @@ func (c *Console) line(e raft.Event, text, color string) string {
 	return s
 }
 
-// selfEvident reports the events about a node's own campaign that other
-// lines already show.
+// selfEvident reports the events that other lines already show: those
+// about a node's own campaign, and the configuration change that the lines
+// of its added, promoted or removed members have told (the core narrates
+// member by member, then the change; one naming joint consensus, a
+// rollback or a restore says more, and is shown).
 func selfEvident(e raft.Event) bool {
-	return (e.Kind == raft.EventTermChanged || e.Kind == raft.EventLeaderChanged) && e.Peer == e.Node
+	return (e.Kind == raft.EventTermChanged || e.Kind == raft.EventLeaderChanged) && e.Peer == e.Node ||
+		e.Kind == raft.EventConfChanged && strings.HasPrefix(e.Reason, plainConfChange)
 }
+
+// plainConfChange starts the reason of a configuration change that the
+// core narrated member by member (TestConsoleConfigurationChange keeps it
+// in step with package raft).
+const plainConfChange = "configuration entry appended"

@@ -268,3 +268,31 @@ func TestColorFor(t *testing.T) {
 		t.Error("TERM=dumb must disable colour")
 	}
 }
+
+// TestConsoleConfigurationChange: a learner added on real cores is one
+// "⚙ CONFIG" line per node (the core's conf_changed after its member
+// events says nothing more), and its promotion one more.
+func TestConsoleConfigurationChange(t *testing.T) {
+	var buf bytes.Buffer
+	console := NewConsole(&buf, ConsoleOptions{Categories: CategoryState})
+	c := newCores(t, 3, func(e raft.Event) { console.Write(e) })
+	c.elect(1)
+	buf.Reset()
+	if _, _, err := c.nodes[1].ProposeConfChange(raft.ConfChange{Type: raft.AddLearner, ID: 4}); err != nil {
+		t.Fatal(err)
+	}
+	c.settle()
+	if _, _, err := c.nodes[1].ProposeConfChange(raft.ConfChange{Type: raft.AddVoter, ID: 4}); err != nil {
+		t.Fatal(err)
+	}
+	c.settle()
+	got := buf.String()
+	for _, want := range []string{"⚙ CONFIG n4 added as learner at index", "⚙ CONFIG n4 promoted to voter at index"} {
+		if n := strings.Count(got, want); n != 3 {
+			t.Errorf("%d lines %q, want one per node:\n%s", n, want, got)
+		}
+	}
+	if n := strings.Count(got, "⚙ CONFIG"); n != 6 {
+		t.Errorf("%d configuration lines, want 6:\n%s", n, got)
+	}
+}

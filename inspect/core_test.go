@@ -70,7 +70,7 @@ func (c *cores) settle() {
 
 func (c *cores) deliver(from uint64, msgs []raft.Message) {
 	for _, m := range msgs {
-		if c.cut[from] || c.cut[m.To] {
+		if c.cut[from] || c.cut[m.To] || c.nodes[m.To] == nil { // nil: a member that never runs
 			continue
 		}
 		c.nodes[m.To].Step(m) // an error is a message the core refuses: fine here

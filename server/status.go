@@ -13,16 +13,23 @@ import (
 
 // StatusJSON is the body of GET /v1/status.
 type StatusJSON struct {
-	ID           string                  `json:"id"`
-	Role         string                  `json:"role"`
-	Term         uint64                  `json:"term"`
-	Leader       string                  `json:"leader"`
-	CommitIndex  uint64                  `json:"commit_index"`
-	AppliedIndex uint64                  `json:"applied_index"`
-	LastIndex    uint64                  `json:"last_index"`
-	FirstIndex   uint64                  `json:"first_index"`
-	Members      []MemberJSON            `json:"members"`
-	Progress     map[string]ProgressJSON `json:"progress,omitempty"`
+	ID           string       `json:"id"`
+	Role         string       `json:"role"`
+	Term         uint64       `json:"term"`
+	Leader       string       `json:"leader"`
+	CommitIndex  uint64       `json:"commit_index"`
+	AppliedIndex uint64       `json:"applied_index"`
+	LastIndex    uint64       `json:"last_index"`
+	FirstIndex   uint64       `json:"first_index"`
+	Members      []MemberJSON `json:"members"`
+	// PendingConfIndex is the index of a configuration entry this node
+	// has that is not committed yet (thesis §4.1: one change at a time);
+	// absent when none.
+	PendingConfIndex uint64 `json:"pending_conf_index,omitempty"`
+	// TransferringTo is, on a leader handing leadership over (thesis
+	// §3.10), the target; absent otherwise.
+	TransferringTo string                  `json:"transferring_to,omitempty"`
+	Progress       map[string]ProgressJSON `json:"progress,omitempty"`
 }
 
 // MemberJSON describes one member in StatusJSON.
@@ -59,14 +66,10 @@ func (s *Server) status(ctx context.Context) (StatusJSON, error) {
 		ID: node.FormatID(st.ID), Role: roleName(st.Role, st.Membership.IsVoter(st.ID)),
 		Term: st.Term, Leader: node.FormatID(st.Leader),
 		CommitIndex: st.Commit, AppliedIndex: st.Applied, LastIndex: st.LastIndex, FirstIndex: st.FirstIndex,
+		Members: s.membersJSON().Members, PendingConfIndex: st.PendingConfIndex,
 	}
-	published := s.kv.Members()
-	for _, id := range st.Membership.Members() {
-		m := MemberJSON{ID: node.FormatID(id), PeerAddr: s.cfg.PeerAddrs[id], Voter: st.Membership.IsVoter(id)}
-		if info, ok := published[id]; ok {
-			m.PeerAddr, m.ClientAddr = info.PeerAddr, info.ClientAddr
-		}
-		out.Members = append(out.Members, m)
+	if st.LeadTransferee != raft.None {
+		out.TransferringTo = node.FormatID(st.LeadTransferee)
 	}
 	if len(st.Progress) > 0 {
 		out.Progress = map[string]ProgressJSON{}

@@ -57,11 +57,24 @@ function fill(card, n, isLeader, isOrigin) {
       stat("applied", s && s.applied_index),
       stat("last", s && s.last_index)),
     downNote(n),
+    s && !n.down && changeNotes(s),
     s && !n.down && s.role !== "leader" && el("div", { class: "sub" }, `leader: ${s.leader || "none"}`),
     el("div", { class: "sub" }, logTitle(n.log)),
     logTail(n.log, s),
     isLeader && progress(s),
   ]));
+}
+
+// changeNotes says what is changing in the cluster as this node sees it: a
+// configuration entry not committed yet (one at a time, thesis §4.1) and,
+// on the leader, a leadership transfer in progress (§3.10).
+function changeNotes(s) {
+  return [
+    s.pending_conf_index > 0 ? el("p", { class: "change-note", "data-pending": s.pending_conf_index },
+      `configuration change pending at index ${s.pending_conf_index}`) : null,
+    s.transferring_to ? el("p", { class: "change-note", "data-transfer": s.transferring_to },
+      `transferring leadership to ${s.transferring_to}`) : null,
+  ];
 }
 
 function stat(label, value) {
