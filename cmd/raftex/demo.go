@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -39,7 +40,7 @@ func demoCmd() *cobra.Command {
 	var o demoOptions
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Start a local cluster and narrate election, replication, a crash, and a snapshot catch-up",
+		Short: "Start a local cluster and narrate election, replication, a crash, a snapshot catch-up and a node's replacement",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.in = cmd.InOrStdin()
@@ -238,16 +239,80 @@ func (d *demo) scenario(ctx context.Context) error {
 	d.printf("✔ %s installed the leader's snapshot, then replayed the entries after it\n", node.FormatID(lagging))
 	d.pause()
 
+	if err := d.replaceFailed(ctx); err != nil {
+		return err
+	}
+
 	d.heading("Final state: every node agrees")
 	return d.finalTable(ctx)
 }
 
+// replaceFailed is the operator's replacement of a machine that died for
+// good (docs/operations.md): remove it, then a new node with an empty data
+// dir joins through any member, as a learner promoted once caught up
+// (thesis §4.1, §4.2.1).
+func (d *demo) replaceFailed(ctx context.Context) error {
+	failed := d.followerOf(d.leader())
+	d.heading("Follower %s fails for good: remove it, and a new node joins in its place (thesis §4)", node.FormatID(failed))
+	d.stop(failed)
+	d.printf("✖ %s is down, its disk lost\n", node.FormatID(failed))
+	lead := d.leader()
+	if lead == raft.None {
+		return errors.New("no leader to remove the failed node")
+	}
+	if err := d.nodes[lead].Raft().RemoveMember(ctx, failed); err != nil {
+		return fmt.Errorf("remove %s: %w", node.FormatID(failed), err)
+	}
+	d.printf("✔ raftex member remove %s: the configuration entry committed\n", node.FormatID(failed))
+	d.ids = slices.DeleteFunc(d.ids, func(id uint64) bool { return id == failed })
+	joiner := uint64(0)
+	for id := range d.cluster {
+		joiner = max(joiner, id+1)
+	}
+	addr, err := freeLoopbackAddr()
+	if err != nil {
+		return err
+	}
+	d.cluster[joiner] = addr
+	via := d.ids[0]
+	d.ids = append(d.ids, joiner)
+	if err := d.startNode(joiner, &raftex.Join{URL: "http://" + d.nodes[via].ClientAddr()}); err != nil {
+		return err
+	}
+	d.printf("✔ raftex serve --id %s --join http://%s: added as a learner\n", node.FormatID(joiner), d.nodes[via].ClientAddr())
+	err = waitFor(ctx, 15*time.Second, func() bool {
+		for _, id := range d.live() {
+			if !d.nodes[id].Raft().Membership().IsVoter(joiner) {
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("%s was not promoted to voter: %w", node.FormatID(joiner), err)
+	}
+	if err := d.waitConverged(ctx); err != nil {
+		return err
+	}
+	d.printf("✔ %s caught up and was promoted to voter: the cluster has %d voters again\n", node.FormatID(joiner), len(d.ids))
+	d.pause()
+	return nil
+}
+
 // start starts (or restarts) node id and streams its events.
-func (d *demo) start(id uint64) error {
+func (d *demo) start(id uint64) error { return d.startNode(id, nil) }
+
+// startNode starts node id, bootstrapping (or restarting) it from the
+// demo's cluster, or joining it with join.
+func (d *demo) startNode(id uint64, join *raftex.Join) error {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	initial := d.cluster
+	if join != nil {
+		initial = nil
+	}
 	n, err := raftex.StartNode(raftex.Config{
 		ID: id, DataDir: filepath.Join(d.dir, node.FormatID(id)), PeerAddr: d.cluster[id],
-		InitialCluster: d.cluster, Logger: quiet,
+		InitialCluster: initial, Join: join, Logger: quiet,
 		Tune: func(c *node.Config) {
 			// Small thresholds so the demo's few hundred writes compact
 			// the log past a stopped follower.

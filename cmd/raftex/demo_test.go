@@ -30,7 +30,11 @@ func TestDemo(t *testing.T) {
 		"Step 8. The old leader",
 		"Step 9. Follower",
 		"Step 10.",
-		"Step 11. Final state: every node agrees",
+		"Step 11. Follower",
+		"⚙ CONFIG n4 added as learner",
+		"⚙ CONFIG n4 promoted to voter",
+		"was promoted to voter: the cluster has 3 voters again",
+		"Step 12. Final state: every node agrees",
 		"👑 WON election!",
 		"SNAPSHOT taken",
 		"installed the leader's snapshot",
@@ -41,6 +45,9 @@ func TestDemo(t *testing.T) {
 		if !strings.Contains(text, heading) {
 			t.Errorf("demo output lacks %q", heading)
 		}
+	}
+	if !regexp.MustCompile(`⚙ CONFIG n\d removed at index`).MatchString(text) {
+		t.Error("demo output lacks the failed node's removal")
 	}
 	rows := regexp.MustCompile(`(?m)^n\d\s+\w+\s+(\d+)\s+(\d+)\s+(\d+)\s+([0-9a-f]{16})$`).FindAllStringSubmatch(text, -1)
 	if len(rows) != 3 {
