@@ -251,7 +251,14 @@ func (n *Node) startRaft() (clusterFile, error) {
 	if joining != nil {
 		ncfg.Join = true // the leader's log or snapshot brings the configuration
 	} else {
+		// Each member's peer address travels in the configuration, as
+		// those of members added later do: a change can then refuse an
+		// address taken, and the transport follows it.
 		ncfg.InitialMembership = raft.NewMembership(cluster.ids()...)
+		ncfg.InitialMembership.Contexts = map[uint64][]byte{}
+		for id, addr := range cluster.members() {
+			ncfg.InitialMembership.Contexts[id] = []byte(addr)
+		}
 	}
 	ncfg.Logger = cfg.Logger // node and tcp add node=nX themselves
 	// ?consistency=lease asks for the leader's lease (thesis §6.4.1); the

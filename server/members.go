@@ -165,12 +165,14 @@ var changeErrors = []struct {
 	status int
 	code   string
 }{
-	{raft.ErrInvalidConfChange, http.StatusBadRequest, "invalid_change"},
-	{raft.ErrTransferTarget, http.StatusBadRequest, "invalid_target"},
+	// The node wraps its own errors around the core's: the more
+	// specific come first.
 	{node.ErrUnknownMember, http.StatusNotFound, "unknown_member"},
-	{raft.ErrConfChangePending, http.StatusConflict, "change_pending"},
 	{node.ErrDuplicateMember, http.StatusConflict, "member_exists"},
+	{raft.ErrConfChangePending, http.StatusConflict, "change_pending"},
 	{node.ErrTransferAborted, http.StatusConflict, "transfer_aborted"},
+	{raft.ErrTransferTarget, http.StatusBadRequest, "invalid_target"},
+	{raft.ErrInvalidConfChange, http.StatusBadRequest, "invalid_change"},
 }
 
 func (s *Server) writeChangeError(w http.ResponseWriter, err error) {

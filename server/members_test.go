@@ -172,10 +172,10 @@ func TestMemberChangeErrors(t *testing.T) {
 		code               string
 	}{
 		{fmt.Errorf("%w: no voter would remain", raft.ErrInvalidConfChange), "DELETE", "/v1/members/n1", "", 400, "invalid_change"},
-		{fmt.Errorf("%w: n9", node.ErrUnknownMember), "DELETE", "/v1/members/n9", "", 404, "unknown_member"},
+		{fmt.Errorf("%w: %w: n9", node.ErrUnknownMember, raft.ErrInvalidConfChange), "DELETE", "/v1/members/n9", "", 404, "unknown_member"},
 		{fmt.Errorf("%w: n9", node.ErrUnknownMember), "POST", "/v1/members/n9/promote", "", 404, "unknown_member"},
 		{fmt.Errorf("%w: at index 7", raft.ErrConfChangePending), "POST", "/v1/members", `{"id":"n4","peer_addr":"h:7004"}`, 409, "change_pending"},
-		{fmt.Errorf("%w: n2", node.ErrDuplicateMember), "POST", "/v1/members", `{"id":"n2","peer_addr":"h:7009"}`, 409, "member_exists"},
+		{fmt.Errorf("%w: %w: n2", node.ErrDuplicateMember, raft.ErrInvalidConfChange), "POST", "/v1/members", `{"id":"n2","peer_addr":"h:7009"}`, 409, "member_exists"},
 		{fmt.Errorf("%w: h:7001 is n1's", node.ErrDuplicateMember), "POST", "/v1/members", `{"id":"n4","peer_addr":"h:7001"}`, 409, "member_exists"},
 		{node.ErrTransferAborted, "POST", "/v1/leader/transfer", `{"to":"n2"}`, 409, "transfer_aborted"},
 		{fmt.Errorf("%w: n1", raft.ErrTransferTarget), "POST", "/v1/leader/transfer", `{"to":"n1"}`, 400, "invalid_target"},

@@ -178,6 +178,8 @@ type Cluster struct {
 	Initial string // the --initial-cluster of its first start
 	Poll    Poll
 	flags   []string
+	ports   *Ports
+	http    *http.Client
 	t       testing.TB
 }
 
@@ -199,7 +201,7 @@ func NewCluster(t testing.TB, cfg ClusterConfig) *Cluster {
 func PlanCluster(t testing.TB, cfg ClusterConfig) *Cluster {
 	t.Helper()
 	// Made before any process starts, so removed after they are killed.
-	c := &Cluster{Dir: t.TempDir(), Poll: cfg.Poll, flags: cfg.Flags, t: t}
+	c := &Cluster{Dir: t.TempDir(), Poll: cfg.Poll, flags: cfg.Flags, ports: cfg.Ports, http: cfg.HTTP, t: t}
 	ports := cfg.Ports.Free(t, 2*cfg.Nodes)
 	var initial []string
 	for i := range cfg.Nodes {
@@ -220,6 +222,32 @@ func (c *Cluster) ServeArgs(n *Node, withInitial bool) []string {
 		args = append(args, "--initial-cluster", c.Initial)
 	}
 	return append(args, c.flags...)
+}
+
+// Plan lays out one more node, named name, on two free ports, and starts
+// nothing: start it with Join. Its Nodes entry comes after the others'.
+func (c *Cluster) Plan(name string) *Node {
+	c.t.Helper()
+	ports := c.ports.Free(c.t, 2)
+	n := &Node{Name: name, PeerAddr: Addr(ports[0]), ClientAddr: Addr(ports[1]), HTTP: c.http}
+	n.DataDir = filepath.Join(c.Dir, n.Name)
+	c.Nodes = append(c.Nodes, n)
+	return n
+}
+
+// Join runs n with an empty data dir, joining the cluster through via's
+// client address (--join), with extra arguments (--learner), and waits
+// until it serves HTTP: by then the cluster has added it.
+func (c *Cluster) Join(n, via *Node, extra ...string) {
+	c.t.Helper()
+	args := append(c.ServeArgs(n, false), "--join", "http://"+via.ClientAddr)
+	c.StartArgs(n, append(args, extra...))
+}
+
+// Forget drops n from Nodes (a member removed from the cluster); its
+// process, if any, runs on until the test stops it.
+func (c *Cluster) Forget(n *Node) {
+	c.Nodes = slices.DeleteFunc(c.Nodes, func(o *Node) bool { return o == n })
 }
 
 // Start runs n, with --initial-cluster, and waits until it serves HTTP.
