@@ -101,8 +101,8 @@ func cmpName(a, b string) int {
 
 // TestReplaceFailedNodeUnderLoad: n3 is killed for good while clients
 // write; it is removed, and n4 joins in its place with --join, caught up
-// and promoted; every acknowledged write is on n1, n2 and n4, and the
-// history is linearizable (porcupine).
+// and promoted, and restarts from its data dir alone; every acknowledged
+// write is on n1, n2 and n4, and the history is linearizable (porcupine).
 func TestReplaceFailedNodeUnderLoad(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 3)
@@ -122,6 +122,13 @@ func TestReplaceFailedNodeUnderLoad(t *testing.T) {
 	c.Join(n4, n2)
 	waitMembers(t, []*e2etest.Node{n1, n2, n4}, []string{"n1", "n2", "n4"}, nil)
 	l.waitWrites(30, "with n4 a voter")
+	// A joined node restarts from its data dir alone: no --join, no
+	// --initial-cluster.
+	if code := c.Stop(n4); code != 0 {
+		t.Fatalf("n4 exited %d on SIGTERM", code)
+	}
+	c.Restart(n4)
+	c.Leader()
 	// n4 carries the cluster now: with n1 down, n2 and n4 are a quorum.
 	c.Kill(n1)
 	l.waitWrites(30, "with n1 down: n2 and n4 commit")
