@@ -304,8 +304,8 @@ func TestServeFlags(t *testing.T) {
 			}
 		}
 	}
-	want := "--client-addr --cors-origins --data-dir --enable-pprof --help --id --initial-cluster --listen-client-addr --listen-peer-addr --log-format " +
-		"--max-requests --max-requests-per-client --max-streams --peer-addr --request-timeout --token-ttl"
+	want := "--client-addr --cors-origins --data-dir --enable-pprof --help --id --initial-cluster --join --learner --listen-client-addr --listen-peer-addr --log-format " +
+		"--max-requests --max-requests-per-client --max-streams --password --peer-addr --request-timeout --token-ttl --user"
 	if got := strings.Join(flags, " "); got != want {
 		t.Errorf("serve flags: %s\nwant: %s", got, want)
 	}
