@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/raftex/raftex/raft"
 )
 
 // TestServesFiles: every file the page needs is embedded and served with
@@ -189,5 +191,20 @@ func TestJavaScriptHelpers(t *testing.T) {
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
+	}
+}
+
+// TestEveryEventKindHasAnIcon: the timeline draws each kind of event the
+// core and the runtime emit with an icon of its own (KIND_ICONS), not the
+// fallback dot for a kind added later.
+func TestEveryEventKindHasAnIcon(t *testing.T) {
+	b, err := fs.ReadFile(Static, "static/js/icons.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := raft.EventKind(1); !strings.HasPrefix(k.String(), "event("); k++ {
+		if !regexp.MustCompile(`\b` + k.String() + `: "`).Match(b) {
+			t.Errorf("KIND_ICONS has no icon for %s", k)
+		}
 	}
 }

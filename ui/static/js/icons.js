@@ -25,6 +25,7 @@ const PATHS = {
   left: "M13.5 8h-10M7 4.5L3.5 8L7 11.5",
   dot: "M8 6.5a1.5 1.5 0 1 0 0 3a1.5 1.5 0 1 0 0-3",
   warning: "M8 2.5L14 13H2zM8 6.5v3M8 11v.5",
+  gear: "M8 5.5a2.5 2.5 0 1 0 0 5a2.5 2.5 0 1 0 0-5M8 1.5v2M8 12.5v2M1.5 8h2M12.5 8h2M3.4 3.4l1.4 1.4M11.2 11.2l1.4 1.4M3.4 12.6l1.4-1.4M11.2 4.8l1.4-1.4",
 };
 
 // KIND_ICONS names the icon of each event kind.
@@ -34,6 +35,8 @@ export const KIND_ICONS = {
   leader_changed: "compass", message_sent: "right", message_received: "left", commit_advanced: "check",
   applied: "inbox", snapshot_taken: "camera", snapshot_sent: "box", snapshot_restored: "box",
   snapshot_installed: "box", step_down: "down", leadership_transfer: "shuffle",
+  leadership_transfer_aborted: "warning", member_added: "gear", member_promoted: "gear",
+  member_removed: "gear", conf_changed: "gear",
 };
 
 // icon returns the named icon as an <svg> element (class "icon",

@@ -13,6 +13,8 @@ export const MAX = 200;
 // LOOKBACK is how many of a category's newest rows an event may fold into.
 export const LOOKBACK = 12;
 const CATEGORIES = ["state", "rpc", "commit", "snapshot"];
+// BAD_KINDS are shown in red: a refusal, a lost or abandoned leadership.
+const BAD_KINDS = new Set(["step_down", "vote_rejected", "leadership_transfer_aborted"]);
 
 // key says which events are the same, for folding.
 export function eventKey(ev) {
@@ -83,7 +85,7 @@ export class Timeline {
       return;
     }
     this.list.replaceChildren(...rows.map(({ ev, at, first, count }) => el("li", {
-      class: ev.reject || ev.kind === "step_down" || ev.kind === "vote_rejected" ? "bad" : null,
+      class: ev.reject || BAD_KINDS.has(ev.kind) ? "bad" : null,
       "data-kind": ev.kind, "data-category": ev.category, "data-from": `n${ev.node}`, "data-from-role": ev.role,
       "data-count": count,
       title: count > 1 ? `${count} times, first at ${clock(first)}` : null,
