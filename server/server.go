@@ -3,8 +3,10 @@
 // the authenticated peer connection (§8: clients are redirected to the
 // leader; we forward on their behalf so the answer is the same whichever
 // node the client picked) and serves linearizable reads itself after
-// obtaining a read index from the leader (thesis §6.4). The client API has
-// no route that accepts raw commands. docs/api.md documents every route.
+// obtaining a read index from the leader (thesis §6.4). Membership changes
+// and leadership transfers run on the leader: a follower relays them to the
+// leader's client address (members.go). The client API has no route that
+// accepts raw commands. docs/api.md documents every route.
 package server
 
 import (
