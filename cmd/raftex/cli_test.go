@@ -85,15 +85,15 @@ func TestCLIUsageGolden(t *testing.T) {
 	}
 }
 
-// TestCLIHelpGolden: --help of the key-value commands and serve, every
-// flag with its variable.
+// TestCLIHelpGolden: --help of the key-value commands, serve and the
+// membership commands, every flag with its variable.
 func TestCLIHelpGolden(t *testing.T) {
-	for _, cmd := range []string{"put", "get", "del", "status", "serve", "health", "bench"} {
-		stdout, _, code := runCLI(t, cmd, "--help")
+	for _, cmd := range []string{"put", "get", "del", "status", "serve", "health", "bench", "member add", "leader transfer"} {
+		stdout, _, code := runCLI(t, append(strings.Fields(cmd), "--help")...)
 		if code != 0 {
 			t.Fatalf("%s --help: exit %d", cmd, code)
 		}
-		golden(t, "help_"+cmd, stdout)
+		golden(t, "help_"+strings.ReplaceAll(cmd, " ", "_"), stdout)
 	}
 }
 
