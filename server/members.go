@@ -48,8 +48,9 @@ type TransferJSON struct {
 // that does not lead answers it 503 rather than forwarding it again.
 const headerForwarded = "Raftex-Forwarded-By"
 
-// memberRoutes mounts the membership and leadership-transfer routes (root
-// only once auth is enabled: they are absent from routeAccess).
+// memberRoutes mounts the membership and leadership-transfer routes (in
+// routeAccess: the list for any user, the changes for root alone once auth
+// is enabled).
 func (s *Server) memberRoutes() {
 	s.mux.HandleFunc("GET /v1/members", s.handleMembers)
 	s.mux.HandleFunc("POST /v1/members", s.onLeader(s.handleAddMember))
