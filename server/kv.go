@@ -11,6 +11,7 @@ import (
 
 	"github.com/raftex/raftex/auth"
 	"github.com/raftex/raftex/kv"
+	"github.com/raftex/raftex/kvapi"
 )
 
 const (
@@ -199,7 +200,7 @@ var resultCodes = []struct {
 	code   string
 	status int
 }{
-	{kv.ErrCASMismatch, "cas_mismatch", http.StatusConflict},
+	{kvapi.ErrCASMismatch, "cas_mismatch", http.StatusConflict},
 	{kv.ErrKeyEmpty, "key_empty", http.StatusBadRequest},
 	{kv.ErrKeyTooLong, "key_too_long", http.StatusBadRequest},
 	{kv.ErrValueTooBig, "value_too_big", http.StatusRequestEntityTooLarge},
@@ -244,7 +245,7 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request, cmd kv.Command)
 	// The state machine refused it: nothing applied.
 	code, status := resultError(res.Err)
 	body := errorBody{Error: res.Err.Error(), Code: code}
-	var mismatch *kv.CASMismatchError
+	var mismatch *kvapi.CASMismatchError
 	if errors.As(res.Err, &mismatch) {
 		body.Revision = &mismatch.Revision
 	}

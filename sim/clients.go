@@ -9,6 +9,7 @@ import (
 	"github.com/raftex/raftex/auth"
 	"github.com/raftex/raftex/internal/kvmodel"
 	"github.com/raftex/raftex/kv"
+	"github.com/raftex/raftex/kvapi"
 )
 
 // client is a simulated client with an exactly-once session (thesis
@@ -151,7 +152,7 @@ func writeOutput(r kv.Result) (kvmodel.Output, error) {
 	switch {
 	case r.Err == nil:
 		return kvmodel.Output{Rev: r.Revision, Deleted: r.Deleted}, nil
-	case errors.Is(r.Err, kv.ErrCASMismatch):
+	case errors.Is(r.Err, kvapi.ErrCASMismatch):
 		return kvmodel.Output{Mismatch: true, Rev: r.Revision}, nil
 	case errors.Is(r.Err, kv.ErrSessionExpired):
 		return kvmodel.Output{SessionExpired: true}, nil
