@@ -114,6 +114,8 @@ func (s *Store) CompactRevision() uint64 {
 type Watcher struct {
 	s      *Store
 	prefix []byte
+	// exact: only the key prefix itself (WatchKey).
+	exact bool
 	// next is the first revision not yet delivered.
 	next   uint64
 	closed bool
@@ -124,6 +126,15 @@ type Watcher struct {
 // It returns a *kvapi.CompactedError when the history no longer holds
 // from, and ErrTooManyWatchers beyond Config.MaxWatchers.
 func (s *Store) Watch(prefix []byte, from uint64) (*Watcher, error) {
+	return s.watch(prefix, false, from)
+}
+
+// WatchKey is Watch of one key.
+func (s *Store) WatchKey(key []byte, from uint64) (*Watcher, error) {
+	return s.watch(key, true, from)
+}
+
+func (s *Store) watch(prefix []byte, exact bool, from uint64) (*Watcher, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	from = max(from, 1)
@@ -134,7 +145,7 @@ func (s *Store) Watch(prefix []byte, from uint64) (*Watcher, error) {
 		return nil, fmt.Errorf("%w (%d)", ErrTooManyWatchers, s.cfg.MaxWatchers)
 	}
 	s.watchers++
-	return &Watcher{s: s, prefix: bytes.Clone(prefix), next: from}, nil
+	return &Watcher{s: s, prefix: bytes.Clone(prefix), exact: exact, next: from}, nil
 }
 
 // Close releases the watcher's place. It is idempotent; not concurrent
@@ -181,7 +192,7 @@ func (w *Watcher) poll() (kvapi.Event, <-chan struct{}, error) {
 		ev := h.events[i]
 		var changes []kvapi.Change
 		for _, c := range ev.changes {
-			if bytes.HasPrefix(c.Key, w.prefix) {
+			if bytes.HasPrefix(c.Key, w.prefix) && (!w.exact || len(c.Key) == len(w.prefix)) {
 				changes = append(changes, c)
 			}
 		}

@@ -76,13 +76,14 @@ type KeyValue struct {
 }
 
 // MarshalJSON gives {"key" or "key_base64", "value" (base64, absent when
-// nil), "revision"}.
+// nil: a keys-only listing), "revision"}.
 func (kv KeyValue) MarshalJSON() ([]byte, error) {
-	return json.Marshal(struct {
-		jsonKey
-		Value    []byte `json:"value,omitempty"`
-		Revision uint64 `json:"revision"`
-	}{keyOf(kv.Key), kv.Value, kv.Revision})
+	m := KeyJSON(kv.Key)
+	if kv.Value != nil {
+		m["value"] = kv.Value
+	}
+	m["revision"] = kv.Revision
+	return json.Marshal(m)
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.

@@ -93,6 +93,19 @@ func TestAccess_EveryRoute(t *testing.T) {
 			{"GET", "/metrics", "", "bob", ""},
 			{"GET", "/v1/events", "", "bob", ""},
 			{"POST", "/v1/sessions", "", "bob", ""},
+			// A range, a watch or a prefix delete needs the permission over
+			// the whole prefix; a transaction on every key it touches.
+			{"GET", "/v1/kv?prefix=r/", "", "alice", "bob"},
+			{"GET", "/v1/kv?prefix=r", "", "root", "alice"},
+			{"GET", "/v1/kv", "", "root", "alice"},
+			{"DELETE", "/v1/kv?prefix=w/", "", "alice", "bob"},
+			{"DELETE", "/v1/kv?prefix=w", "", "root", "alice"},
+			{"DELETE", "/v1/kv?all=true", "", "root", "alice"},
+			{"POST", "/v1/txn", `{"compare":[{"key":"r/x","exists":true}],"success":[{"op":"put","key":"w/x","value":""}],"failure":[{"op":"get","key":"r/y"}]}`, "alice", "bob"},
+			{"POST", "/v1/txn", `{"success":[{"op":"get","key":"w/x"}],"failure":[{"op":"delete","key":"r/x"}]}`, "root", "alice"},
+			{"GET", "/v1/watch?prefix=r/", "", "", "bob"}, // served, it streams: its grant is in TestRoutes_Watch
+			{"GET", "/v1/watch?prefix=", "", "", "alice"},
+			{"GET", "/v1/watch?key=x", "", "", "alice"},
 			{"GET", "/v1/kv/r/x", "", "alice", "bob"},
 			{"GET", "/v1/kv/w/x?consistency=stale", "", "alice", "bob"},
 			{"PUT", "/v1/kv/w/x", "v", "alice", "bob"},

@@ -63,7 +63,10 @@ func (s *Server) handleKV(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, key []byte) {
+// readBarrier waits until a read of the consistency the request asks for
+// (?consistency=, linearizable by default) is safe on this node, or
+// answers the error and returns false.
+func (s *Server) readBarrier(w http.ResponseWriter, r *http.Request) bool {
 	consistency := "linearizable"
 	if v, ok := r.URL.Query()["consistency"]; ok {
 		consistency = v[0] // given, even empty: it must be one of the three
@@ -80,10 +83,17 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, key []byte) {
 		// Served from this node's state, which may be behind.
 	default:
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("consistency %q is not linearizable, lease or stale", consistency))
-		return
+		return false
 	}
 	if err != nil {
 		s.writeUnavailable(w, err)
+		return false
+	}
+	return true
+}
+
+func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, key []byte) {
+	if !s.readBarrier(w, r) {
 		return
 	}
 	// Checked against the state the read sees: after the barrier, every
@@ -208,6 +218,7 @@ var resultCodes = []struct {
 	// The client registers anew and retries.
 	{kv.ErrSessionExpired, "session_expired", http.StatusPreconditionFailed},
 	{kv.ErrSeqReused, "seq_reused", http.StatusBadRequest},
+	{kv.ErrTxnTooBig, "txn_too_big", http.StatusBadRequest},
 	{auth.ErrUnauthenticated, "unauthenticated", http.StatusUnauthorized},
 	{auth.ErrPermissionDenied, "permission_denied", http.StatusForbidden},
 	{auth.ErrUserExists, "user_exists", http.StatusConflict},
