@@ -111,6 +111,8 @@ type ListOptions struct {
 	Limit int
 	// KeysOnly leaves the values out.
 	KeysOnly bool
+	// Consistency of the listing (Linearizable by default).
+	Consistency Consistency
 }
 
 // ListResult is a page of a range in key order: More says keys follow

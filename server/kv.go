@@ -67,29 +67,45 @@ func (s *Server) handleKV(w http.ResponseWriter, r *http.Request) {
 // (?consistency=, linearizable by default) is safe on this node, or
 // answers the error and returns false.
 func (s *Server) readBarrier(w http.ResponseWriter, r *http.Request) bool {
-	consistency := "linearizable"
+	consistency := kvapi.Linearizable
 	if v, ok := r.URL.Query()["consistency"]; ok {
-		consistency = v[0] // given, even empty: it must be one of the three
+		consistency = kvapi.Consistency(v[0]) // given, even empty: it must be one of the three
 	}
 	ctx, cancel := s.requestContext(r)
 	defer cancel()
-	var err error
-	switch consistency {
-	case "linearizable":
-		err = s.waitRead(ctx, s.node.Read)
-	case "lease":
-		err = s.waitRead(ctx, s.node.ReadLease)
-	case "stale":
-		// Served from this node's state, which may be behind.
-	default:
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("consistency %q is not linearizable, lease or stale", consistency))
+	err := s.ReadAt(ctx, consistency)
+	var bad badConsistency
+	switch {
+	case errors.As(err, &bad):
+		writeError(w, http.StatusBadRequest, err.Error())
 		return false
-	}
-	if err != nil {
+	case err != nil:
 		s.writeUnavailable(w, err)
 		return false
 	}
 	return true
+}
+
+type badConsistency string
+
+func (b badConsistency) Error() string {
+	return fmt.Sprintf("consistency %q is not linearizable, lease or stale", string(b))
+}
+
+// ReadAt returns once a read of consistency c is safe on this node:
+// linearizable after a read index (thesis §6.4), lease under the
+// leader's lease (§6.4.1), stale at once; it waits through elections
+// until ctx ends.
+func (s *Server) ReadAt(ctx context.Context, c kvapi.Consistency) error {
+	switch c {
+	case kvapi.Linearizable:
+		return s.waitRead(ctx, s.node.Read)
+	case kvapi.Lease:
+		return s.waitRead(ctx, s.node.ReadLease)
+	case kvapi.Stale:
+		return nil // served from this node's state, which may be behind
+	}
+	return badConsistency(c)
 }
 
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, key []byte) {

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/raftex/raftex/client"
+	"github.com/raftex/raftex/kvapi"
 )
 
 const defaultEndpoints = "127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003"
@@ -113,11 +114,11 @@ func printJSON(w io.Writer, v any) error {
 // clientExit maps client errors to exit codes and says what happened to
 // key.
 func clientExit(err error, key string) error {
-	var mismatch *client.CASMismatchError
+	var mismatch *kvapi.CASMismatchError
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, client.ErrNotFound):
+	case errors.Is(err, kvapi.ErrNotFound):
 		return &exitError{exitNotFound, fmt.Errorf("key %q not found", key)}
 	case errors.As(err, &mismatch) && mismatch.Revision == 0:
 		return &exitError{exitCASMismatch, fmt.Errorf("revision mismatch: key %q is absent (revision 0)", key)}
@@ -147,14 +148,14 @@ func addCAS(cmd *cobra.Command, usage string) *casFlag {
 }
 
 // options turns --cas into a write option when given.
-func (c *casFlag) options() ([]client.WriteOption, error) {
+func (c *casFlag) options() ([]kvapi.WriteOption, error) {
 	if !c.cmd.Flags().Changed("cas") {
 		return nil, nil
 	}
 	if c.rev < 0 {
 		return nil, usageError("--cas must be a revision >= 0, got %d", c.rev)
 	}
-	return []client.WriteOption{client.WithCAS(uint64(c.rev))}, nil
+	return []kvapi.WriteOption{kvapi.WithCAS(uint64(c.rev))}, nil
 }
 
 func putCmd() *cobra.Command {
@@ -175,7 +176,7 @@ func putCmd() *cobra.Command {
 				return err
 			}
 			defer cancel()
-			rev, err := c.Put(ctx, args[0], []byte(args[1]), opts...)
+			rev, err := c.Set(ctx, args[0], []byte(args[1]), opts...)
 			if err != nil {
 				return clientExit(err, args[0])
 			}
@@ -211,7 +212,7 @@ func getCmd() *cobra.Command {
 				return err
 			}
 			defer cancel()
-			v, rev, err := c.Get(ctx, args[0], client.Consistency(consistency.value))
+			v, rev, err := c.Get(ctx, args[0], kvapi.WithConsistency(kvapi.Consistency(consistency.value)))
 			if err != nil {
 				return clientExit(err, args[0])
 			}
@@ -261,7 +262,7 @@ func delCmd() *cobra.Command {
 				return clientExit(err, args[0])
 			}
 			if !deleted {
-				return clientExit(client.ErrNotFound, args[0])
+				return clientExit(kvapi.ErrNotFound, args[0])
 			}
 			out := cmd.OutOrStdout()
 			switch output.value {
