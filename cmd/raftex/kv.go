@@ -242,12 +242,31 @@ func getCmd() *cobra.Command {
 func delCmd() *cobra.Command {
 	var f clientFlags
 	var cas *casFlag
+	var prefix, all bool
 	var output *enumFlag
 	cmd := &cobra.Command{
-		Use:   "del KEY",
-		Short: "Delete KEY",
-		Args:  cobra.ExactArgs(1),
+		Use:   "del [KEY]",
+		Short: "Delete KEY; with --prefix every key under it, with --all every key, as one revision",
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// Checked here, once the environment is bound (RAFTEX_ALL).
+			switch {
+			case all && (prefix || len(args) != 0 || cmd.Flags().Changed("cas")):
+				return usageError("--all takes no KEY, --prefix or --cas (usage: %s)", cmd.UseLine())
+			case prefix && cmd.Flags().Changed("cas"):
+				return usageError("--prefix takes no --cas (usage: %s)", cmd.UseLine())
+			case prefix && (len(args) == 0 || args[0] == ""):
+				return usageError("an empty prefix deletes every key: say --all (usage: %s)", cmd.UseLine())
+			case !all && len(args) == 0:
+				return usageError("del needs a KEY (usage: %s)", cmd.UseLine())
+			}
+			if all || prefix {
+				p := ""
+				if len(args) == 1 {
+					p = args[0]
+				}
+				return delPrefix(cmd, &f, output, p, all)
+			}
 			opts, err := cas.options()
 			if err != nil {
 				return err
@@ -278,6 +297,8 @@ func delCmd() *cobra.Command {
 	}
 	f.add(cmd)
 	cas = addCAS(cmd, "delete only if the key's revision is this")
+	cmd.Flags().BoolVar(&prefix, "prefix", false, "delete every key that starts with the argument, as one revision (-o json: the count)")
+	cmd.Flags().BoolVar(&all, "all", false, "delete every key, as one revision")
 	output = addOutput(cmd, outputText, outputJSON, outputRevision)
 	return cmd
 }
