@@ -82,6 +82,11 @@ type Config struct {
 	// Limits bound the HTTP API's connections and requests; zero fields
 	// take server.DefaultLimits'.
 	Limits server.Limits
+	// WatchHistory and WatchHistoryBytes bound the changes this node keeps
+	// for watches (a watch from before them answers 410); MaxWatchers
+	// bounds its open watches. Zero: kv.DefaultHistoryCount,
+	// kv.DefaultHistoryBytes, kv.DefaultMaxWatchers.
+	WatchHistory, WatchHistoryBytes, MaxWatchers int
 }
 
 // Node is a running member. Its methods are safe for concurrent use.
@@ -238,7 +243,7 @@ func (n *Node) startRaft() (clusterFile, error) {
 	n.story.ObserveRecovery(inspect.Recovery{Entries: rec.Entries, FirstIndex: rec.FirstIndex, LastIndex: rec.LastIndex,
 		SnapshotIndex: rec.SnapshotIndex, Term: rec.Term, Duration: rec.Duration})
 	ncfg.Observer = observers{n.metrics, n.story}
-	n.kv = kv.New(kv.Config{})
+	n.kv = kv.New(kv.Config{HistoryCount: cfg.WatchHistory, HistoryBytes: cfg.WatchHistoryBytes, MaxWatchers: cfg.MaxWatchers})
 	n.trans = trans
 	n.node, err = node.Start(ncfg, n.kv, store, trans)
 	if err != nil {
