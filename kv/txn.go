@@ -95,13 +95,18 @@ func decodeTxn(b []byte) (kvapi.Txn, error) {
 	return t, d.err
 }
 
-// TxnCommand returns the command of a transaction, checking it first.
+// TxnCommand returns the command of a transaction, checking it first
+// against this store's limits.
 func (s *Store) TxnCommand(t kvapi.Txn) (Command, error) {
 	if err := s.validateTxn(t); err != nil {
 		return Command{}, err
 	}
-	return Command{Op: OpTxn, Value: encodeTxn(t)}, nil
+	return Txn(t), nil
 }
+
+// Txn returns the command of a transaction, unchecked (the state machine
+// checks it again at apply).
+func Txn(t kvapi.Txn) Command { return Command{Op: OpTxn, Value: encodeTxn(t)} }
 
 func (s *Store) validateTxn(t kvapi.Txn) error {
 	if len(t.Compare) > kvapi.MaxTxnOps || len(t.Success) > kvapi.MaxTxnOps || len(t.Failure) > kvapi.MaxTxnOps {

@@ -151,7 +151,7 @@ func (n *node) start() error {
 	if err != nil {
 		return fmt.Errorf("recovery failed: %w", err)
 	}
-	n.store, n.kv = st, kv.New(kv.Config{SessionTTL: n.s.p.sessionTTL, MaxSessions: n.s.p.maxSessions})
+	n.store, n.kv = st, kv.New(kv.Config{SessionTTL: n.s.p.sessionTTL, MaxSessions: n.s.p.maxSessions, HistoryCount: n.s.p.historyCount})
 	n.cfg = n.config()
 	n.m, n.ap, err = nodepkg.NewMachine(n.cfg, st, observedFSM{n}, simEnv{n}, n.runtimeEvent)
 	if err != nil {
@@ -376,6 +376,7 @@ func (n *node) runtimeEvent(e raft.Event) {
 	switch e.Kind {
 	case raft.EventSnapshotInstalled:
 		n.s.stats.Snapshots++
+		n.s.watches.poll(n)
 		n.s.chk.restored(n, e.Index)
 		n.s.tr.add(trSnapshot, n.id, e.Index, 0)
 	case raft.EventSnapshotTaken:
@@ -399,6 +400,7 @@ func (f observedFSM) Apply(e raft.Entry) any {
 	first := n.s.chk.applied(n, e)
 	n.s.tr.add(trApply, n.id, e.Index, e.Term)
 	n.s.clients.applied(first, e.Data, res)
+	n.s.watches.applied(n, first, e)
 	return res
 }
 
