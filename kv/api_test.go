@@ -6,11 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/raftex/raftex/kvapi"
+	"github.com/raftex/raftex/raft"
 )
 
 func (a *applier) txn(t kvapi.Txn) (*kvapi.TxnResponse, Result) {
@@ -434,4 +439,59 @@ func TestHistory_BoundedByBytes(t *testing.T) {
 	if got := a.s.CompactRevision(); got != 7 {
 		t.Fatalf("compact revision %d, want 7 (three revisions kept)", got)
 	}
+}
+
+// BenchmarkWatchFanout: 1,000 watchers of one prefix on one store, each
+// a goroutine taking events as a watch stream's handler does; an op is one
+// applied write delivered to every watcher. It reports the events
+// delivered per second and the memory of a watcher with its goroutine.
+//
+//	go test -run '^$' -bench BenchmarkWatchFanout -benchtime 20000x ./kv/
+func BenchmarkWatchFanout(b *testing.B) {
+	const watchers = 1000
+	s := New(Config{})
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapInuse + ms.StackInuse
+	}
+	before := heap()
+	var got atomic.Int64
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	want := int64(b.N)
+	for range watchers {
+		w, err := s.Watch([]byte("fan/"), 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer w.Close()
+			for mine := int64(0); mine < want; mine++ {
+				if _, err := w.Next(ctx); err != nil {
+					return
+				}
+				got.Add(1)
+			}
+		}()
+	}
+	perWatcher := float64(heap()-before) / watchers
+	value := []byte("value")
+	b.ResetTimer()
+	start := time.Now()
+	for i := range want {
+		s.Apply(raft.Entry{Index: uint64(i + 1), Data: set(fmt.Sprintf("fan/%d", i%100), string(value)).Encode()})
+	}
+	for got.Load() < want*watchers {
+		runtime.Gosched()
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	wg.Wait()
+	b.ReportMetric(float64(want*watchers)/elapsed.Seconds(), "events/s")
+	b.ReportMetric(perWatcher, "B/watcher")
 }
