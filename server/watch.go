@@ -128,13 +128,12 @@ func (s *Server) streamWatch(w http.ResponseWriter, r *http.Request, watcher *kv
 	defer cancel()
 	stop := context.AfterFunc(s.watchCtx, cancel)
 	defer stop()
-	send := func(msg string) bool {
+	write := func(msg string) bool {
 		rc.SetWriteDeadline(time.Now().Add(s.cfg.WatchWriteTimeout))
-		if _, err := io.WriteString(w, msg); err != nil {
-			return false
-		}
-		return rc.Flush() == nil
+		_, err := io.WriteString(w, msg)
+		return err == nil
 	}
+	send := func(msg string) bool { return write(msg) && rc.Flush() == nil }
 	// retry: tells EventSource to reconnect after 1 s (with Last-Event-ID).
 	if !send("retry: 1000\n\n") {
 		return
@@ -143,25 +142,39 @@ func (s *Server) streamWatch(w http.ResponseWriter, r *http.Request, watcher *kv
 		wait, cancelWait := context.WithTimeout(ctx, s.cfg.WatchHeartbeat)
 		ev, err := watcher.Next(wait)
 		cancelWait()
-		var ce *kvapi.CompactedError
-		switch {
-		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			if !send(": heartbeat\n\n") {
 				return
 			}
 			continue
-		case errors.As(err, &ce):
+		}
+		// Write what is there already, then flush once: one write per
+		// batch of revisions, not per event.
+		for err == nil {
+			if !write(formatEvent(ev)) {
+				return
+			}
+			ev, err = watcher.Next(expired)
+		}
+		var ce *kvapi.CompactedError
+		if errors.As(err, &ce) {
 			b, _ := json.Marshal(compacted(ce))
 			send("event: compacted\ndata: " + string(b) + "\n\n")
 			return
-		case err != nil:
-			return
 		}
-		if !send(formatEvent(ev)) {
+		if ctx.Err() != nil || rc.Flush() != nil {
 			return
 		}
 	}
 }
+
+// expired is a context already ended: Next then returns what is there
+// without waiting.
+var expired = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
 
 // formatEvent is one revision's message: "put" or "delete" when it
 // changed one watched key, "batch" when several.
