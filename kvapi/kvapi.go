@@ -130,14 +130,6 @@ type jsonKey struct {
 	KeyBase64 []byte  `json:"key_base64,omitempty"`
 }
 
-func keyOf(k []byte) jsonKey {
-	if utf8.Valid(k) {
-		s := string(k)
-		return jsonKey{Key: &s}
-	}
-	return jsonKey{KeyBase64: k}
-}
-
 func (j jsonKey) key() ([]byte, error) {
 	switch {
 	case j.Key != nil && j.KeyBase64 != nil:
