@@ -268,9 +268,11 @@ func stepTxn(ks keyStates, in Input, out Output) (bool, map[string]state) {
 	case out.SessionExpired:
 		return true, next
 	case out.Unknown:
-		// Applied here (see the package documentation). A Txn's outcome
-		// is known once a key is known to be off its expected revision;
-		// the simulator, the one user of Txn, never records Unknown.
+		// Applied here (see the package documentation): it wrote, unless a
+		// key is known to be off its expected revision. When a revision is
+		// not known, writing is one possibility; the other, a failed
+		// compare, had no effect, the same as its linearization after
+		// every other operation, which porcupine tries too.
 		for i, k := range in.Keys {
 			if st := ks.get(k); st.revKnown && !st.revIs(in.Expects[i]) {
 				return true, next
