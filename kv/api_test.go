@@ -495,3 +495,56 @@ func BenchmarkWatchFanout(b *testing.B) {
 	b.ReportMetric(float64(want*watchers)/elapsed.Seconds(), "events/s")
 	b.ReportMetric(perWatcher, "B/watcher")
 }
+
+// TestList_ConcurrentWithApply: pages read while another goroutine
+// applies sets, deletes and prefix deletes never repeat a key nor skip
+// one that no write touches (run with -race in CI).
+func TestList_ConcurrentWithApply(t *testing.T) {
+	s := New(Config{})
+	index := uint64(0)
+	apply := func(c Command) {
+		index++
+		s.Apply(raft.Entry{Index: index, Data: c.Encode()})
+	}
+	for i := range 300 {
+		apply(set(fmt.Sprintf("p/stable/%03d", i), "v"))
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		rng := rand.New(rand.NewPCG(5, 6))
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			k := fmt.Sprintf("p/churn/%03d", rng.IntN(100))
+			switch rng.IntN(10) {
+			case 0:
+				apply(DeletePrefix([]byte("p/churn/0")))
+			case 1, 2, 3:
+				apply(del(k))
+			default:
+				apply(set(k, "w"))
+			}
+		}
+	})
+	for range 200 {
+		got := listAll(s, "p/", 7, func() {})
+		stable := 0
+		for i := range got {
+			if i > 0 && bytes.Compare(got[i-1].Key, got[i].Key) >= 0 {
+				t.Fatalf("%q then %q: repeated or out of order", got[i-1].Key, got[i].Key)
+			}
+			if bytes.HasPrefix(got[i].Key, []byte("p/stable/")) {
+				stable++
+			}
+		}
+		if stable != 300 {
+			t.Fatalf("a listing has %d of the 300 keys no write touches", stable)
+		}
+	}
+	close(done)
+	wg.Wait()
+}
