@@ -95,6 +95,14 @@ func decodeTxn(b []byte) (kvapi.Txn, error) {
 	return t, d.err
 }
 
+// DecodeTxn returns the transaction an OpTxn command carries.
+func (c Command) DecodeTxn() (kvapi.Txn, error) {
+	if c.Op != OpTxn {
+		return kvapi.Txn{}, fmt.Errorf("%w: op %d is no transaction", ErrBadCommand, c.Op)
+	}
+	return decodeTxn(c.Value)
+}
+
 // TxnCommand returns the command of a transaction, checking it first
 // against this store's limits.
 func (s *Store) TxnCommand(t kvapi.Txn) (Command, error) {

@@ -415,10 +415,26 @@ func (n *node) checkAuth(before *auth.State, e raft.Entry, res any) {
 	}
 	need := auth.NeedUser
 	switch cmd.Op {
-	case kv.OpSet, kv.OpDelete:
+	case kv.OpSet, kv.OpDelete, kv.OpDeletePrefix:
 		need = auth.NeedWrite
 	case kv.OpAuth:
 		need = auth.NeedRoot
+	case kv.OpTxn:
+		// Every key it touches, in both branches.
+		t, err := cmd.DecodeTxn()
+		if err == nil {
+			err = t.Keys(func(key []byte, write bool) error {
+				need := auth.NeedRead
+				if write {
+					need = auth.NeedWrite
+				}
+				return before.Allow(cmd.User, need, key)
+			})
+		}
+		if err != nil {
+			n.s.fail("Auth", fmt.Sprintf("node %d: entry %d (a transaction by %q) applied though %v", n.id, e.Index, cmd.User, err))
+		}
+		return
 	}
 	if err := before.Allow(cmd.User, need, cmd.Key); err != nil {
 		n.s.fail("Auth", fmt.Sprintf("node %d: entry %d (op %d by %q) applied though %v", n.id, e.Index, cmd.Op, cmd.User, err))
