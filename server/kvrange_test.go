@@ -223,3 +223,17 @@ func TestRoutes_Watch(t *testing.T) {
 		}
 	})
 }
+
+// TestRoutes_WatchersBounded: beyond kv.Config.MaxWatchers a watch is
+// refused with 429, and a closed stream frees its place.
+func TestRoutes_WatchersBounded(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		s, _ := oneNodeWith(t, kv.Config{MaxWatchers: 1}, Config{})
+		l := serveHTTP(t, s)
+		first := watch(t, l, "/v1/watch?prefix=a", http.StatusOK)
+		watch(t, l, "/v1/watch?prefix=b", http.StatusTooManyRequests)
+		first.c.Close()
+		synctest.Wait()
+		watch(t, l, "/v1/watch?prefix=b", http.StatusOK)
+	})
+}
