@@ -305,7 +305,7 @@ func TestServeFlags(t *testing.T) {
 		}
 	}
 	want := "--client-addr --cors-origins --data-dir --enable-pprof --help --id --initial-cluster --listen-client-addr --listen-peer-addr --log-format " +
-		"--max-requests --max-requests-per-client --max-streams --peer-addr --request-timeout --token-ttl"
+		"--max-requests --max-requests-per-client --max-streams --max-watchers --peer-addr --request-timeout --token-ttl --watch-history --watch-history-bytes"
 	if got := strings.Join(flags, " "); got != want {
 		t.Errorf("serve flags: %s\nwant: %s", got, want)
 	}
