@@ -321,3 +321,26 @@ func TestAuthenticate_Policy(t *testing.T) {
 		}
 	}
 }
+
+// TestAccess_WatchEndsWhenAccessIsLost: a watch stream ends before the
+// next change once its user may no longer read the prefix; reconnecting
+// is refused.
+func TestAccess_WatchEndsWhenAccessIsLost(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		s, tok := authNode(t)
+		l := serveHTTP(t, s)
+		w := watch(t, l, "/v1/watch?prefix=w/", http.StatusOK, bearer(tok["alice"])...)
+		serve(s, "PUT", "/v1/kv/w/a", "1", bearer(tok["root"])...)
+		if ev := w.next(t); ev.event != "put" {
+			t.Fatalf("first event %v, want the put", ev)
+		}
+		if code, body := serve(s, "DELETE", "/v1/auth/users/alice", "", bearer(tok["root"])...); code != http.StatusOK {
+			t.Fatalf("delete alice: %d %v", code, body)
+		}
+		serve(s, "PUT", "/v1/kv/w/b", "2", bearer(tok["root"])...)
+		if ev := w.next(t); ev != (sseEvent{}) {
+			t.Fatalf("after alice lost access the stream delivered %v", ev)
+		}
+		watch(t, l, "/v1/watch?prefix=w/", http.StatusUnauthorized, bearer(tok["alice"])...)
+	})
+}

@@ -89,7 +89,7 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer watcher.Close()
-	s.streamWatch(w, r, watcher)
+	s.streamWatch(w, r, watcher, prefix)
 }
 
 // watchStart is the first revision to deliver: after Last-Event-ID, else
@@ -116,9 +116,11 @@ func watchStart(w http.ResponseWriter, r *http.Request) (uint64, bool) {
 
 // streamWatch writes the watcher's events until the client leaves, the
 // server shuts down, a write fails or stalls (WatchWriteTimeout: a client
-// that does not read is cut off), or the watcher is compacted (a final
-// "compacted" event).
-func (s *Server) streamWatch(w http.ResponseWriter, r *http.Request, watcher *kv.Watcher) {
+// that does not read is cut off), the watcher is compacted (a final
+// "compacted" event), or the user loses read access over the prefix (the
+// stream ends before the next change: reconnecting answers why).
+func (s *Server) streamWatch(w http.ResponseWriter, r *http.Request, watcher *kv.Watcher, prefix []byte) {
+	user := requestUser(r)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -147,6 +149,9 @@ func (s *Server) streamWatch(w http.ResponseWriter, r *http.Request, watcher *kv
 				return
 			}
 			continue
+		}
+		if err == nil && s.kv.Auth().Allow(user, auth.NeedRead, prefix) != nil {
+			return // as of the state these changes applied on, or later
 		}
 		// Write what is there already, then flush once: one write per
 		// batch of revisions, not per event.
