@@ -44,15 +44,15 @@ func Example() {
 		fmt.Println("set:", err)
 		return
 	}
-	v, err := nodes[2].Get(ctx, "greeting")
+	v, _, err := nodes[2].Get(ctx, "greeting")
 	if err != nil {
 		fmt.Println("get:", err)
 		return
 	}
 	fmt.Println(string(v))
-	deleted, _ := nodes[1].Delete(ctx, "greeting")
+	deleted, _, _ := nodes[1].Delete(ctx, "greeting")
 	fmt.Println("deleted:", deleted)
-	_, err = nodes[0].Get(ctx, "greeting")
+	_, _, err = nodes[0].Get(ctx, "greeting")
 	fmt.Println(err)
 	// Output:
 	// hello, raft

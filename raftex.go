@@ -24,6 +24,7 @@ import (
 	"github.com/raftex/raftex/client"
 	"github.com/raftex/raftex/inspect"
 	"github.com/raftex/raftex/kv"
+	"github.com/raftex/raftex/kvapi"
 	"github.com/raftex/raftex/node"
 	"github.com/raftex/raftex/raft"
 	"github.com/raftex/raftex/server"
@@ -86,10 +87,12 @@ type Config struct {
 	// Limits bound the HTTP API's connections and requests; zero fields
 	// take server.DefaultLimits'.
 	Limits server.Limits
+	// WatchHistory and WatchHistoryBytes bound the changes this node keeps
+	// for watches (a watch from before them answers 410); MaxWatchers
+	// bounds its open watches. Zero: kv.DefaultHistoryCount,
+	// kv.DefaultHistoryBytes, kv.DefaultMaxWatchers.
+	WatchHistory, WatchHistoryBytes, MaxWatchers int
 }
-
-// ErrNotFound is returned by Get for an absent key.
-var ErrNotFound = errors.New("raftex: key not found")
 
 // Node is a running member. Its methods are safe for concurrent use.
 type Node struct {
@@ -275,7 +278,7 @@ func (n *Node) startRaft() (clusterFile, error) {
 	n.story.ObserveRecovery(inspect.Recovery{Entries: rec.Entries, FirstIndex: rec.FirstIndex, LastIndex: rec.LastIndex,
 		SnapshotIndex: rec.SnapshotIndex, Term: rec.Term, Duration: rec.Duration})
 	ncfg.Observer = observers{n.metrics, n.story}
-	n.kv = kv.New(kv.Config{})
+	n.kv = kv.New(kv.Config{HistoryCount: cfg.WatchHistory, HistoryBytes: cfg.WatchHistoryBytes, MaxWatchers: cfg.MaxWatchers})
 	n.trans = trans
 	n.node, err = node.Start(ncfg, n.kv, store, trans)
 	if err != nil {
@@ -551,41 +554,150 @@ func (n *Node) Raft() *node.Node { return n.node }
 func (n *Node) KV() *kv.Store { return n.kv }
 
 // Set sets key to value through the leader and returns its revision (the
-// log index of the write). Retries inside are exactly-once (thesis §6.3):
-// the writes of a Node go in its server's own client session, registered
-// on the first write and again when it expires.
-func (n *Node) Set(ctx context.Context, key string, value []byte) (uint64, error) {
-	res, err := n.write(ctx, kv.Command{Op: kv.OpSet, Key: []byte(key), Value: value})
+// log index of the write); kvapi.WithCAS makes it conditional (a
+// mismatch returns a *kvapi.CASMismatchError). Retries inside are
+// exactly-once (thesis §6.3): the writes of a Node go in its server's own
+// client session, registered on the first write and again when it
+// expires. The same vocabulary as package client's Client.
+func (n *Node) Set(ctx context.Context, key string, value []byte, opts ...kvapi.WriteOption) (uint64, error) {
+	o := kvapi.ApplyWrite(opts)
+	res, err := n.write(ctx, kv.Command{Op: kv.OpSet, Key: []byte(key), Value: value, CAS: o.CAS, Revision: o.Revision})
 	return res.Revision, err
 }
 
-// CompareAndSet sets key to value only if its revision is revision (0:
-// only if absent). A mismatch returns a *kv.CASMismatchError.
-func (n *Node) CompareAndSet(ctx context.Context, key string, value []byte, revision uint64) (uint64, error) {
-	res, err := n.write(ctx, kv.Command{Op: kv.OpSet, Key: []byte(key), Value: value, CAS: true, Revision: revision})
-	return res.Revision, err
+// Delete removes key, reports whether it existed, and returns the
+// revision of the delete.
+func (n *Node) Delete(ctx context.Context, key string, opts ...kvapi.WriteOption) (deleted bool, revision uint64, err error) {
+	o := kvapi.ApplyWrite(opts)
+	res, err := n.write(ctx, kv.Command{Op: kv.OpDelete, Key: []byte(key), CAS: o.CAS, Revision: o.Revision})
+	return res.Deleted, res.Revision, err
 }
 
-// Delete removes key and reports whether it existed.
-func (n *Node) Delete(ctx context.Context, key string) (bool, error) {
-	res, err := n.write(ctx, kv.Command{Op: kv.OpDelete, Key: []byte(key)})
-	return res.Deleted, err
-}
-
-// Get returns key's value, linearizably (thesis §6.4), or ErrNotFound.
-// Like the writes, it waits through elections, up to RequestTimeout when
-// ctx has no deadline.
-func (n *Node) Get(ctx context.Context, key string) ([]byte, error) {
+// DeletePrefix deletes every key under prefix as one revision and returns
+// how many it deleted; an empty prefix needs all.
+func (n *Node) DeletePrefix(ctx context.Context, prefix string, all bool) (deleted, revision uint64, err error) {
+	if prefix == "" && !all {
+		return 0, 0, errors.New("raftex: an empty prefix deletes every key: pass all")
+	}
+	if len(prefix) > kv.MaxKeySize {
+		return 0, 0, kv.ErrKeyTooLong
+	}
 	ctx, cancel := n.bounded(ctx)
 	defer cancel()
-	if err := n.server.Read(ctx); err != nil {
-		return nil, err
+	res, err := n.server.Write(ctx, kv.DeletePrefix([]byte(prefix)))
+	if err == nil {
+		err = res.Err
 	}
-	v, _, ok := n.kv.Get([]byte(key))
+	return res.Count, res.Revision, err
+}
+
+// Txn runs a transaction as one log entry, exactly once. A compare that
+// fails is no error: Succeeded is false.
+func (n *Node) Txn(ctx context.Context, t kvapi.Txn) (kvapi.TxnResponse, error) {
+	c, err := n.kv.TxnCommand(t)
+	if err != nil {
+		return kvapi.TxnResponse{}, err
+	}
+	ctx, cancel := n.bounded(ctx)
+	defer cancel()
+	res, err := n.server.Write(ctx, c)
+	if err == nil {
+		err = res.Err
+	}
+	if err != nil {
+		return kvapi.TxnResponse{}, err
+	}
+	return *res.Txn, nil
+}
+
+// Get returns key's value and revision, linearizably (thesis §6.4) unless
+// kvapi.WithConsistency says otherwise, or kvapi.ErrNotFound. Like the
+// writes, it waits through elections, up to RequestTimeout when ctx has
+// no deadline.
+func (n *Node) Get(ctx context.Context, key string, opts ...kvapi.ReadOption) ([]byte, uint64, error) {
+	ctx, cancel := n.bounded(ctx)
+	defer cancel()
+	if err := n.server.ReadAt(ctx, kvapi.ApplyRead(opts).Consistency); err != nil {
+		return nil, 0, err
+	}
+	v, rev, ok := n.kv.Get([]byte(key))
 	if !ok {
-		return nil, ErrNotFound
+		return nil, 0, kvapi.ErrNotFound
 	}
-	return v, nil
+	return v, rev, nil
+}
+
+// List returns a page of the keys under prefix in key order (see
+// kvapi.ListOptions), at the consistency it asks (linearizable by
+// default).
+func (n *Node) List(ctx context.Context, prefix string, o kvapi.ListOptions) (kvapi.ListResult, error) {
+	ctx, cancel := n.bounded(ctx)
+	defer cancel()
+	if o.Consistency == "" {
+		o.Consistency = kvapi.Linearizable
+	}
+	if err := n.server.ReadAt(ctx, o.Consistency); err != nil {
+		return kvapi.ListResult{}, err
+	}
+	return n.kv.List([]byte(prefix), o), nil
+}
+
+// Watch delivers the changes this node applies to the keys under prefix
+// from revision fromRev (0: from now), one Event per revision, in order,
+// until ctx ends (the channel then closes). When this node no longer has
+// the changes (its history is bounded, and a snapshot install skips
+// changes), it lists the prefix and delivers it as a Reset event, then
+// goes on from the listing's revision, so nothing is missed. The same
+// vocabulary as package client's Client.Watch.
+func (n *Node) Watch(ctx context.Context, prefix string, fromRev uint64) <-chan kvapi.Event {
+	ch := make(chan kvapi.Event)
+	go func() {
+		defer close(ch)
+		emit := func(ev kvapi.Event) bool {
+			select {
+			case ch <- ev:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		from := fromRev
+		if from == 0 {
+			from = n.kv.AppliedIndex() + 1
+		}
+		for {
+			w, err := n.kv.Watch([]byte(prefix), from)
+			for err == nil {
+				var ev kvapi.Event
+				if ev, err = w.Next(ctx); err == nil && !emit(ev) {
+					err = ctx.Err()
+				}
+			}
+			if w != nil {
+				w.Close()
+			}
+			if !errors.Is(err, kvapi.ErrCompacted) {
+				if ctx.Err() == nil {
+					emit(kvapi.Event{Err: err})
+				}
+				return
+			}
+			reset, err := kvapi.ResetEvent([]byte(prefix), func(o kvapi.ListOptions) (kvapi.ListResult, error) {
+				return n.List(ctx, prefix, o)
+			})
+			if err != nil {
+				if ctx.Err() == nil {
+					emit(kvapi.Event{Err: err})
+				}
+				return
+			}
+			if !emit(reset) {
+				return
+			}
+			from = reset.Revision + 1
+		}
+	}()
+	return ch
 }
 
 func (n *Node) write(ctx context.Context, c kv.Command) (kv.Result, error) {

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/raftex/raftex"
+	"github.com/raftex/raftex/kvapi"
 )
 
 // Get on a cluster that has not elected its leader yet waits for one, as
@@ -34,13 +35,83 @@ func TestGetWaitsForALeader(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := nodes[1].Get(ctx, "k"); !errors.Is(err, raftex.ErrNotFound) {
+	if _, _, err := nodes[1].Get(ctx, "k"); !errors.Is(err, kvapi.ErrNotFound) {
 		t.Fatalf("Get right after the start = %v, want ErrNotFound", err)
 	}
 	if _, err := nodes[0].Set(ctx, "k", []byte("v")); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := nodes[2].Get(ctx, "k"); err != nil || string(v) != "v" {
+	if v, _, err := nodes[2].Get(ctx, "k"); err != nil || string(v) != "v" {
 		t.Fatalf("Get = %q, %v", v, err)
+	}
+}
+
+// TestNode_RangesTxnAndWatch: the library has the client's vocabulary:
+// Set and Get with revisions, CAS through WithCAS, List, DeletePrefix,
+// Txn, and a Watch on a follower that sees every change of its prefix in
+// order.
+func TestNode_RangesTxnAndWatch(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	dir := t.TempDir()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cluster := map[uint64]string{1: freeAddr(), 2: freeAddr(), 3: freeAddr()}
+	var nodes []*raftex.Node
+	for id := uint64(1); id <= 3; id++ {
+		n, err := raftex.StartNode(raftex.Config{ID: id, DataDir: filepath.Join(dir, fmt.Sprint("n", id)),
+			PeerAddr: cluster[id], InitialCluster: cluster, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Stop()
+		nodes = append(nodes, n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	events := nodes[2].Watch(ctx, "cfg/", 1)
+	rev, err := nodes[0].Set(ctx, "cfg/a", []byte("1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nodes[1].Set(ctx, "cfg/a", []byte("x"), kvapi.WithCAS(rev-1)); !errors.Is(err, kvapi.ErrCASMismatch) {
+		t.Fatalf("stale CAS = %v", err)
+	}
+	if v, got, err := nodes[1].Get(ctx, "cfg/a"); err != nil || string(v) != "1" || got != rev {
+		t.Fatalf("Get = %q %d %v, want 1 at %d", v, got, err, rev)
+	}
+	resp, err := nodes[1].Txn(ctx, kvapi.Txn{
+		Compare: []kvapi.Compare{kvapi.RevisionIs("cfg/a", rev), kvapi.Exists("cfg/b", false)},
+		Success: []kvapi.Op{kvapi.Put("cfg/a", []byte("2")), kvapi.Put("cfg/b", []byte("3")), kvapi.Put("other", nil)},
+	})
+	if err != nil || !resp.Succeeded {
+		t.Fatalf("Txn = %+v %v", resp, err)
+	}
+	page, err := nodes[2].List(ctx, "cfg/", kvapi.ListOptions{Limit: 1})
+	if err != nil || len(page.KVs) != 1 || !page.More || string(page.KVs[0].Value) != "2" || page.Revision < resp.Revision {
+		t.Fatalf("List = %+v %v", page, err)
+	}
+	n, drev, err := nodes[0].DeletePrefix(ctx, "cfg/", false)
+	if err != nil || n != 2 {
+		t.Fatalf("DeletePrefix = %d %v", n, err)
+	}
+	want := []string{
+		fmt.Sprintf("%d [put cfg/a 1]", rev),
+		fmt.Sprintf("%d [put cfg/a 2 put cfg/b 3]", resp.Revision),
+		fmt.Sprintf("%d [delete cfg/a  delete cfg/b ]", drev),
+	}
+	for _, w := range want {
+		ev := <-events
+		got := fmt.Sprint(ev.Revision, " [")
+		for i, c := range ev.Changes {
+			if i > 0 {
+				got += " "
+			}
+			got += fmt.Sprintf("%s %s %s", c.Type, c.Key, c.Value)
+		}
+		if got += "]"; got != w || ev.Err != nil {
+			t.Fatalf("event %q (err %v), want %q", got, ev.Err, w)
+		}
+	}
+	cancel()
+	for range events { // closes once ctx ends
 	}
 }

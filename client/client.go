@@ -24,21 +24,19 @@ import (
 	"time"
 
 	"github.com/raftex/raftex/internal/session"
+	"github.com/raftex/raftex/kvapi"
 )
 
-// Errors returned by the client. Use errors.Is and errors.As.
+// Errors returned by the client besides those of package kvapi
+// (kvapi.ErrNotFound, kvapi.ErrCASMismatch, kvapi.ErrCompacted). Use
+// errors.Is and errors.As.
 var (
-	// ErrNotFound: the key is absent.
-	ErrNotFound = errors.New("client: key not found")
 	// ErrUnknownMember: a membership call named no member (404).
 	ErrUnknownMember = errors.New("client: unknown member")
 	// ErrConflict: a membership change was refused because another is
 	// pending or the id or address is taken, or a leadership transfer
 	// aborted (409). Nothing changed; try again later.
 	ErrConflict = errors.New("client: conflict")
-	// ErrCASMismatch: a compare-and-set found another revision; the error
-	// is a *CASMismatchError carrying it.
-	ErrCASMismatch = errors.New("client: revision mismatch")
 	// ErrBadRequest: the server refused the request as malformed (400).
 	ErrBadRequest = errors.New("client: bad request")
 	// ErrTooLarge: the value exceeds the server's limit (413).
@@ -59,29 +57,6 @@ var (
 	ErrUnauthorized = errors.New("client: not authenticated")
 	// ErrForbidden: the user lacks the permission the request needs (403).
 	ErrForbidden = errors.New("client: permission denied")
-)
-
-// CASMismatchError reports the key's current revision (0: absent).
-type CASMismatchError struct{ Revision uint64 }
-
-func (e *CASMismatchError) Error() string {
-	return fmt.Sprintf("client: revision mismatch (current revision %d)", e.Revision)
-}
-
-// Is makes errors.Is(err, ErrCASMismatch) true.
-func (e *CASMismatchError) Is(target error) bool { return target == ErrCASMismatch }
-
-// Consistency of a Get.
-type Consistency string
-
-const (
-	// Linearizable reads see every write completed before the read began
-	// (the default).
-	Linearizable Consistency = "linearizable"
-	// Lease reads trust the leader's lease (bounded clock drift).
-	Lease Consistency = "lease"
-	// Stale reads come from the chosen node's state and may be old.
-	Stale Consistency = "stale"
 )
 
 // Options configure a Client; zero values take the defaults.
@@ -149,17 +124,9 @@ func New(endpoints []string, opts Options) (*Client, error) {
 // Close releases idle connections.
 func (c *Client) Close() { c.http.CloseIdleConnections() }
 
-// WriteOption modifies a Put or Delete.
-type WriteOption func(*url.Values)
-
-// WithCAS makes the write conditional on the key's current revision
-// (0: the key must be absent).
-func WithCAS(revision uint64) WriteOption {
-	return func(q *url.Values) { q.Set("cas", strconv.FormatUint(revision, 10)) }
-}
-
-// Put sets key to value and returns the new revision.
-func (c *Client) Put(ctx context.Context, key string, value []byte, opts ...WriteOption) (uint64, error) {
+// Set sets key to value and returns the new revision (the log index of
+// the write). kvapi.WithCAS makes it conditional.
+func (c *Client) Set(ctx context.Context, key string, value []byte, opts ...kvapi.WriteOption) (uint64, error) {
 	var out struct {
 		Revision uint64 `json:"revision"`
 	}
@@ -168,7 +135,7 @@ func (c *Client) Put(ctx context.Context, key string, value []byte, opts ...Writ
 }
 
 // Delete removes key; deleted reports whether it existed.
-func (c *Client) Delete(ctx context.Context, key string, opts ...WriteOption) (deleted bool, revision uint64, err error) {
+func (c *Client) Delete(ctx context.Context, key string, opts ...kvapi.WriteOption) (deleted bool, revision uint64, err error) {
 	var out struct {
 		Deleted  bool   `json:"deleted"`
 		Revision uint64 `json:"revision"`
@@ -177,12 +144,11 @@ func (c *Client) Delete(ctx context.Context, key string, opts ...WriteOption) (d
 	return out.Deleted, out.Revision, err
 }
 
-// Get returns key's value and revision, or ErrNotFound.
-func (c *Client) Get(ctx context.Context, key string, consistency Consistency) ([]byte, uint64, error) {
+// Get returns key's value and revision, or kvapi.ErrNotFound; linearizable
+// unless kvapi.WithConsistency says otherwise.
+func (c *Client) Get(ctx context.Context, key string, opts ...kvapi.ReadOption) ([]byte, uint64, error) {
 	q := url.Values{}
-	if consistency != "" {
-		q.Set("consistency", string(consistency))
-	}
+	q.Set("consistency", string(kvapi.ApplyRead(opts).Consistency))
 	var value []byte
 	var rev uint64
 	err := c.do(ctx, func(ctx context.Context, base string) (*http.Request, error) {
@@ -275,10 +241,10 @@ func (c *Client) register(ctx context.Context) (uint64, error) {
 // its attempts: however many reach the cluster, it applies once. If the
 // session expired before any attempt could apply, the write goes again in
 // a new session.
-func (c *Client) write(ctx context.Context, method, key string, body []byte, opts []WriteOption, out any) error {
+func (c *Client) write(ctx context.Context, method, key string, body []byte, opts []kvapi.WriteOption, out any) error {
 	q := url.Values{}
-	for _, o := range opts {
-		o(&q)
+	if o := kvapi.ApplyWrite(opts); o.CAS {
+		q.Set("cas", strconv.FormatUint(o.Revision, 10))
 	}
 	return c.writeTo(ctx, method, keyPath(key)+"?"+q.Encode(), body, out)
 }
@@ -481,10 +447,11 @@ func (c *Client) prefer(i int) {
 // responseError turns a non-200 answer into a typed error.
 func responseError(resp *http.Response) error {
 	var body struct {
-		Error    string  `json:"error"`
-		Code     string  `json:"code"`
-		Revision *uint64 `json:"revision"`
-		Leader   string  `json:"leader"`
+		Error           string  `json:"error"`
+		Code            string  `json:"code"`
+		Revision        *uint64 `json:"revision"`
+		Leader          string  `json:"leader"`
+		CompactRevision uint64  `json:"compact_revision"`
 	}
 	json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&body)
 	msg := body.Error
@@ -505,13 +472,15 @@ func responseError(resp *http.Response) error {
 	}
 	switch resp.StatusCode {
 	case http.StatusNotFound:
-		return ErrNotFound
+		return kvapi.ErrNotFound
 	case http.StatusConflict:
 		rev := uint64(0)
 		if body.Revision != nil {
 			rev = *body.Revision
 		}
-		return &CASMismatchError{Revision: rev}
+		return &kvapi.CASMismatchError{Revision: rev}
+	case http.StatusGone:
+		return &kvapi.CompactedError{CompactRevision: body.CompactRevision}
 	case http.StatusBadRequest:
 		return fmt.Errorf("%w: %s", ErrBadRequest, msg)
 	case http.StatusRequestEntityTooLarge:

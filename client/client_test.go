@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/raftex/raftex/kvapi"
 )
 
 // fakeNode answers with the responses queued in order, recording requests.
@@ -59,7 +61,7 @@ func TestRetriesKeepTheSessionSequence(t *testing.T) {
 	srv := httptest.NewServer(node)
 	defer srv.Close()
 	c := newTestClient(t, srv.URL)
-	rev, err := c.Put(context.Background(), "a/b", []byte("v"))
+	rev, err := c.Set(context.Background(), "a/b", []byte("v"))
 	if err != nil || rev != 7 {
 		t.Fatalf("Put = %d, %v", rev, err)
 	}
@@ -79,7 +81,7 @@ func TestRetriesKeepTheSessionSequence(t *testing.T) {
 		}
 	}
 	node.responses = []func(http.ResponseWriter){reply(200, `{"revision":8}`)}
-	c.Put(context.Background(), "k", nil)
+	c.Set(context.Background(), "k", nil)
 	if got := node.seen[4].Header.Get("Raftex-Request-Seq"); got != "2" || len(node.seen) != 5 {
 		t.Fatalf("the next write has sequence number %q (%d requests), want 2 in the same session", got, len(node.seen))
 	}
@@ -97,7 +99,7 @@ func TestReregistersWhenTheSessionExpired(t *testing.T) {
 	srv := httptest.NewServer(node)
 	defer srv.Close()
 	c := newTestClient(t, srv.URL)
-	if rev, err := c.Put(context.Background(), "k", []byte("v")); err != nil || rev != 9 {
+	if rev, err := c.Set(context.Background(), "k", []byte("v")); err != nil || rev != 9 {
 		t.Fatalf("Put = %d, %v; want 9 through a new session", rev, err)
 	}
 	last := node.seen[3]
@@ -120,11 +122,11 @@ func TestSessionExpiredAfterAnUnknownOutcome(t *testing.T) {
 	srv := httptest.NewServer(node)
 	defer srv.Close()
 	c := newTestClient(t, srv.URL)
-	_, err := c.Put(context.Background(), "k", []byte("v"))
+	_, err := c.Set(context.Background(), "k", []byte("v"))
 	if !errors.Is(err, ErrSessionExpired) || !errors.Is(err, ErrUnavailable) || len(node.seen) != 3 {
 		t.Fatalf("Put = %v after %d requests; want ErrSessionExpired (outcome unknown) and no third attempt", err, len(node.seen))
 	}
-	if _, err := c.Put(context.Background(), "k", []byte("v")); err != nil || node.seen[4].Header.Get("Raftex-Client-Id") != "43" {
+	if _, err := c.Set(context.Background(), "k", []byte("v")); err != nil || node.seen[4].Header.Get("Raftex-Client-Id") != "43" {
 		t.Fatalf("the next write: %v; want it in a new session", err)
 	}
 }
@@ -140,7 +142,7 @@ func TestFailsOverToAnotherEndpoint(t *testing.T) {
 	srv := httptest.NewServer(up)
 	defer srv.Close()
 	c := newTestClient(t, downURL, srv.URL)
-	v, rev, err := c.Get(context.Background(), "k", Linearizable)
+	v, rev, err := c.Get(context.Background(), "k")
 	if err != nil || string(v) != "value" || rev != 3 {
 		t.Fatalf("Get = %q %d %v", v, rev, err)
 	}
@@ -154,8 +156,8 @@ func TestTypedErrors(t *testing.T) {
 		resp func(http.ResponseWriter)
 		want error
 	}{
-		{reply(404, `{"error":"key not found"}`), ErrNotFound},
-		{reply(409, `{"error":"mismatch","revision":5}`), &CASMismatchError{Revision: 5}},
+		{reply(404, `{"error":"key not found"}`), kvapi.ErrNotFound},
+		{reply(409, `{"error":"mismatch","revision":5}`), &kvapi.CASMismatchError{Revision: 5}},
 		{reply(400, `{"error":"key is empty"}`), ErrBadRequest},
 		{reply(413, `{"error":"too big"}`), ErrTooLarge},
 	}
@@ -163,11 +165,11 @@ func TestTypedErrors(t *testing.T) {
 		node := &fakeNode{responses: []func(http.ResponseWriter){registered, tc.resp}}
 		srv := httptest.NewServer(node)
 		c := newTestClient(t, srv.URL)
-		_, err := c.Put(context.Background(), "k", []byte("v"), WithCAS(1))
+		_, err := c.Set(context.Background(), "k", []byte("v"), kvapi.WithCAS(1))
 		srv.Close()
-		var mismatch *CASMismatchError
-		if want, ok := tc.want.(*CASMismatchError); ok {
-			if !errors.As(err, &mismatch) || mismatch.Revision != want.Revision || !errors.Is(err, ErrCASMismatch) {
+		var mismatch *kvapi.CASMismatchError
+		if want, ok := tc.want.(*kvapi.CASMismatchError); ok {
+			if !errors.As(err, &mismatch) || mismatch.Revision != want.Revision || !errors.Is(err, kvapi.ErrCASMismatch) {
 				t.Errorf("409: got %v", err)
 			}
 			continue
@@ -216,7 +218,7 @@ func TestMovesOnFromAHungEndpoint(t *testing.T) {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	rev, err := c.Put(ctx, "k", []byte("v"))
+	rev, err := c.Set(ctx, "k", []byte("v"))
 	if err != nil || rev != 4 {
 		t.Fatalf("Put = %d, %v; want 4 from the second endpoint", rev, err)
 	}
@@ -249,7 +251,7 @@ func TestUnavailableKeepsTheServersExplanation(t *testing.T) {
 	c := newTestClient(t, srv.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	_, err := c.Put(ctx, "k", []byte("v"))
+	_, err := c.Set(ctx, "k", []byte("v"))
 	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "no quorum answered within 1s") {
 		t.Fatalf("Put = %v, want ErrUnavailable with the server's explanation", err)
 	}
@@ -275,7 +277,7 @@ func TestLogsInAndRenewsTheToken(t *testing.T) {
 	}
 	defer c.Close()
 	for _, want := range []string{"value", "again"} {
-		v, _, err := c.Get(t.Context(), "k", Linearizable)
+		v, _, err := c.Get(t.Context(), "k")
 		if err != nil || string(v) != want {
 			t.Fatalf("Get = %q, %v; want %q", v, err, want)
 		}
@@ -303,16 +305,16 @@ func TestLoginRefusedAndAuthDisabled(t *testing.T) {
 	defer srv.Close()
 	c, _ := New([]string{srv.URL}, Options{Username: "alice", Password: "bad", MinBackoff: time.Millisecond})
 	defer c.Close()
-	if _, _, err := c.Get(t.Context(), "k", Linearizable); !errors.Is(err, ErrUnauthorized) {
+	if _, _, err := c.Get(t.Context(), "k"); !errors.Is(err, ErrUnauthorized) {
 		t.Fatalf("wrong password: %v, want ErrUnauthorized", err)
 	}
-	if v, _, err := c.Get(t.Context(), "k", Linearizable); err != nil || string(v) != "v" {
+	if v, _, err := c.Get(t.Context(), "k"); err != nil || string(v) != "v" {
 		t.Fatalf("auth disabled: %q, %v", v, err)
 	}
 	if node.seen[2].Header.Get("Authorization") != "" {
 		t.Fatal("sent a token to a cluster without auth")
 	}
-	if _, _, err := c.Get(t.Context(), "k", Linearizable); !errors.Is(err, ErrForbidden) {
+	if _, _, err := c.Get(t.Context(), "k"); !errors.Is(err, ErrForbidden) {
 		t.Fatalf("403: %v, want ErrForbidden", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/raftex/raftex/client"
+	"github.com/raftex/raftex/kvapi"
 )
 
 // Example writes, reads, compares-and-sets and deletes a key on the
@@ -23,19 +24,19 @@ func Example() {
 	defer cancel()
 
 	// Retried through failures with one session: applied exactly once.
-	rev, err := c.Put(ctx, "users/alice", []byte("hello"))
+	rev, err := c.Set(ctx, "users/alice", []byte("hello"))
 	if err != nil {
 		log.Fatal(err)
 	}
-	value, rev, err := c.Get(ctx, "users/alice", client.Linearizable)
+	value, rev, err := c.Get(ctx, "users/alice")
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Printf("%s at revision %d\n", value, rev)
 
 	// Compare-and-set: write only if nobody wrote since.
-	_, err = c.Put(ctx, "users/alice", []byte("hi"), client.WithCAS(rev))
-	var mismatch *client.CASMismatchError
+	_, err = c.Set(ctx, "users/alice", []byte("hi"), kvapi.WithCAS(rev))
+	var mismatch *kvapi.CASMismatchError
 	switch {
 	case errors.As(err, &mismatch):
 		fmt.Println("lost the race; the key is now at revision", mismatch.Revision)
@@ -48,7 +49,7 @@ func Example() {
 	if _, _, err := c.Delete(ctx, "users/alice"); err != nil {
 		log.Fatal(err)
 	}
-	if _, _, err := c.Get(ctx, "users/alice", client.Linearizable); errors.Is(err, client.ErrNotFound) {
+	if _, _, err := c.Get(ctx, "users/alice"); errors.Is(err, kvapi.ErrNotFound) {
 		fmt.Println("gone")
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/raftex/raftex/kvapi"
 )
 
 const membersBody = `{"members":[{"id":"n1","peer_addr":"h:7001","client_addr":"h:8001","voter":true},` +
@@ -104,7 +106,7 @@ func TestMemberErrors(t *testing.T) {
 		if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), msg.Error) {
 			t.Errorf("%d %s: got %v, want %v", tc.status, tc.body, err, tc.want)
 		}
-		var mismatch *CASMismatchError
+		var mismatch *kvapi.CASMismatchError
 		if errors.As(err, &mismatch) {
 			t.Errorf("%s: a CAS mismatch", tc.body)
 		}

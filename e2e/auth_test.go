@@ -157,11 +157,11 @@ func TestAuth_CLIAndClient(t *testing.T) {
 	defer cancel()
 	// Write for longer than two token lifetimes: the client renews.
 	for start, i := time.Now(), 0; time.Since(start) < 2*ttl+time.Second; i++ {
-		if _, err := cl.Put(ctx, fmt.Sprintf("app/%d", i), []byte("v")); err != nil {
+		if _, err := cl.Set(ctx, fmt.Sprintf("app/%d", i), []byte("v")); err != nil {
 			t.Fatalf("write %d after %s: %v", i, time.Since(start), err)
 		}
 	}
-	if _, err := cl.Put(ctx, "elsewhere", []byte("v")); !errors.Is(err, client.ErrForbidden) {
+	if _, err := cl.Set(ctx, "elsewhere", []byte("v")); !errors.Is(err, client.ErrForbidden) {
 		t.Fatalf("a write outside alice's prefix: %v, want ErrForbidden", err)
 	}
 }

@@ -148,7 +148,7 @@ func TestAcknowledgedWritesSurviveLeaderKill(t *testing.T) {
 			for i := 0; ctx.Err() == nil; i++ {
 				key, value := fmt.Sprintf("stream/%d/%d", w, i), fmt.Sprintf("v%d.%d", w, i)
 				wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
-				rev, err := cl.Put(wctx, key, []byte(value))
+				rev, err := cl.Set(wctx, key, []byte(value))
 				wcancel()
 				if err != nil {
 					if ctx.Err() == nil {
@@ -339,11 +339,11 @@ func TestClientSkipsHungEndpoint(t *testing.T) {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	rev, err := cl.Put(ctx, "past-hung", []byte("v"))
+	rev, err := cl.Set(ctx, "past-hung", []byte("v"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, got, err := cl.Get(ctx, "past-hung", client.Linearizable)
+	v, got, err := cl.Get(ctx, "past-hung")
 	if err != nil || string(v) != "v" || got != rev {
 		t.Fatalf("Get = %q %d %v, want v %d", v, got, err, rev)
 	}

@@ -305,7 +305,7 @@ func TestServeFlags(t *testing.T) {
 		}
 	}
 	want := "--client-addr --cors-origins --data-dir --enable-pprof --help --id --initial-cluster --join --learner --listen-client-addr --listen-peer-addr --log-format " +
-		"--max-requests --max-requests-per-client --max-streams --password --peer-addr --request-timeout --token-ttl --user"
+		"--max-requests --max-requests-per-client --max-streams --max-watchers --password --peer-addr --request-timeout --token-ttl --user --watch-history --watch-history-bytes"
 	if got := strings.Join(flags, " "); got != want {
 		t.Errorf("serve flags: %s\nwant: %s", got, want)
 	}

@@ -30,7 +30,7 @@ func TestClientManyConcurrentWrites(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range writers {
 		wg.Go(func() {
-			if _, err := cl.Put(ctx, fmt.Sprintf("many/%d", i), []byte("v")); err != nil {
+			if _, err := cl.Set(ctx, fmt.Sprintf("many/%d", i), []byte("v")); err != nil {
 				t.Errorf("Put %d: %v", i, err)
 			}
 		})

@@ -18,8 +18,8 @@ import (
 var readme = filepath.Join("..", "README.md")
 
 // tourLongRunning matches the tour's lines that never end by themselves
-// (an event stream): they are left out.
-var tourLongRunning = regexp.MustCompile(`^curl -N `)
+// (an event stream, a watch): they are left out.
+var tourLongRunning = regexp.MustCompile(`^(curl -N |\./raftex watch )`)
 
 // tourBlock returns the shell lines of the README's tour: the ```sh block
 // after the <!-- tour --> marker, without blank lines and long-running

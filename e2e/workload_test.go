@@ -18,6 +18,7 @@ import (
 	"github.com/raftex/raftex/client"
 	"github.com/raftex/raftex/internal/e2etest"
 	"github.com/raftex/raftex/internal/kvmodel"
+	"github.com/raftex/raftex/kvapi"
 )
 
 // A load of concurrent clients through any member while the cluster
@@ -128,17 +129,17 @@ func (l *load) run(id int, cl *client.Client, rng *rand.Rand) {
 func loadExec(ctx context.Context, cl *client.Client, in kvmodel.Input) (kvmodel.Output, error) {
 	switch in.Kind {
 	case kvmodel.Get:
-		v, rev, err := cl.Get(ctx, in.Key, client.Linearizable)
-		if errors.Is(err, client.ErrNotFound) {
+		v, rev, err := cl.Get(ctx, in.Key, kvapi.WithConsistency(kvapi.Linearizable))
+		if errors.Is(err, kvapi.ErrNotFound) {
 			return kvmodel.Output{}, nil
 		}
 		return kvmodel.Output{Found: true, Value: string(v), Rev: rev}, err
 	case kvmodel.Put:
-		rev, err := cl.Put(ctx, in.Key, []byte(in.Value))
+		rev, err := cl.Set(ctx, in.Key, []byte(in.Value))
 		return kvmodel.Output{Rev: rev}, err
 	case kvmodel.CAS:
-		rev, err := cl.Put(ctx, in.Key, []byte(in.Value), client.WithCAS(in.Expect))
-		var mismatch *client.CASMismatchError
+		rev, err := cl.Set(ctx, in.Key, []byte(in.Value), kvapi.WithCAS(in.Expect))
+		var mismatch *kvapi.CASMismatchError
 		if errors.As(err, &mismatch) {
 			return kvmodel.Output{Mismatch: true, Rev: mismatch.Revision}, nil
 		}

@@ -25,6 +25,11 @@ const (
 	// OpAuth changes users, roles or whether auth is enabled: Value is an
 	// encoded auth.Change.
 	OpAuth Op = 5
+	// OpDeletePrefix deletes every key that starts with Key (every key
+	// for an empty Key) as one revision.
+	OpDeletePrefix Op = 6
+	// OpTxn is a transaction: Value is its encoding (encodeTxn).
+	OpTxn Op = 7
 )
 
 // Versions of the command encoding, its first byte; part of the log
@@ -160,7 +165,13 @@ func DecodeCommand(b []byte) (Command, error) {
 		return Command{}, fmt.Errorf("%w: a register command carries nothing but its requester", ErrBadCommand)
 	case c.Op == OpAuth && (c.CAS || c.Revision != 0 || len(c.Key) != 0):
 		return Command{}, fmt.Errorf("%w: an auth command carries only its change", ErrBadCommand)
-	case c.Op != OpSet && c.Op != OpDelete && c.Op != OpMember && c.Op != OpRegister && c.Op != OpAuth:
+	case version == commandV1 && (c.Op == OpDeletePrefix || c.Op == OpTxn):
+		return Command{}, fmt.Errorf("%w: version 1 has no op %d", ErrBadCommand, c.Op)
+	case (c.Op == OpDeletePrefix || c.Op == OpTxn) && c.CAS:
+		return Command{}, fmt.Errorf("%w: op %d takes no revision to compare", ErrBadCommand, c.Op)
+	case c.Op == OpTxn && len(c.Key) != 0:
+		return Command{}, fmt.Errorf("%w: a transaction carries its keys in its value", ErrBadCommand)
+	case c.Op < OpSet || c.Op > OpTxn:
 		return Command{}, fmt.Errorf("%w: unknown op %d", ErrBadCommand, c.Op)
 	}
 	return c, nil

@@ -11,6 +11,7 @@ import (
 	"github.com/google/btree"
 
 	"github.com/raftex/raftex/auth"
+	"github.com/raftex/raftex/kvapi"
 	"github.com/raftex/raftex/node"
 )
 
@@ -32,6 +33,11 @@ import (
 //	6 auth:            len(state) state   (auth.State.Encode; written only
 //	                   once auth was used, so older readers still read the
 //	                   snapshots of a cluster that never used it)
+//	7 results:         { clientID seq count len(txn) txn }...   what the
+//	                   sessions' results hold beyond section 3's fields: a
+//	                   prefix delete's count, a transaction's outcome
+//	                   (encodeTxnResult; empty: none). Written only when
+//	                   some result has them, like section 6.
 //	session:           lastIndex maxSeq nresults { seq digest rev deleted errcode }...
 //
 // Meta is required; a missing section is empty. State added later is a
@@ -58,6 +64,7 @@ const (
 	tagLegacySessions = 4
 	tagItems          = 5
 	tagAuth           = 6
+	tagResults        = 7
 
 	// maxAuthSize bounds the auth section's state.
 	maxAuthSize = 256 << 20
@@ -140,11 +147,42 @@ func (sn *snapshot) WriteTo(w io.Writer) (int64, error) {
 	if !sn.auth.Empty() {
 		sw.section(tagAuth, func() { sw.bytes(sn.auth.Encode()) })
 	}
+	if hasExtendedResults(sn.sessions) {
+		sw.section(tagResults, func() {
+			for id, sess := range sn.sessions {
+				for seq, r := range sess.results {
+					if r.Count == 0 && r.Txn == nil {
+						continue
+					}
+					sw.uvarint(id)
+					sw.uvarint(seq)
+					sw.uvarint(r.Count)
+					var txn []byte
+					if r.Txn != nil {
+						txn = encodeTxnResult(r.Txn)
+					}
+					sw.bytes(txn)
+					sw.record()
+				}
+			}
+		})
+	}
 	sw.raw(binary.AppendUvarint(nil, tagEnd))
 	if sw.err == nil {
 		sw.err = sw.w.Flush()
 	}
 	return cw.n, sw.err
+}
+
+func hasExtendedResults(sessions map[uint64]*session) bool {
+	for _, sess := range sessions {
+		for _, r := range sess.results {
+			if r.Count != 0 || r.Txn != nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // sectionWriter writes sections of chunks, remembering the first error.
@@ -250,6 +288,9 @@ func (s *Store) Restore(r io.Reader) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tree, s.sessions, s.legacy, s.members, s.auth, s.applied = st.tree, newSessionTable(st.sessions), st.legacy, st.members, st.auth, st.applied
+	// The changes up to the snapshot are not in this node's history: a
+	// watch from before it gets 410, and so do running ones.
+	s.hist.skipTo(st.applied)
 	return nil
 }
 
@@ -297,6 +338,10 @@ func (s *Store) restoreSections(br *bufio.Reader, st *restored) error {
 				if st.auth, err = auth.DecodeState(b); err != nil {
 					rd.fail("%v", err)
 				}
+			}
+		case tagResults:
+			for rd.more(sec) {
+				rd.extendedResult(st.sessions, uint64(s.cfg.MaxValueSize))
 			}
 		default:
 			return fmt.Errorf("%w: unknown section %d (written by a newer version?)", ErrBadSnapshot, tag)
@@ -356,6 +401,7 @@ const (
 	codeNoRootUser
 	codeLastRoot
 	codeBadChange
+	codeTxnTooBig
 )
 
 // resultErrors are the errors a remembered Result may hold, by code (the
@@ -378,13 +424,14 @@ var resultErrors = []struct {
 	{codeNoRootUser, auth.ErrNoRootUser},
 	{codeLastRoot, auth.ErrLastRoot},
 	{codeBadChange, auth.ErrBadChange},
+	{codeTxnTooBig, ErrTxnTooBig},
 }
 
 func errCode(err error) uint64 {
 	switch {
 	case err == nil:
 		return codeOK
-	case errors.Is(err, ErrCASMismatch):
+	case errors.Is(err, kvapi.ErrCASMismatch):
 		return codeCASMismatch
 	}
 	for _, e := range resultErrors {
@@ -400,7 +447,7 @@ func errFromCode(code, rev uint64) error {
 	case codeOK:
 		return nil
 	case codeCASMismatch:
-		return &CASMismatchError{Revision: rev}
+		return &kvapi.CASMismatchError{Revision: rev}
 	}
 	for _, e := range resultErrors {
 		if e.code == code {
@@ -578,6 +625,34 @@ func (d *snapReader) session(withDigest bool) *session {
 		sess.results[seq] = r
 	}
 	return sess
+}
+
+// extendedResult reads a record of section 7 into the result it extends.
+func (d *snapReader) extendedResult(sessions map[uint64]*session, maxValue uint64) {
+	id, seq, count := d.uvarint(), d.uvarint(), d.uvarint()
+	b := d.bytes(maxValue + kvapi.MaxTxnOps*64)
+	if d.err != nil {
+		return
+	}
+	sess := sessions[id]
+	if sess == nil {
+		d.fail("result of session %d, which section 3 does not have", id)
+		return
+	}
+	r, ok := sess.results[seq]
+	if !ok {
+		d.fail("result %d of session %d, which section 3 does not have", seq, id)
+		return
+	}
+	r.Count = count
+	if len(b) > 0 {
+		var err error
+		if r.Txn, err = decodeTxnResult(b); err != nil {
+			d.fail("result %d of session %d: %v", seq, id, err)
+			return
+		}
+	}
+	sess.results[seq] = r
 }
 
 func (d *snapReader) item(tree *btree.BTreeG[item], maxValue uint64) {

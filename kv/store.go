@@ -14,6 +14,7 @@ import (
 	"github.com/google/btree"
 
 	"github.com/raftex/raftex/auth"
+	"github.com/raftex/raftex/kvapi"
 	"github.com/raftex/raftex/node"
 	"github.com/raftex/raftex/raft"
 )
@@ -47,10 +48,12 @@ const (
 // ValidateKey/ValidateValue, and again by Apply so that a bad command in
 // the log is refused the same way on every node.
 var (
-	ErrCASMismatch = errors.New("kv: revision mismatch")
 	ErrKeyEmpty    = errors.New("kv: key is empty")
 	ErrKeyTooLong  = fmt.Errorf("kv: key longer than %d bytes", MaxKeySize)
 	ErrValueTooBig = errors.New("kv: value too large")
+	// ErrTxnTooBig: a transaction with more than kvapi.MaxTxnOps compares
+	// or ops in a branch.
+	ErrTxnTooBig = errors.New("kv: transaction too large")
 	// ErrSessionStale is returned for a request older than the last
 	// SessionWindow requests of its session: its result is forgotten, and
 	// applying it again could apply it twice.
@@ -67,16 +70,6 @@ var (
 	ErrSeqReused = errors.New("kv: sequence number already used for a different command")
 )
 
-// CASMismatchError reports the key's current revision (0: absent).
-type CASMismatchError struct{ Revision uint64 }
-
-func (e *CASMismatchError) Error() string {
-	return fmt.Sprintf("kv: revision mismatch (current revision %d)", e.Revision)
-}
-
-// Is makes errors.Is(err, ErrCASMismatch) true.
-func (e *CASMismatchError) Is(target error) bool { return target == ErrCASMismatch }
-
 // Config configures a Store.
 type Config struct {
 	// MaxValueSize in bytes. Default 1 MiB.
@@ -87,6 +80,14 @@ type Config struct {
 	// DefaultMaxSessions. Like SessionTTL it is part of the state
 	// machine: every node of a cluster must use the same.
 	MaxSessions int
+	// HistoryCount and HistoryBytes bound the changes this node keeps for
+	// watches (its own, not replicated). Defaults DefaultHistoryCount
+	// revisions and DefaultHistoryBytes.
+	HistoryCount int
+	HistoryBytes int
+	// MaxWatchers bounds the watchers open at once. Default
+	// DefaultMaxWatchers.
+	MaxWatchers int
 }
 
 // Result is what Apply returns for a command.
@@ -97,7 +98,11 @@ type Result struct {
 	Revision uint64
 	// Deleted reports, for a delete, whether the key existed.
 	Deleted bool
-	// Err is nil, a *CASMismatchError, a validation error,
+	// Count is, for a delete by prefix, how many keys it deleted.
+	Count uint64
+	// Txn is a transaction's outcome (OpTxn).
+	Txn *kvapi.TxnResponse
+	// Err is nil, a *kvapi.CASMismatchError, a validation error,
 	// ErrSessionStale, ErrSessionExpired or ErrSeqReused, an auth error
 	// of the permission check (auth.ErrUnauthenticated,
 	// auth.ErrPermissionDenied) or of an auth change.
@@ -128,6 +133,10 @@ type Store struct {
 	// each auth change.
 	auth    *auth.State
 	applied uint64
+	// hist is the changes applied here, for watches; watchers counts the
+	// open ones.
+	hist     history
+	watchers int
 }
 
 var _ node.FSM = (*Store)(nil)
@@ -143,7 +152,17 @@ func New(cfg Config) *Store {
 	if cfg.MaxSessions <= 0 {
 		cfg.MaxSessions = DefaultMaxSessions
 	}
-	return &Store{cfg: cfg, tree: btree.NewG(32, itemLess), sessions: newSessionTable(nil), legacy: map[string]*session{}, members: map[uint64]MemberInfo{}}
+	if cfg.HistoryCount <= 0 {
+		cfg.HistoryCount = DefaultHistoryCount
+	}
+	if cfg.HistoryBytes <= 0 {
+		cfg.HistoryBytes = DefaultHistoryBytes
+	}
+	if cfg.MaxWatchers <= 0 {
+		cfg.MaxWatchers = DefaultMaxWatchers
+	}
+	return &Store{cfg: cfg, tree: btree.NewG(32, itemLess), sessions: newSessionTable(nil), legacy: map[string]*session{}, members: map[uint64]MemberInfo{},
+		hist: newHistory(cfg.HistoryCount, cfg.HistoryBytes)}
 }
 
 // Auth returns the auth state as of the last entry applied. It is
@@ -288,6 +307,16 @@ func (s *Store) authorize(c Command) error {
 	switch c.Op {
 	case OpSet, OpDelete:
 		return s.auth.Allow(c.User, auth.NeedWrite, c.Key)
+	case OpDeletePrefix:
+		// Write access over the whole prefix: a permission whose prefix
+		// starts this one (auth.State.Allow checks exactly that).
+		return s.auth.Allow(c.User, auth.NeedWrite, c.Key)
+	case OpTxn:
+		t, err := decodeTxn(c.Value)
+		if err != nil {
+			return err
+		}
+		return s.authorizeTxn(c.User, t)
 	case OpAuth:
 		return s.auth.Allow(c.User, auth.NeedRoot, nil)
 	}
@@ -335,8 +364,17 @@ func (s *Store) applyLegacy(c Command, index uint64) Result {
 }
 
 func (s *Store) execute(c Command, index uint64) Result {
-	if c.Op == OpAuth {
+	switch c.Op {
+	case OpAuth:
 		return s.applyAuth(c, index)
+	case OpDeletePrefix:
+		return s.applyDeletePrefix(c.Key, index)
+	case OpTxn:
+		t, err := decodeTxn(c.Value)
+		if err != nil {
+			return Result{Err: err}
+		}
+		return s.applyTxn(t, index)
 	}
 	if err := ValidateKey(c.Key); err != nil {
 		return Result{Err: err}
@@ -347,16 +385,19 @@ func (s *Store) execute(c Command, index uint64) Result {
 	key := string(c.Key)
 	cur, exists := s.tree.Get(item{key: key})
 	if c.CAS && cur.rev != c.Revision {
-		return Result{Revision: cur.rev, Err: &CASMismatchError{Revision: cur.rev}}
+		return Result{Revision: cur.rev, Err: &kvapi.CASMismatchError{Revision: cur.rev}}
 	}
 	switch c.Op {
 	case OpSet:
 		// Copy: the entry's buffer belongs to the log or the network.
-		s.tree.ReplaceOrInsert(item{key: key, value: bytes.Clone(c.Value), rev: index})
+		v := bytes.Clone(c.Value)
+		s.tree.ReplaceOrInsert(item{key: key, value: v, rev: index})
+		s.hist.record(index, []kvapi.Change{{Type: kvapi.ChangePut, Key: []byte(key), Value: v}})
 		return Result{Revision: index}
 	default:
 		if exists {
 			s.tree.Delete(cur)
+			s.hist.record(index, []kvapi.Change{{Type: kvapi.ChangeDelete, Key: []byte(key)}})
 		}
 		return Result{Revision: index, Deleted: exists}
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/raftex/raftex/kvapi"
 	"github.com/raftex/raftex/raft"
 )
 
@@ -99,8 +100,8 @@ func TestCompareAndSet(t *testing.T) {
 		t.Fatalf("create-if-absent: %v", res.Err)
 	}
 	res := a.apply(casSet("k", "v2", 0))
-	var mismatch *CASMismatchError
-	if !errors.As(res.Err, &mismatch) || mismatch.Revision != 1 || !errors.Is(res.Err, ErrCASMismatch) {
+	var mismatch *kvapi.CASMismatchError
+	if !errors.As(res.Err, &mismatch) || mismatch.Revision != 1 || !errors.Is(res.Err, kvapi.ErrCASMismatch) {
 		t.Fatalf("create over existing = %+v, want mismatch at revision 1", res)
 	}
 	a.mustGet("k", "v1", 1)
@@ -110,7 +111,7 @@ func TestCompareAndSet(t *testing.T) {
 	a.mustGet("k", "v3", 3)
 	// After a delete the key reads as revision 0 for CAS.
 	a.apply(del("k"))
-	if res := a.apply(casSet("k", "v4", 3)); !errors.Is(res.Err, ErrCASMismatch) || res.Revision != 0 {
+	if res := a.apply(casSet("k", "v4", 3)); !errors.Is(res.Err, kvapi.ErrCASMismatch) || res.Revision != 0 {
 		t.Fatalf("cas on deleted key with old revision = %+v, want mismatch at 0", res)
 	}
 	if res := a.apply(casSet("k", "v5", 0)); res.Err != nil {
@@ -119,7 +120,7 @@ func TestCompareAndSet(t *testing.T) {
 	// Conditional delete.
 	d := del("k")
 	d.CAS, d.Revision = true, 99
-	if res := a.apply(d); !errors.Is(res.Err, ErrCASMismatch) {
+	if res := a.apply(d); !errors.Is(res.Err, kvapi.ErrCASMismatch) {
 		t.Fatalf("conditional delete with wrong revision = %+v", res)
 	}
 	a.mustGet("k", "v5", 6)

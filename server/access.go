@@ -22,6 +22,8 @@ type access struct {
 	// are cleared, and it also takes the token from the login cookie (a
 	// browser's EventSource cannot send headers).
 	stream bool
+	// watch: a watch stream, counted by the store instead.
+	watch bool
 }
 
 var (
@@ -29,6 +31,9 @@ var (
 	anyUser    = access{need: auth.NeedUser}
 	rootOnly   = access{need: auth.NeedRoot}
 	userStream = access{need: auth.NeedUser, stream: true}
+	// userWatch is a stream bounded by the store's watchers
+	// (kv.Config.MaxWatchers) rather than Limits.MaxStreams.
+	userWatch = access{need: auth.NeedUser, stream: true, watch: true}
 )
 
 // routeAccess is the permission table: every route the mux serves, by its
@@ -51,6 +56,16 @@ var routeAccess = map[string]access{
 	"/metrics":   anyUser,
 	"/v1/events": userStream,
 	sessionsPath: anyUser,
+
+	// Ranges, prefix deletes, transactions and watches need a user here,
+	// and the permission over their keys where it is decided: over the
+	// whole prefix (a permission whose prefix starts the request's) for a
+	// range or a watch after its read, at apply for a prefix delete and
+	// on every key a transaction touches.
+	"GET /v1/kv":    anyUser,
+	"DELETE /v1/kv": anyUser,
+	"POST /v1/txn":  anyUser,
+	"GET /v1/watch": userWatch,
 
 	"POST /v1/auth/enable":                   rootOnly,
 	"POST /v1/auth/disable":                  rootOnly,

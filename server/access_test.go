@@ -93,6 +93,19 @@ func TestAccess_EveryRoute(t *testing.T) {
 			{"GET", "/metrics", "", "bob", ""},
 			{"GET", "/v1/events", "", "bob", ""},
 			{"POST", "/v1/sessions", "", "bob", ""},
+			// A range, a watch or a prefix delete needs the permission over
+			// the whole prefix; a transaction on every key it touches.
+			{"GET", "/v1/kv?prefix=r/", "", "alice", "bob"},
+			{"GET", "/v1/kv?prefix=r", "", "root", "alice"},
+			{"GET", "/v1/kv", "", "root", "alice"},
+			{"DELETE", "/v1/kv?prefix=w/", "", "alice", "bob"},
+			{"DELETE", "/v1/kv?prefix=w", "", "root", "alice"},
+			{"DELETE", "/v1/kv?all=true", "", "root", "alice"},
+			{"POST", "/v1/txn", `{"compare":[{"key":"r/x","exists":true}],"success":[{"op":"put","key":"w/x","value":""}],"failure":[{"op":"get","key":"r/y"}]}`, "alice", "bob"},
+			{"POST", "/v1/txn", `{"success":[{"op":"get","key":"w/x"}],"failure":[{"op":"delete","key":"r/x"}]}`, "root", "alice"},
+			{"GET", "/v1/watch?prefix=r/", "", "", "bob"}, // served, it streams: its grant is in TestRoutes_Watch
+			{"GET", "/v1/watch?prefix=", "", "", "alice"},
+			{"GET", "/v1/watch?key=x", "", "", "alice"},
 			{"GET", "/v1/kv/r/x", "", "alice", "bob"},
 			{"GET", "/v1/kv/w/x?consistency=stale", "", "alice", "bob"},
 			{"PUT", "/v1/kv/w/x", "v", "alice", "bob"},
@@ -307,4 +320,27 @@ func TestAuthenticate_Policy(t *testing.T) {
 			t.Errorf("%s: %q, %v; want %q, %v", tc.name, user, err, tc.user, tc.err)
 		}
 	}
+}
+
+// TestAccess_WatchEndsWhenAccessIsLost: a watch stream ends before the
+// next change once its user may no longer read the prefix; reconnecting
+// is refused.
+func TestAccess_WatchEndsWhenAccessIsLost(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		s, tok := authNode(t)
+		l := serveHTTP(t, s)
+		w := watch(t, l, "/v1/watch?prefix=w/", http.StatusOK, bearer(tok["alice"])...)
+		serve(s, "PUT", "/v1/kv/w/a", "1", bearer(tok["root"])...)
+		if ev := w.next(t); ev.event != "put" {
+			t.Fatalf("first event %v, want the put", ev)
+		}
+		if code, body := serve(s, "DELETE", "/v1/auth/users/alice", "", bearer(tok["root"])...); code != http.StatusOK {
+			t.Fatalf("delete alice: %d %v", code, body)
+		}
+		serve(s, "PUT", "/v1/kv/w/b", "2", bearer(tok["root"])...)
+		if ev := w.next(t); ev != (sseEvent{}) {
+			t.Fatalf("after alice lost access the stream delivered %v", ev)
+		}
+		watch(t, l, "/v1/watch?prefix=w/", http.StatusUnauthorized, bearer(tok["alice"])...)
+	})
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/raftex/raftex/auth"
 	"github.com/raftex/raftex/kv"
+	"github.com/raftex/raftex/kvapi"
 )
 
 const (
@@ -62,27 +63,53 @@ func (s *Server) handleKV(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, key []byte) {
-	consistency := "linearizable"
+// readBarrier waits until a read of the consistency the request asks for
+// (?consistency=, linearizable by default) is safe on this node, or
+// answers the error and returns false.
+func (s *Server) readBarrier(w http.ResponseWriter, r *http.Request) bool {
+	consistency := kvapi.Linearizable
 	if v, ok := r.URL.Query()["consistency"]; ok {
-		consistency = v[0] // given, even empty: it must be one of the three
+		consistency = kvapi.Consistency(v[0]) // given, even empty: it must be one of the three
 	}
 	ctx, cancel := s.requestContext(r)
 	defer cancel()
-	var err error
-	switch consistency {
-	case "linearizable":
-		err = s.waitRead(ctx, s.node.Read)
-	case "lease":
-		err = s.waitRead(ctx, s.node.ReadLease)
-	case "stale":
-		// Served from this node's state, which may be behind.
-	default:
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("consistency %q is not linearizable, lease or stale", consistency))
-		return
-	}
-	if err != nil {
+	err := s.ReadAt(ctx, consistency)
+	var bad badConsistency
+	switch {
+	case errors.As(err, &bad):
+		writeError(w, http.StatusBadRequest, err.Error())
+		return false
+	case err != nil:
 		s.writeUnavailable(w, err)
+		return false
+	}
+	return true
+}
+
+type badConsistency string
+
+func (b badConsistency) Error() string {
+	return fmt.Sprintf("consistency %q is not linearizable, lease or stale", string(b))
+}
+
+// ReadAt returns once a read of consistency c is safe on this node:
+// linearizable after a read index (thesis §6.4), lease under the
+// leader's lease (§6.4.1), stale at once; it waits through elections
+// until ctx ends.
+func (s *Server) ReadAt(ctx context.Context, c kvapi.Consistency) error {
+	switch c {
+	case kvapi.Linearizable:
+		return s.waitRead(ctx, s.node.Read)
+	case kvapi.Lease:
+		return s.waitRead(ctx, s.node.ReadLease)
+	case kvapi.Stale:
+		return nil // served from this node's state, which may be behind
+	}
+	return badConsistency(c)
+}
+
+func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, key []byte) {
+	if !s.readBarrier(w, r) {
 		return
 	}
 	// Checked against the state the read sees: after the barrier, every
@@ -199,7 +226,7 @@ var resultCodes = []struct {
 	code   string
 	status int
 }{
-	{kv.ErrCASMismatch, "cas_mismatch", http.StatusConflict},
+	{kvapi.ErrCASMismatch, "cas_mismatch", http.StatusConflict},
 	{kv.ErrKeyEmpty, "key_empty", http.StatusBadRequest},
 	{kv.ErrKeyTooLong, "key_too_long", http.StatusBadRequest},
 	{kv.ErrValueTooBig, "value_too_big", http.StatusRequestEntityTooLarge},
@@ -207,6 +234,7 @@ var resultCodes = []struct {
 	// The client registers anew and retries.
 	{kv.ErrSessionExpired, "session_expired", http.StatusPreconditionFailed},
 	{kv.ErrSeqReused, "seq_reused", http.StatusBadRequest},
+	{kv.ErrTxnTooBig, "txn_too_big", http.StatusBadRequest},
 	{auth.ErrUnauthenticated, "unauthenticated", http.StatusUnauthorized},
 	{auth.ErrPermissionDenied, "permission_denied", http.StatusForbidden},
 	{auth.ErrUserExists, "user_exists", http.StatusConflict},
@@ -244,7 +272,7 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request, cmd kv.Command)
 	// The state machine refused it: nothing applied.
 	code, status := resultError(res.Err)
 	body := errorBody{Error: res.Err.Error(), Code: code}
-	var mismatch *kv.CASMismatchError
+	var mismatch *kvapi.CASMismatchError
 	if errors.As(res.Err, &mismatch) {
 		body.Revision = &mismatch.Revision
 	}

@@ -90,10 +90,13 @@ func (l Limits) Validate(requestTimeout time.Duration) error {
 // HTTPServer returns an http.Server of s with the configured timeouts.
 func (s *Server) HTTPServer() *http.Server {
 	l := s.cfg.Limits
-	return &http.Server{
+	srv := &http.Server{
 		Handler: s, ReadHeaderTimeout: l.ReadHeaderTimeout, ReadTimeout: l.ReadTimeout,
 		WriteTimeout: l.WriteTimeout, IdleTimeout: l.IdleTimeout,
 	}
+	// Watch streams never end on their own: Shutdown ends them.
+	srv.RegisterOnShutdown(s.endWatches)
+	return srv
 }
 
 // limiter counts requests in flight, up to its capacity.
@@ -144,6 +147,9 @@ func (p *perClient) release(host string) {
 // MaxStreams; a request against its client's share and MaxRequests), or
 // answers 429 and returns false. release ends the count.
 func (s *Server) admit(w http.ResponseWriter, r *http.Request, a access) (release func(), ok bool) {
+	if a.watch {
+		return func() {}, true
+	}
 	if a.stream {
 		if !s.streams.acquire() {
 			writeTooMany(w, "event streams", s.cfg.Limits.MaxStreams)

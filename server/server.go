@@ -58,6 +58,12 @@ type Config struct {
 	Limits Limits
 	// Now is the clock tokens expire by. Default time.Now.
 	Now func() time.Time
+	// WatchHeartbeat is how often a quiet watch stream gets a comment
+	// line. Default 15 s.
+	WatchHeartbeat time.Duration
+	// WatchWriteTimeout bounds each write of a watch stream: a client that
+	// stops reading is cut off. Default 10 s.
+	WatchWriteTimeout time.Duration
 }
 
 // Server serves the HTTP API. Create it with New and mount it with an
@@ -76,6 +82,9 @@ type Server struct {
 	// bounds the bcrypt computations running at once.
 	requests, streams, hashing limiter
 	clients                    *perClient
+	// watchCtx ends every watch stream when the HTTP server shuts down.
+	watchCtx   context.Context
+	endWatches context.CancelFunc
 }
 
 // New returns a Server.
@@ -95,6 +104,12 @@ func New(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.WatchHeartbeat <= 0 {
+		cfg.WatchHeartbeat = 15 * time.Second
+	}
+	if cfg.WatchWriteTimeout <= 0 {
+		cfg.WatchWriteTimeout = 10 * time.Second
+	}
 	cfg.Limits = cfg.Limits.WithDefaults()
 	s := &Server{
 		cfg: cfg, node: cfg.Node, members: cfg.Node, kv: cfg.KV, log: cfg.Logger,
@@ -104,6 +119,7 @@ func New(cfg Config) *Server {
 		clients: &perClient{limit: cfg.Limits.MaxRequestsPerClient, n: map[string]int{}},
 	}
 	s.own = session.New(s.registerOwn, kv.SessionWindow)
+	s.watchCtx, s.endWatches = context.WithCancel(context.Background())
 	s.mux.HandleFunc("/v1/status", s.handleStatus)
 	s.mux.HandleFunc(sessionsPath, s.handleRegister)
 	s.mux.HandleFunc("/v1/log", s.handleLog)
@@ -111,6 +127,7 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("/readyz", s.handleReadyz)
 	s.authRoutes()
 	s.memberRoutes()
+	s.rangeRoutes()
 	for pattern, h := range cfg.Extra {
 		s.mux.Handle(pattern, readOnly(h))
 	}

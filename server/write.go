@@ -22,16 +22,16 @@ var errOutcomeUnknown = errors.New("server: the write's outcome is unknown")
 // the outcome is unknown.
 //
 // Every write is retried after an attempt whose outcome is unknown, and
-// still applies at most once (thesis §6.3): a Set or Delete without a
-// client session (ClientID 0) gets a sequence number in this server's own
-// session, registered on first use and again when it expires; a member's
+// still applies at most once (thesis §6.3): a write without a client
+// session (ClientID 0) — a set, a delete, a prefix delete, a transaction,
+// an auth change — gets a sequence number in this server's own session, registered on first use and again when it expires; a member's
 // publication and a session's registration are safe to apply twice. When
 // a write's session turns out expired after such an attempt, whether that
 // attempt applied is unknown and Write returns an error wrapping
 // errOutcomeUnknown; a result with kv.ErrSessionExpired means no attempt
 // applied.
 func (s *Server) Write(ctx context.Context, cmd kv.Command) (kv.Result, error) {
-	if cmd.ClientID != 0 || (cmd.Op != kv.OpSet && cmd.Op != kv.OpDelete && cmd.Op != kv.OpAuth) {
+	if cmd.ClientID != 0 || !ownSession[cmd.Op] {
 		return s.replicate(ctx, cmd)
 	}
 	for {
@@ -50,6 +50,10 @@ func (s *Server) Write(ctx context.Context, cmd kv.Command) (kv.Result, error) {
 		s.log.Info("the server's own session expired; registering a new one", "client_id", t.ClientID)
 	}
 }
+
+// ownSession are the ops Write puts in the server's own session when the
+// client sent none: those that must not apply twice.
+var ownSession = map[kv.Op]bool{kv.OpSet: true, kv.OpDelete: true, kv.OpAuth: true, kv.OpDeletePrefix: true, kv.OpTxn: true}
 
 // registerOwn registers this server's own session (see Write).
 func (s *Server) registerOwn(ctx context.Context) (uint64, error) {

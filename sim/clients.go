@@ -9,6 +9,7 @@ import (
 	"github.com/raftex/raftex/auth"
 	"github.com/raftex/raftex/internal/kvmodel"
 	"github.com/raftex/raftex/kv"
+	"github.com/raftex/raftex/kvapi"
 )
 
 // client is a simulated client with an exactly-once session (thesis
@@ -93,6 +94,19 @@ func (op *clientOp) command() kv.Command {
 		return kv.ChangeAuth(*op.change)
 	}
 	cmd := kv.Command{Op: kv.OpSet, Key: []byte(op.Key), Value: []byte(op.Value), ClientID: op.session, Seq: op.seq}
+	if op.Kind == kvmodel.Txn {
+		// A compare-and-set over several keys: put them all if each is at
+		// its revision, else read them all.
+		var t kvapi.Txn
+		for i, k := range op.Keys {
+			t.Compare = append(t.Compare, kvapi.RevisionIs(k, op.Expects[i]))
+			t.Success = append(t.Success, kvapi.Put(k, []byte(op.Value)))
+			t.Failure = append(t.Failure, kvapi.Get(k))
+		}
+		cmd = kv.Txn(t)
+		cmd.ClientID, cmd.Seq = op.session, op.seq
+		return cmd
+	}
 	switch op.Kind {
 	case kvmodel.Delete:
 		cmd.Op, cmd.Value = kv.OpDelete, nil
@@ -149,9 +163,18 @@ type sessionKey struct {
 // (for a registration: Rev is the client id).
 func writeOutput(r kv.Result) (kvmodel.Output, error) {
 	switch {
+	case r.Err == nil && r.Txn != nil:
+		out := kvmodel.Output{Rev: r.Revision, Succeeded: r.Txn.Succeeded}
+		if !r.Txn.Succeeded {
+			out.Reads = []kvmodel.Read{}
+			for _, g := range r.Txn.Results {
+				out.Reads = append(out.Reads, kvmodel.Read{Found: g.Found, Value: string(g.Value), Rev: g.Revision})
+			}
+		}
+		return out, nil
 	case r.Err == nil:
 		return kvmodel.Output{Rev: r.Revision, Deleted: r.Deleted}, nil
-	case errors.Is(r.Err, kv.ErrCASMismatch):
+	case errors.Is(r.Err, kvapi.ErrCASMismatch):
 		return kvmodel.Output{Mismatch: true, Rev: r.Revision}, nil
 	case errors.Is(r.Err, kv.ErrSessionExpired):
 		return kvmodel.Output{SessionExpired: true}, nil
@@ -247,6 +270,20 @@ func (c *client) begin() {
 		in.Kind = kvmodel.Put
 	case x < 70:
 		in.Kind = kvmodel.Delete
+	case x >= 90 && c.s.p.txns:
+		in.Kind = kvmodel.Txn
+		in.Keys = []string{in.Key}
+		if other := fmt.Sprintf("k%d", rng.IntN(c.s.p.keys)); other != in.Key {
+			in.Keys = append(in.Keys, other)
+		}
+		in.Key = ""
+		for _, k := range in.Keys {
+			expect := c.revs[k]
+			if rng.IntN(5) == 0 {
+				expect += uint64(rng.IntN(2)) // sometimes a stale guess
+			}
+			in.Expects = append(in.Expects, expect)
+		}
 	default:
 		in.Kind = kvmodel.CAS
 		in.Expect = c.revs[in.Key]
@@ -438,9 +475,21 @@ func (c *client) complete(out kvmodel.Output) {
 	op := c.op
 	op.done = true
 	c.op = nil
-	c.revs[op.Key] = out.Rev // the key's revision now; a mismatch reports it too
-	if op.Kind == kvmodel.Delete {
+	switch {
+	case op.Kind == kvmodel.Txn && out.Succeeded:
+		for _, k := range op.Keys {
+			c.revs[k] = out.Rev
+		}
+	case op.Kind == kvmodel.Txn:
+		for i, k := range op.Keys {
+			if i < len(out.Reads) {
+				c.revs[k] = out.Reads[i].Rev // 0 when absent
+			}
+		}
+	case op.Kind == kvmodel.Delete:
 		c.revs[op.Key] = 0
+	default:
+		c.revs[op.Key] = out.Rev // the key's revision now; a mismatch reports it too
 	}
 	c.record(op, out, false)
 	c.next()

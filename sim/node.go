@@ -151,7 +151,7 @@ func (n *node) start() error {
 	if err != nil {
 		return fmt.Errorf("recovery failed: %w", err)
 	}
-	n.store, n.kv = st, kv.New(kv.Config{SessionTTL: n.s.p.sessionTTL, MaxSessions: n.s.p.maxSessions})
+	n.store, n.kv = st, kv.New(kv.Config{SessionTTL: n.s.p.sessionTTL, MaxSessions: n.s.p.maxSessions, HistoryCount: n.s.p.historyCount})
 	n.cfg = n.config()
 	n.m, n.ap, err = nodepkg.NewMachine(n.cfg, st, observedFSM{n}, simEnv{n}, n.runtimeEvent)
 	if err != nil {
@@ -384,6 +384,7 @@ func (n *node) runtimeEvent(e raft.Event) {
 	switch e.Kind {
 	case raft.EventSnapshotInstalled:
 		n.s.stats.Snapshots++
+		n.s.watches.poll(n)
 		n.s.chk.restored(n, e.Index)
 		n.s.tr.add(trSnapshot, n.id, e.Index, 0)
 	case raft.EventSnapshotTaken:
@@ -407,6 +408,7 @@ func (f observedFSM) Apply(e raft.Entry) any {
 	first := n.s.chk.applied(n, e)
 	n.s.tr.add(trApply, n.id, e.Index, e.Term)
 	n.s.clients.applied(first, e.Data, res)
+	n.s.watches.applied(n, first, e)
 	return res
 }
 
@@ -421,10 +423,26 @@ func (n *node) checkAuth(before *auth.State, e raft.Entry, res any) {
 	}
 	need := auth.NeedUser
 	switch cmd.Op {
-	case kv.OpSet, kv.OpDelete:
+	case kv.OpSet, kv.OpDelete, kv.OpDeletePrefix:
 		need = auth.NeedWrite
 	case kv.OpAuth:
 		need = auth.NeedRoot
+	case kv.OpTxn:
+		// Every key it touches, in both branches.
+		t, err := cmd.DecodeTxn()
+		if err == nil {
+			err = t.Keys(func(key []byte, write bool) error {
+				need := auth.NeedRead
+				if write {
+					need = auth.NeedWrite
+				}
+				return before.Allow(cmd.User, need, key)
+			})
+		}
+		if err != nil {
+			n.s.fail("Auth", fmt.Sprintf("node %d: entry %d (a transaction by %q) applied though %v", n.id, e.Index, cmd.User, err))
+		}
+		return
 	}
 	if err := before.Allow(cmd.User, need, cmd.Key); err != nil {
 		n.s.fail("Auth", fmt.Sprintf("node %d: entry %d (op %d by %q) applied though %v", n.id, e.Index, cmd.Op, cmd.User, err))

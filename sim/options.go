@@ -44,6 +44,11 @@ const (
 	streamMix
 	streamAuth
 	streamNode // + node id
+
+	// Streams added later, past every node's: drawing from them leaves
+	// the runs of older seeds as they were wherever they are off.
+	streamKV    uint64 = 1000
+	streamWatch uint64 = 1001
 )
 
 // Time of the model: the runtime's own defaults (node.DefaultConfig, which
@@ -104,6 +109,13 @@ type params struct {
 	// maxSessions is kv.Config.MaxSessions (0: the default): a small one
 	// evicts sessions under the clients (thesis §6.3's LRU bound).
 	maxSessions int
+	// txns: a tenth of the operations are transactions (a compare-and-set
+	// over two keys); watchers: clients that watch a prefix through node
+	// crashes and snapshot installs; historyCount is kv.Config.HistoryCount
+	// (0: the default): a small one compacts watches under them.
+	txns         bool
+	watchers     int
+	historyCount int
 }
 
 func drawParams(seed uint64) params {
@@ -139,12 +151,17 @@ func drawParams(seed uint64) params {
 	if arng.IntN(4) == 0 {
 		p.maxSessions = max(2, p.clients-1)
 	}
+	krng := rand.New(rand.NewPCG(seed, streamKV))
+	p.txns = krng.IntN(2) == 0
+	p.watchers = krng.IntN(4)
+	p.historyCount = []int{0, 8, 64}[krng.IntN(3)]
 	return p
 }
 
 func (p params) String() string {
-	return fmt.Sprintf("fault phase %v; MaxSizePerMsg %d, MaxInflightMsgs %d, MaxApplyingBytes %d, MaxUncommittedBytes %d, LeaseRead %t, one voter %t, session TTL %d, max sessions %d; WAL segments %d B; snapshot every %d entries keeping %d; latency %v–%v; fsync %v–%v; %d clients on %d keys, think ≤%v, timeout %v; auth %t, token TTL %v",
+	return fmt.Sprintf("fault phase %v; MaxSizePerMsg %d, MaxInflightMsgs %d, MaxApplyingBytes %d, MaxUncommittedBytes %d, LeaseRead %t, one voter %t, session TTL %d, max sessions %d; WAL segments %d B; snapshot every %d entries keeping %d; latency %v–%v; fsync %v–%v; %d clients on %d keys, think ≤%v, timeout %v; auth %t, token TTL %v; transactions %t, %d watchers, watch history %d",
 		p.faultPhase, p.maxSizePerMsg, p.maxInflight, p.maxApplying, p.maxUncommitted, p.leaseRead, p.oneVoter, p.sessionTTL, p.maxSessions,
 		p.segmentSize, p.snapEvery, p.snapTrailing,
-		p.latencyMin, p.latencyMax, p.fsyncMin, p.fsyncMax, p.clients, p.keys, p.thinkMax, p.clientTimeout, p.auth, p.tokenTTL)
+		p.latencyMin, p.latencyMax, p.fsyncMin, p.fsyncMax, p.clients, p.keys, p.thinkMax, p.clientTimeout, p.auth, p.tokenTTL,
+		p.txns, p.watchers, p.historyCount)
 }

@@ -65,6 +65,9 @@ type Stats struct {
 	// answered 401 (anonymous once auth was on, or a token expired).
 	Auth            bool
 	Logins, Refused int
+	// Watched counts the watch events delivered and checked; WatchResets
+	// the listings watchers took after their start was compacted.
+	Watched, WatchResets int
 	// Terms is the highest term any node reached; Commit the highest
 	// commit index.
 	Terms, Commit uint64
@@ -93,6 +96,7 @@ type sim struct {
 	net        *network
 	faults     *injector
 	clients    *clients
+	watches    *watches
 	chk        *checker
 	tr         *tracer
 
@@ -142,6 +146,7 @@ func newSim(opts Options) *sim {
 	s.net = newNetwork(s, opts.Nodes)
 	s.faults = newInjector(s)
 	s.clients = newClients(s)
+	s.watches = newWatches(s)
 	s.chk = newChecker(s, opts.Nodes)
 	for _, id := range ids {
 		s.nodes = append(s.nodes, newNode(s, id, newDisk(vfs.NewMem())))
@@ -162,6 +167,7 @@ func (s *sim) run() {
 	}
 	s.faults.start()
 	s.clients.start()
+	s.watches.start()
 	s.after(s.p.faultPhase, s.stopFaults)
 	for !s.done && s.violation == nil && s.q.len() > 0 {
 		ev := s.q.pop()
@@ -258,7 +264,8 @@ func (s *sim) stuck() string {
 }
 
 // finalChecks run once the cluster converged: the state machines agree,
-// no acknowledged write was lost, and the history is linearizable.
+// no acknowledged write was lost, every watcher got every committed change
+// of its prefix, and the history is linearizable.
 func (s *sim) finalChecks() {
 	want := s.nodes[0].kv.Hash()
 	for _, n := range s.nodes[1:] {
@@ -276,6 +283,9 @@ func (s *sim) finalChecks() {
 			s.fail("Acknowledged write kept", fmt.Sprintf("entry %d/%d was acknowledged to a client, but entry %d/%d is applied there", a.index, a.term, a.index, r.term))
 			return
 		}
+	}
+	if s.watches.final(); s.failed() {
+		return
 	}
 	s.ops = operations(s.clients.history, s.clients.outcomes)
 	s.stats.Checked = len(s.ops)

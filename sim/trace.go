@@ -29,6 +29,7 @@ const (
 	trFault
 	trClient
 	trSnapshot
+	trWatch
 )
 
 // add folds one step into the hash.

@@ -5,8 +5,10 @@
 // The page reads GET /v1/status, /v1/log and /v1/events (Server-Sent
 // Events, see package inspect) from the node that served it, discovers the
 // other members from its status and polls them directly (they allow
-// their members' origins, CORS), and writes and reads keys with PUT and
-// GET /v1/kv/{key}. With auth enabled it asks for a login (login.js).
+// their members' origins, CORS), writes and reads keys with PUT and
+// GET /v1/kv/{key}, and browses the keys under a prefix live (GET
+// /v1/kv?prefix=, then GET /v1/watch: browser.js). With auth enabled it
+// asks for a login (login.js).
 package ui
 
 import (

@@ -90,7 +90,8 @@ func TestStableIDs(t *testing.T) {
 	}
 	for _, id := range []string{"nodes", "timeline", "put-key", "put-value", "put-submit", "get-key", "get-submit", "result",
 		"cluster-leader", "filter-state", "filter-rpc", "filter-commit", "filter-snapshot",
-		"login-panel", "login-user", "login-password", "login-submit"} {
+		"login-panel", "login-user", "login-password", "login-submit",
+		"browse-prefix", "browse-submit", "browse-status", "browse-rows"} {
 		if !strings.Contains(string(html), `id="`+id+`"`) {
 			t.Errorf("index.html lacks #%s", id)
 		}

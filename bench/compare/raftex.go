@@ -13,6 +13,7 @@ import (
 
 	"github.com/raftex/raftex/client"
 	"github.com/raftex/raftex/internal/loadgen"
+	"github.com/raftex/raftex/kvapi"
 )
 
 // buildRaftex builds the raftex binary from the repository this module
@@ -63,7 +64,7 @@ func startRaftex(ctx context.Context, bin, dir string) (*raftexCluster, error) {
 		}
 		c.members = append(c.members, p)
 	}
-	if c.load, err = loadgen.NewRaftex(endpoints, client.Linearizable, client.Options{}); err != nil {
+	if c.load, err = loadgen.NewRaftex(endpoints, kvapi.Linearizable, client.Options{}); err != nil {
 		c.stop()
 		return nil, err
 	}

@@ -13,8 +13,8 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/raftex/raftex/client"
 	"github.com/raftex/raftex/internal/loadgen"
+	"github.com/raftex/raftex/kvapi"
 )
 
 // workloadFlag is --workload: put, get or mixed:G/P, checked when parsed
@@ -43,7 +43,7 @@ func benchCmd() *cobra.Command {
 		workload    workloadFlag
 		fill        bool
 		ops         int64
-		consistency = newEnum(string(client.Linearizable), string(client.Linearizable), string(client.Lease), string(client.Stale))
+		consistency = newEnum(string(kvapi.Linearizable), string(kvapi.Linearizable), string(kvapi.Lease), string(kvapi.Stale))
 		progress    = newEnum("auto", "auto", "always", "never")
 		output      *enumFlag
 		asJSON      bool
@@ -73,7 +73,7 @@ func benchCmd() *cobra.Command {
 			if err != nil {
 				return &exitError{exitUsage, err}
 			}
-			target, err := loadgen.NewRaftex(endpoints, client.Consistency(consistency.value), f.options())
+			target, err := loadgen.NewRaftex(endpoints, kvapi.Consistency(consistency.value), f.options())
 			if err != nil {
 				return &exitError{exitUsage, err}
 			}

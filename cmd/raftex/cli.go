@@ -87,18 +87,19 @@ func newRoot() *cobra.Command {
 		},
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
-	root.AddCommand(serveCmd(), clusterCmd(), demoCmd(), putCmd(), getCmd(), delCmd(), statusCmd(),
+	root.AddCommand(serveCmd(), clusterCmd(), demoCmd(), putCmd(), getCmd(), delCmd(), lsCmd(), watchCmd(), txnCmd(), statusCmd(),
 		healthCmd(), walCmd(), benchCmd(), simCmd(), versionCmd(), authCmd(), userCmd(), roleCmd(),
 		memberCmd(), leaderCmd())
 	applyConventions(root)
 	return root
 }
 
-// run executes raftex with args, printing to stdout and stderr, and
-// returns the process's exit code.
-func run(args []string, stdout, stderr io.Writer) int {
+// run executes raftex with args, reading stdin (txn) and printing to
+// stdout and stderr, and returns the process's exit code.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRoot()
 	root.SetArgs(args)
+	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.Execute()

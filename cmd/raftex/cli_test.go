@@ -22,8 +22,14 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 // test set it) and returns what it printed and its exit code.
 func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return runCLIInput(t, "", args...)
+}
+
+// runCLIInput is runCLI with stdin.
+func runCLIInput(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	var out, errOut bytes.Buffer
-	code = run(args, &out, &errOut)
+	code = run(args, strings.NewReader(stdin), &out, &errOut)
 	return out.String(), errOut.String(), code
 }
 
@@ -88,7 +94,7 @@ func TestCLIUsageGolden(t *testing.T) {
 // TestCLIHelpGolden: --help of the key-value commands, serve and the
 // membership commands, every flag with its variable.
 func TestCLIHelpGolden(t *testing.T) {
-	for _, cmd := range []string{"put", "get", "del", "status", "serve", "health", "bench", "member add", "leader transfer"} {
+	for _, cmd := range []string{"put", "get", "del", "ls", "watch", "txn", "status", "serve", "health", "bench", "member add", "leader transfer"} {
 		stdout, _, code := runCLI(t, append(strings.Fields(cmd), "--help")...)
 		if code != 0 {
 			t.Fatalf("%s --help: exit %d", cmd, code)

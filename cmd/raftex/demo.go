@@ -162,7 +162,7 @@ func (d *demo) scenario(ctx context.Context) error {
 
 	follower := d.followerOf(first)
 	d.heading("A linearizable read through follower %s (ReadIndex, thesis §6.4)", node.FormatID(follower))
-	v, err := d.nodes[follower].Get(ctx, "user/2")
+	v, _, err := d.nodes[follower].Get(ctx, "user/2")
 	if err != nil {
 		return fmt.Errorf("read via %s: %w", node.FormatID(follower), err)
 	}
@@ -193,7 +193,7 @@ func (d *demo) scenario(ctx context.Context) error {
 		}
 		d.printf("✔ SET %s = %s via %s → revision %d\n", w.key, w.value, node.FormatID(via), rev)
 	}
-	if deleted, err := d.nodes[second].Delete(ctx, "user/3"); err != nil || !deleted {
+	if deleted, _, err := d.nodes[second].Delete(ctx, "user/3"); err != nil || !deleted {
 		return fmt.Errorf("delete user/3: deleted=%t err=%v", deleted, err)
 	}
 	d.printf("✔ DEL user/3\n")

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/raftex/raftex/client"
+	"github.com/raftex/raftex/kvapi"
 )
 
 const defaultEndpoints = "127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003"
@@ -113,11 +114,11 @@ func printJSON(w io.Writer, v any) error {
 // clientExit maps client errors to exit codes and says what happened to
 // key.
 func clientExit(err error, key string) error {
-	var mismatch *client.CASMismatchError
+	var mismatch *kvapi.CASMismatchError
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, client.ErrNotFound):
+	case errors.Is(err, kvapi.ErrNotFound):
 		return &exitError{exitNotFound, fmt.Errorf("key %q not found", key)}
 	case errors.As(err, &mismatch) && mismatch.Revision == 0:
 		return &exitError{exitCASMismatch, fmt.Errorf("revision mismatch: key %q is absent (revision 0)", key)}
@@ -147,14 +148,14 @@ func addCAS(cmd *cobra.Command, usage string) *casFlag {
 }
 
 // options turns --cas into a write option when given.
-func (c *casFlag) options() ([]client.WriteOption, error) {
+func (c *casFlag) options() ([]kvapi.WriteOption, error) {
 	if !c.cmd.Flags().Changed("cas") {
 		return nil, nil
 	}
 	if c.rev < 0 {
 		return nil, usageError("--cas must be a revision >= 0, got %d", c.rev)
 	}
-	return []client.WriteOption{client.WithCAS(uint64(c.rev))}, nil
+	return []kvapi.WriteOption{kvapi.WithCAS(uint64(c.rev))}, nil
 }
 
 func putCmd() *cobra.Command {
@@ -175,7 +176,7 @@ func putCmd() *cobra.Command {
 				return err
 			}
 			defer cancel()
-			rev, err := c.Put(ctx, args[0], []byte(args[1]), opts...)
+			rev, err := c.Set(ctx, args[0], []byte(args[1]), opts...)
 			if err != nil {
 				return clientExit(err, args[0])
 			}
@@ -211,7 +212,7 @@ func getCmd() *cobra.Command {
 				return err
 			}
 			defer cancel()
-			v, rev, err := c.Get(ctx, args[0], client.Consistency(consistency.value))
+			v, rev, err := c.Get(ctx, args[0], kvapi.WithConsistency(kvapi.Consistency(consistency.value)))
 			if err != nil {
 				return clientExit(err, args[0])
 			}
@@ -241,12 +242,31 @@ func getCmd() *cobra.Command {
 func delCmd() *cobra.Command {
 	var f clientFlags
 	var cas *casFlag
+	var prefix, all bool
 	var output *enumFlag
 	cmd := &cobra.Command{
-		Use:   "del KEY",
-		Short: "Delete KEY",
-		Args:  cobra.ExactArgs(1),
+		Use:   "del [KEY]",
+		Short: "Delete KEY; with --prefix every key under it, with --all every key, as one revision",
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// Checked here, once the environment is bound (RAFTEX_ALL).
+			switch {
+			case all && (prefix || len(args) != 0 || cmd.Flags().Changed("cas")):
+				return usageError("--all takes no KEY, --prefix or --cas (usage: %s)", cmd.UseLine())
+			case prefix && cmd.Flags().Changed("cas"):
+				return usageError("--prefix takes no --cas (usage: %s)", cmd.UseLine())
+			case prefix && (len(args) == 0 || args[0] == ""):
+				return usageError("an empty prefix deletes every key: say --all (usage: %s)", cmd.UseLine())
+			case !all && len(args) == 0:
+				return usageError("del needs a KEY (usage: %s)", cmd.UseLine())
+			}
+			if all || prefix {
+				p := ""
+				if len(args) == 1 {
+					p = args[0]
+				}
+				return delPrefix(cmd, &f, output, p, all)
+			}
 			opts, err := cas.options()
 			if err != nil {
 				return err
@@ -261,7 +281,7 @@ func delCmd() *cobra.Command {
 				return clientExit(err, args[0])
 			}
 			if !deleted {
-				return clientExit(client.ErrNotFound, args[0])
+				return clientExit(kvapi.ErrNotFound, args[0])
 			}
 			out := cmd.OutOrStdout()
 			switch output.value {
@@ -277,6 +297,8 @@ func delCmd() *cobra.Command {
 	}
 	f.add(cmd)
 	cas = addCAS(cmd, "delete only if the key's revision is this")
+	cmd.Flags().BoolVar(&prefix, "prefix", false, "delete every key that starts with the argument, as one revision (-o json: the count)")
+	cmd.Flags().BoolVar(&all, "all", false, "delete every key, as one revision")
 	output = addOutput(cmd, outputText, outputJSON, outputRevision)
 	return cmd
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/raftex/raftex"
+	"github.com/raftex/raftex/kv"
 	"github.com/raftex/raftex/node"
 	"github.com/raftex/raftex/server"
 )
@@ -24,6 +25,7 @@ func serveCmd() *cobra.Command {
 		join, user, password                              string
 		corsOrigins                                       []string
 		limits                                            = server.DefaultLimits()
+		watchHistory, watchHistoryBytes, maxWatchers      int
 	)
 	logFormat := newEnum("text", "text", "json")
 	cmd := &cobra.Command{
@@ -69,6 +71,7 @@ func serveCmd() *cobra.Command {
 				ListenPeerAddr: listenPeerAddr, ListenClientAddr: listenClientAddr,
 				InitialCluster: cluster, Join: joinCfg, RequestTimeout: requestTimeout, Logger: logger,
 				TokenTTL: tokenTTL, CORSOrigins: corsOrigins, Limits: limits,
+				WatchHistory: watchHistory, WatchHistoryBytes: watchHistoryBytes, MaxWatchers: maxWatchers,
 			}
 			if enablePprof {
 				cfg.Debug = pprofHandler()
@@ -125,6 +128,9 @@ func serveCmd() *cobra.Command {
 	f.IntVar(&limits.MaxRequests, "max-requests", limits.MaxRequests, "requests served at once; beyond, 429")
 	f.IntVar(&limits.MaxRequestsPerClient, "max-requests-per-client", 0, "requests of one client address served at once; beyond, 429 (0: a quarter of --max-requests)")
 	f.IntVar(&limits.MaxStreams, "max-streams", limits.MaxStreams, "event streams open at once; beyond, 429")
+	f.IntVar(&watchHistory, "watch-history", kv.DefaultHistoryCount, "revisions of changes this node keeps for watches; a watch from before them answers 410")
+	f.IntVar(&watchHistoryBytes, "watch-history-bytes", kv.DefaultHistoryBytes, "bytes of keys and values those revisions may hold at most")
+	f.IntVar(&maxWatchers, "max-watchers", kv.DefaultMaxWatchers, "watches open at once on this node; beyond, 429 (not counted in --max-streams)")
 	requireFlags(cmd, "id", "data-dir", "peer-addr", "client-addr")
 	return cmd
 }

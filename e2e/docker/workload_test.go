@@ -19,6 +19,7 @@ import (
 	"github.com/raftex/raftex/client"
 	"github.com/raftex/raftex/internal/e2etest"
 	"github.com/raftex/raftex/internal/kvmodel"
+	"github.com/raftex/raftex/kvapi"
 )
 
 const (
@@ -103,8 +104,17 @@ func (w *workload) run(id int, cl *client.Client, rng *rand.Rand) {
 			in.Kind = kvmodel.Get
 		case p < 65:
 			in.Kind = kvmodel.Put
-		case p < 80:
+		case p < 75:
 			in.Kind, in.Expect = kvmodel.CAS, lastRev[in.Key]
+		case p < 80: // a compare-and-set over two keys: one transaction
+			other := fmt.Sprintf("hot/%d", rng.IntN(hotKeys))
+			in.Kind, in.Keys, in.Key = kvmodel.Txn, []string{in.Key}, ""
+			if other != in.Keys[0] {
+				in.Keys = append(in.Keys, other)
+			}
+			for _, k := range in.Keys {
+				in.Expects = append(in.Expects, lastRev[k])
+			}
 		case p < 85:
 			in.Kind = kvmodel.Delete
 		default: // a key written once: its write must be on every node afterwards
@@ -123,14 +133,24 @@ func (w *workload) run(id int, cl *client.Client, rng *rand.Rand) {
 		case err != nil:
 			w.t.Errorf("worker %d: %v: %v", id, in, err)
 			return
-		case in.Kind != kvmodel.Get && !out.Mismatch:
+		case in.Kind != kvmodel.Get && !out.Mismatch && (in.Kind != kvmodel.Txn || out.Succeeded):
 			w.writes.Add(1)
 		}
 		if !out.Unknown {
 			w.answered[id].Add(1)
-			lastRev[in.Key] = out.Rev
-			if in.Kind == kvmodel.Delete {
+			switch {
+			case in.Kind == kvmodel.Txn:
+				for i, k := range in.Keys {
+					if out.Succeeded {
+						lastRev[k] = out.Rev
+					} else if i < len(out.Reads) {
+						lastRev[k] = out.Reads[i].Rev
+					}
+				}
+			case in.Kind == kvmodel.Delete:
 				lastRev[in.Key] = 0
+			default:
+				lastRev[in.Key] = out.Rev
 			}
 		}
 		w.mu.Lock()
@@ -146,17 +166,17 @@ func (w *workload) run(id int, cl *client.Client, rng *rand.Rand) {
 func (w *workload) exec(ctx context.Context, cl *client.Client, in kvmodel.Input) (kvmodel.Output, error) {
 	switch in.Kind {
 	case kvmodel.Get:
-		v, rev, err := cl.Get(ctx, in.Key, client.Linearizable)
-		if errors.Is(err, client.ErrNotFound) {
+		v, rev, err := cl.Get(ctx, in.Key)
+		if errors.Is(err, kvapi.ErrNotFound) {
 			return kvmodel.Output{}, nil
 		}
 		return kvmodel.Output{Found: true, Value: string(v), Rev: rev}, err
 	case kvmodel.Put:
-		rev, err := cl.Put(ctx, in.Key, []byte(in.Value))
+		rev, err := cl.Set(ctx, in.Key, []byte(in.Value))
 		return kvmodel.Output{Rev: rev}, err
 	case kvmodel.CAS:
-		rev, err := cl.Put(ctx, in.Key, []byte(in.Value), client.WithCAS(in.Expect))
-		var mismatch *client.CASMismatchError
+		rev, err := cl.Set(ctx, in.Key, []byte(in.Value), kvapi.WithCAS(in.Expect))
+		var mismatch *kvapi.CASMismatchError
 		if errors.As(err, &mismatch) {
 			return kvmodel.Output{Mismatch: true, Rev: mismatch.Revision}, nil
 		}
@@ -164,6 +184,22 @@ func (w *workload) exec(ctx context.Context, cl *client.Client, in kvmodel.Input
 	case kvmodel.Delete:
 		deleted, rev, err := cl.Delete(ctx, in.Key)
 		return kvmodel.Output{Deleted: deleted, Rev: rev}, err
+	case kvmodel.Txn:
+		var t kvapi.Txn
+		for i, k := range in.Keys {
+			t.Compare = append(t.Compare, kvapi.RevisionIs(k, in.Expects[i]))
+			t.Success = append(t.Success, kvapi.Put(k, []byte(in.Value)))
+			t.Failure = append(t.Failure, kvapi.Get(k))
+		}
+		resp, err := cl.Txn(ctx, t)
+		out := kvmodel.Output{Rev: resp.Revision, Succeeded: resp.Succeeded}
+		if err == nil && !resp.Succeeded {
+			out.Reads = []kvmodel.Read{}
+			for _, r := range resp.Results {
+				out.Reads = append(out.Reads, kvmodel.Read{Found: r.Found, Value: string(r.Value), Rev: r.Revision})
+			}
+		}
+		return out, err
 	}
 	panic(in)
 }

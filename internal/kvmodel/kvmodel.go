@@ -4,8 +4,9 @@
 // and the Docker end-to-end tests (e2e/docker): one model, tested once.
 //
 // A history is a []porcupine.Operation whose Input is an Input and whose
-// Output is an Output. Model checks it one key at a time (linearizability
-// is local, so that is sound) and is strict about revisions:
+// Output is an Output. Model checks it one key at a time, or one group of
+// keys that transactions tie together (linearizability is local, so that
+// is sound), and is strict about revisions:
 //
 //  1. a write's revision is the log index it applied at, so it exceeds the
 //     revision of every earlier write of its key, deletes included;
@@ -15,7 +16,11 @@
 //     it expects (0: absent); when it fails it writes nothing and reports
 //     the key's current revision;
 //  4. a delete reports whether the key existed;
-//  5. a write refused because its session expired writes nothing.
+//  5. a write refused because its session expired writes nothing;
+//  6. a transaction (a compare-and-set over several keys, Txn) is atomic:
+//     it writes every key at one revision, above each key's last write,
+//     exactly when every key is at the revision it expects; otherwise it
+//     writes nothing and reads each key's current value and revision.
 //
 // # Operations whose outcome is unknown
 //
@@ -43,6 +48,7 @@ package kvmodel
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -61,6 +67,9 @@ const (
 	Put                // write a key unconditionally
 	Delete             // remove a key
 	CAS                // write a key if it is at the revision expected
+	// Txn writes Value to every key of Keys if each is at its revision in
+	// Expects (one transaction, one revision), else reads them all.
+	Txn
 )
 
 // Never is the return time of an operation whose outcome is unknown: it
@@ -74,6 +83,17 @@ type Input struct {
 	Value string // Put and CAS
 	// Expect is the revision a CAS expects (0: the key is absent).
 	Expect uint64
+	// Keys and Expects are a Txn's keys (Key is unused) and the revision
+	// each must be at.
+	Keys    []string
+	Expects []uint64
+}
+
+// Read is what a failed Txn read of one of its keys.
+type Read struct {
+	Found bool
+	Value string
+	Rev   uint64
 }
 
 // Output is an operation's outcome.
@@ -93,6 +113,10 @@ type Output struct {
 	// SessionExpired: a write refused because its client session had
 	// expired (thesis §6.3); nothing was written.
 	SessionExpired bool
+	// Succeeded: a Txn's compares held and it wrote every key at Rev;
+	// else Reads holds each key's value and revision, in Keys' order.
+	Succeeded bool
+	Reads     []Read
 }
 
 // state is one key's state.
@@ -113,38 +137,181 @@ type state struct {
 	last uint64
 }
 
-// Model is the sequential specification, one key at a time; see the
-// package documentation. Its states and operations describe themselves
-// for porcupine's visualisation.
+// keyStates is the state of a partition's keys (a key not in it is
+// absent and was never written); immutable: step returns a copy.
+type keyStates map[string]state
+
+func (ks keyStates) get(key string) state {
+	if st, ok := ks[key]; ok {
+		return st
+	}
+	return state{revKnown: true}
+}
+
+// with returns ks with the given keys' states replaced.
+func (ks keyStates) with(next map[string]state) keyStates {
+	out := make(keyStates, len(ks)+len(next))
+	for k, st := range ks {
+		out[k] = st
+	}
+	for k, st := range next {
+		out[k] = st
+	}
+	return out
+}
+
+// Model is the sequential specification, one key (or group of keys tied
+// by transactions) at a time; see the package documentation. Its states
+// and operations describe themselves for porcupine's visualisation.
 var Model = porcupine.Model{
 	Partition: partition,
-	Init:      func() any { return state{revKnown: true} },
+	Init:      func() any { return keyStates{} },
 	Step: func(st, in, out any) (bool, any) {
-		return step(st.(state), in.(Input), out.(Output))
+		return stepKeys(st.(keyStates), in.(Input), out.(Output))
+	},
+	Equal: func(a, b any) bool {
+		x, y := a.(keyStates), b.(keyStates)
+		if len(x) != len(y) {
+			return false
+		}
+		for k, st := range x {
+			if o, ok := y[k]; !ok || o != st {
+				return false
+			}
+		}
+		return true
 	},
 	DescribeOperation: func(in, out any) string {
 		return fmt.Sprintf("%v → %v", in.(Input), out.(Output))
 	},
-	DescribeState: func(st any) string { return st.(state).String() },
+	DescribeState: func(st any) string {
+		ks := st.(keyStates)
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(ks)) {
+			parts = append(parts, k+": "+ks[k].String())
+		}
+		return strings.Join(parts, ", ")
+	},
 }
 
-// partition splits the history by key, in key order.
-func partition(history []porcupine.Operation) [][]porcupine.Operation {
-	byKey := map[string][]porcupine.Operation{}
-	var keys []string
-	for _, op := range history {
-		k := op.Input.(Input).Key
-		if _, ok := byKey[k]; !ok {
-			keys = append(keys, k)
-		}
-		byKey[k] = append(byKey[k], op)
+// keysOf returns the keys an operation touches.
+func (in Input) keysOf() []string {
+	if in.Kind == Txn {
+		return in.Keys
 	}
-	slices.Sort(keys)
-	out := make([][]porcupine.Operation, len(keys))
-	for i, k := range keys {
-		out[i] = byKey[k]
+	return []string{in.Key}
+}
+
+// partition splits the history into groups of keys no transaction ties
+// to another group's (union-find), each in the order of its least key.
+func partition(history []porcupine.Operation) [][]porcupine.Operation {
+	parent := map[string]string{}
+	var find func(k string) string
+	find = func(k string) string {
+		p, ok := parent[k]
+		if !ok {
+			parent[k] = k
+			return k
+		}
+		if p == k {
+			return k
+		}
+		r := find(p)
+		parent[k] = r
+		return r
+	}
+	for _, op := range history {
+		keys := op.Input.(Input).keysOf()
+		for _, k := range keys[1:] {
+			a, b := find(keys[0]), find(k)
+			if a != b {
+				parent[max(a, b)] = min(a, b) // the least key names its group
+			}
+		}
+		find(keys[0])
+	}
+	groups := map[string][]porcupine.Operation{}
+	for _, op := range history {
+		root := find(op.Input.(Input).keysOf()[0])
+		groups[root] = append(groups[root], op)
+	}
+	out := make([][]porcupine.Operation, 0, len(groups))
+	for _, root := range slices.Sorted(maps.Keys(groups)) {
+		out = append(out, groups[root])
 	}
 	return out
+}
+
+// stepKeys is step over a partition's keys.
+func stepKeys(ks keyStates, in Input, out Output) (bool, any) {
+	if in.Kind == Txn {
+		ok, next := stepTxn(ks, in, out)
+		if !ok {
+			return false, ks
+		}
+		return true, ks.with(next)
+	}
+	ok, st := step(ks.get(in.Key), in, out)
+	if !ok {
+		return false, ks
+	}
+	if st := st.(state); st != ks.get(in.Key) {
+		return true, ks.with(map[string]state{in.Key: st})
+	}
+	return true, ks
+}
+
+// stepTxn is step for a transaction: the states of its keys after it.
+func stepTxn(ks keyStates, in Input, out Output) (bool, map[string]state) {
+	next := map[string]state{}
+	switch {
+	case out.SessionExpired:
+		return true, next
+	case out.Unknown:
+		// Applied here (see the package documentation): it wrote, unless a
+		// key is known to be off its expected revision. When a revision is
+		// not known, writing is one possibility; the other, a failed
+		// compare, had no effect, the same as its linearization after
+		// every other operation, which porcupine tries too.
+		for i, k := range in.Keys {
+			if st := ks.get(k); st.revKnown && !st.revIs(in.Expects[i]) {
+				return true, next
+			}
+		}
+		for i, k := range in.Keys {
+			st := ks.get(k)
+			next[k] = state{exists: true, value: in.Value, last: max(st.last, in.Expects[i])}
+		}
+		return true, next
+	}
+	for _, k := range in.Keys {
+		if out.Rev <= ks.get(k).last {
+			return false, nil
+		}
+	}
+	if out.Succeeded {
+		for i, k := range in.Keys {
+			if !ks.get(k).revIs(in.Expects[i]) || out.Rev <= in.Expects[i] {
+				return false, nil
+			}
+			next[k] = written(in.Value, out.Rev)
+		}
+		return true, next
+	}
+	if len(out.Reads) != len(in.Keys) {
+		return false, nil
+	}
+	off := false
+	for i, k := range in.Keys {
+		st, r := ks.get(k), out.Reads[i]
+		switch {
+		case !st.exists && r.Found, st.exists && (!r.Found || r.Value != st.value || !st.revIs(r.Rev)):
+			return false, nil
+		}
+		off = off || r.Rev != in.Expects[i]
+		next[k] = st.learn(r.Rev)
+	}
+	return off, next
 }
 
 // step reports whether the operation may have had this outcome in state
@@ -240,6 +407,12 @@ func (in Input) String() string {
 		return fmt.Sprintf("put(%s=%s)", in.Key, in.Value)
 	case Delete:
 		return fmt.Sprintf("delete(%s)", in.Key)
+	case Txn:
+		parts := make([]string, len(in.Keys))
+		for i, k := range in.Keys {
+			parts[i] = fmt.Sprintf("%s@%d", k, in.Expects[i])
+		}
+		return fmt.Sprintf("txn(%s=%s)", strings.Join(parts, ","), in.Value)
 	}
 	return fmt.Sprintf("cas(%s@%d=%s)", in.Key, in.Expect, in.Value)
 }
@@ -253,6 +426,17 @@ func (out Output) String() string {
 		b.WriteString("session expired")
 	case out.Mismatch:
 		fmt.Fprintf(&b, "mismatch, rev %d", out.Rev)
+	case out.Succeeded:
+		fmt.Fprintf(&b, "succeeded, rev %d", out.Rev)
+	case out.Reads != nil:
+		fmt.Fprintf(&b, "failed, rev %d, read", out.Rev)
+		for _, r := range out.Reads {
+			if r.Found {
+				fmt.Fprintf(&b, " %q@%d", r.Value, r.Rev)
+			} else {
+				b.WriteString(" absent")
+			}
+		}
 	case out.Found:
 		fmt.Fprintf(&b, "%q@%d", out.Value, out.Rev)
 	default:

@@ -186,3 +186,62 @@ func TestVisualize(t *testing.T) {
 		}
 	}
 }
+
+func txn(v string, keys []string, expects ...uint64) Input {
+	return Input{Kind: Txn, Keys: keys, Expects: expects, Value: v}
+}
+
+func txnOK(r uint64) Output { return Output{Succeeded: true, Rev: r} }
+
+func txnFailed(r uint64, reads ...Read) Output { return Output{Rev: r, Reads: reads} }
+
+func getKey(k string) Input { return Input{Kind: Get, Key: k} }
+
+func putKey(k, v string) Input { return Input{Kind: Put, Key: k, Value: v} }
+
+// TestModel_Txn: a multi-key compare-and-set is atomic and exact.
+func TestModel_Txn(t *testing.T) {
+	ab := []string{"a", "b"}
+	for _, tc := range []struct {
+		name string
+		ok   bool
+		ops  []porcupine.Operation
+	}{
+		{"both keys written at one revision", true, []porcupine.Operation{
+			op(0, putKey("a", "x"), rev(3), 0, 10),
+			op(0, txn("t", ab, 3, 0), txnOK(5), 11, 20),
+			op(1, getKey("a"), found("t", 5), 21, 30), op(1, getKey("b"), found("t", 5), 31, 40)}},
+		{"half a transaction seen", false, []porcupine.Operation{
+			op(0, txn("t", ab, 0, 0), txnOK(5), 0, 10),
+			op(1, getKey("a"), found("t", 5), 11, 20), op(1, getKey("b"), Output{}, 21, 30)}},
+		{"two winners of one race", false, []porcupine.Operation{
+			op(0, txn("t1", ab, 0, 0), txnOK(5), 0, 10),
+			op(1, txn("t2", ab, 0, 0), txnOK(6), 0, 10)}},
+		{"the loser reads the winner", true, []porcupine.Operation{
+			op(0, txn("t1", ab, 0, 0), txnOK(5), 0, 10),
+			op(1, txn("t2", ab, 0, 0), txnFailed(6, Read{true, "t1", 5}, Read{true, "t1", 5}), 0, 10)}},
+		{"a failure whose reads match every expectation", false, []porcupine.Operation{
+			op(0, putKey("a", "x"), rev(3), 0, 10),
+			op(1, txn("t", ab, 3, 0), txnFailed(6, Read{true, "x", 3}, Read{}), 11, 20)}},
+		{"a success over a key not at its revision", false, []porcupine.Operation{
+			op(0, putKey("b", "x"), rev(3), 0, 10),
+			op(1, txn("t", ab, 0, 0), txnOK(6), 11, 20)}},
+		{"a revision below a key's last write", false, []porcupine.Operation{
+			op(0, putKey("b", "x"), rev(7), 0, 10),
+			op(1, txn("t", ab, 0, 7), txnOK(6), 11, 20)}},
+		{"transactions tie otherwise separate keys", true, []porcupine.Operation{
+			op(0, putKey("a", "x"), rev(3), 0, 10), op(0, putKey("c", "y"), rev(4), 0, 10),
+			op(1, txn("t", []string{"b", "c"}, 0, 4), txnOK(8), 11, 20),
+			op(2, getKey("c"), found("t", 8), 21, 30)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Check(tc.ops, 10*time.Second)
+			if tc.ok && err != nil {
+				t.Fatalf("rejected: %v", err)
+			}
+			if !tc.ok && !errors.Is(err, ErrNotLinearizable) {
+				t.Fatalf("accepted a history that is not linearizable (%v)", err)
+			}
+		})
+	}
+}

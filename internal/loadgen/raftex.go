@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/raftex/raftex/client"
+	"github.com/raftex/raftex/kvapi"
 )
 
 // Raftex is a Target of a raftex cluster through the Go client,
@@ -19,7 +20,7 @@ import (
 // endpoint has a client of its own, with its own session.
 type Raftex struct {
 	clients     []*client.Client
-	consistency client.Consistency
+	consistency kvapi.Consistency
 	next        atomic.Uint64
 }
 
@@ -27,7 +28,7 @@ var _ Target = (*Raftex)(nil)
 
 // NewRaftex returns a Target of the cluster at endpoints; gets have
 // consistency.
-func NewRaftex(endpoints []string, consistency client.Consistency, opts client.Options) (*Raftex, error) {
+func NewRaftex(endpoints []string, consistency kvapi.Consistency, opts client.Options) (*Raftex, error) {
 	if len(endpoints) == 0 {
 		return nil, errors.New("loadgen: no endpoints")
 	}
@@ -49,14 +50,14 @@ func (t *Raftex) client() *client.Client {
 
 // Put sets key.
 func (t *Raftex) Put(ctx context.Context, key string, value []byte) error {
-	_, err := t.client().Put(ctx, key, value)
+	_, err := t.client().Set(ctx, key, value)
 	return err
 }
 
 // Get reads key.
 func (t *Raftex) Get(ctx context.Context, key string) (bool, error) {
-	_, _, err := t.client().Get(ctx, key, t.consistency)
-	if errors.Is(err, client.ErrNotFound) {
+	_, _, err := t.client().Get(ctx, key, kvapi.WithConsistency(t.consistency))
+	if errors.Is(err, kvapi.ErrNotFound) {
 		return false, nil
 	}
 	return err == nil, err

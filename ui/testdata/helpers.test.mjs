@@ -93,3 +93,20 @@ assert.equal(long.length, MAX);
 fold(long, row("commit_advanced", `✅ COMMIT index ${MAX}→${MAX + 1}`, 10000, 1)); // too old to fold into
 assert.equal(long[long.length - 1].count, 1);
 console.log("ok");
+
+// The key browser applies watch messages to its rows: puts, deletes, and
+// batches (a transaction, a prefix delete); keys that are not UTF-8 come
+// as key_base64 and show escaped.
+{
+  globalThis.atob ??= (s) => Buffer.from(s, "base64").toString("binary");
+  const { applyEvent, keyOf, valueText } = await import("./js/browser.js");
+  const rows = new Map([["app/a", { value: "1", revision: 3 }], ["app/b", { value: "2", revision: 4 }]]);
+  assert.equal(applyEvent(rows, "put", { key: "app/c", value: btoa("3"), revision: 5 }), 5);
+  assert.equal(applyEvent(rows, "delete", { key: "app/a", revision: 6 }), 6);
+  assert.equal(applyEvent(rows, "batch", { revision: 7, changes: [
+    { type: "put", key_base64: btoa("app/\xff"), value: "" }, { type: "delete", key: "app/b" }] }), 7);
+  assert.deepEqual([...rows.entries()], [["app/c", { value: "3", revision: 5 }], ["app/\\xff", { value: "", revision: 7 }]]);
+  assert.equal(keyOf({ key: "k" }), "k");
+  assert.equal(valueText(btoa("\xff\x01")), "\\xff\\x01");
+  assert.equal(valueText(btoa("héllo".replace("é", "\xc3\xa9"))), "héllo");
+}

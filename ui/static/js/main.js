@@ -1,6 +1,7 @@
 // Dashboard entry point: wires the cluster model to the cards, the event
-// timeline and the key-value form.
+// timeline, the key-value form and the key browser.
 
+import { Browser } from "./browser.js";
 import { Cards } from "./cards.js";
 import { Cluster } from "./cluster.js";
 import { throttled } from "./dom.js";
@@ -50,5 +51,6 @@ function render() {
 }
 
 setupKV(cluster);
+new Browser(location.origin, $("kv-panel"));
 setupLogin(cluster, render);
 cluster.start();
