@@ -85,7 +85,7 @@ func newCluster(t *testing.T) *cluster {
 			c.image, "serve", "--id", m.Name, "--data-dir", "/data",
 			"--peer-addr", m.Name+":7000", "--client-addr", "0.0.0.0:8000",
 			"--initial-cluster", strings.Join(initial, ","), "--request-timeout", requestTimeout.String(),
-			"--token-ttl", tokenTTL.String())
+			"--token-ttl", tokenTTL.String(), "--insecure")
 		c.connect(m)
 	}
 	c.docker(append([]string{"start"}, c.containers(c.nodes...)...)...)
