@@ -11,6 +11,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -80,8 +81,14 @@ const (
 
 // Options configure a Client; zero values take the defaults.
 type Options struct {
-	// HTTPClient to use. Default: a client with keep-alives.
+	// HTTPClient to use. Default: a client with keep-alives (and TLS).
 	HTTPClient *http.Client
+	// TLS, when set, speaks HTTPS: endpoints without a scheme are
+	// https://host:port, verified with TLS.RootCAs, and TLS.Certificates
+	// is the client certificate a node may ask for (whose common name can
+	// name the user). Ignored with HTTPClient (configure its transport).
+	// Nil: endpoints without a scheme are http://.
+	TLS *tls.Config
 	// MinBackoff and MaxBackoff bound the wait between attempts.
 	// Defaults 20 ms and 1 s.
 	MinBackoff, MaxBackoff time.Duration
@@ -119,14 +126,10 @@ func New(endpoints []string, opts Options) (*Client, error) {
 	c := &Client{http: opts.HTTPClient, opts: opts}
 	c.session = session.New(c.register, sessionWindow)
 	for _, e := range endpoints {
-		e = strings.TrimSpace(e)
-		if !strings.Contains(e, "://") {
-			e = "http://" + e
-		}
-		c.endpoints = append(c.endpoints, strings.TrimRight(e, "/"))
+		c.endpoints = append(c.endpoints, strings.TrimRight(c.url(strings.TrimSpace(e)), "/"))
 	}
 	if c.http == nil {
-		c.http = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+		c.http = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, TLSClientConfig: opts.TLS}}
 	}
 	if c.opts.MinBackoff <= 0 {
 		c.opts.MinBackoff = 20 * time.Millisecond
@@ -210,13 +213,22 @@ type Status struct {
 	} `json:"members"`
 }
 
+// url makes endpoint a URL: host:port gets https:// with Options.TLS,
+// else http://.
+func (c *Client) url(endpoint string) string {
+	switch {
+	case strings.Contains(endpoint, "://"):
+		return endpoint
+	case c.opts.TLS != nil:
+		return "https://" + endpoint
+	}
+	return "http://" + endpoint
+}
+
 // Status asks one endpoint (no retries, no failover).
 func (c *Client) Status(ctx context.Context, endpoint string) (Status, error) {
 	var st Status
-	if !strings.Contains(endpoint, "://") {
-		endpoint = "http://" + endpoint
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/v1/status", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url(endpoint)+"/v1/status", nil)
 	if err != nil {
 		return st, err
 	}

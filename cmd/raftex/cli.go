@@ -85,7 +85,7 @@ func newRoot() *cobra.Command {
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(serveCmd(), clusterCmd(), demoCmd(), putCmd(), getCmd(), delCmd(), statusCmd(),
-		healthCmd(), walCmd(), benchCmd(), simCmd(), versionCmd(), authCmd(), userCmd(), roleCmd())
+		healthCmd(), walCmd(), benchCmd(), simCmd(), versionCmd(), authCmd(), userCmd(), roleCmd(), certsCmd())
 	applyConventions(root)
 	return root
 }

@@ -117,6 +117,19 @@ func (r *Reloader) PeerClientConfig() *tls.Config {
 	}
 }
 
+// ProbeConfig is the configuration of a process probing its own node
+// through a loopback address that its certificate may not name (raftex
+// health): it verifies the server's chain against the CA file but not its
+// host name, and presents the certificate of Files when the node asks
+// for one.
+func ProbeConfig(f Files) (*tls.Config, error) {
+	r, err := NewReloader(f)
+	if err != nil {
+		return nil, err
+	}
+	return r.PeerClientConfig(), nil
+}
+
 func verifyChain(certs []*x509.Certificate, pool *x509.CertPool, usage x509.ExtKeyUsage) error {
 	if len(certs) == 0 {
 		return errors.New("tlsutil: the peer presented no certificate")
