@@ -310,8 +310,9 @@ func TestServeFlags(t *testing.T) {
 			}
 		}
 	}
-	want := "--client-addr --cors-origins --data-dir --enable-pprof --help --id --initial-cluster --listen-client-addr --listen-peer-addr --log-format " +
-		"--max-requests --max-requests-per-client --max-streams --peer-addr --request-timeout --token-ttl"
+	want := "--cert-file --client-addr --client-cert-auth --cors-origins --data-dir --enable-pprof --help --id --initial-cluster --initial-cluster-token " +
+		"--insecure --key-file --listen-client-addr --listen-peer-addr --log-format --max-requests --max-requests-per-client --max-streams --peer-addr " +
+		"--peer-cert-allowed-cn --peer-cert-file --peer-key-file --peer-trusted-ca-file --request-timeout --token-ttl --trusted-ca-file"
 	if got := strings.Join(flags, " "); got != want {
 		t.Errorf("serve flags: %s\nwant: %s", got, want)
 	}
