@@ -492,10 +492,14 @@ func responseError(resp *http.Response) error {
 		Revision *uint64 `json:"revision"`
 		Leader   string  `json:"leader"`
 	}
-	json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&body)
-	msg := body.Error
-	if msg == "" {
-		msg = resp.Status
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	msg := resp.Status
+	if json.Unmarshal(raw, &body) == nil && body.Error != "" {
+		msg = body.Error
+	} else if text := strings.TrimSpace(string(raw)); text != "" && len(text) < 200 && !strings.HasPrefix(text, "{") {
+		// Not one of ours: Go's own answer, such as "Client sent an
+		// HTTP request to an HTTPS server."
+		msg = text
 	}
 	switch {
 	case body.Code == "auth_disabled":
