@@ -264,6 +264,10 @@ func (n *Node) loadTLS() error {
 		if n.peerTLS, err = n.cfg.PeerTLS.reloader(); err != nil {
 			return err
 		}
+		// Every peer would refuse it: say so now, not in their logs.
+		if err := tlsutil.CheckNode(n.peerTLS.Leaf(), node.FormatID(n.cfg.ID), n.cfg.PeerCertAllowedCN); err != nil {
+			return fmt.Errorf("raftex: the peer certificate %s: %w", n.cfg.PeerTLS.CertFile, err)
+		}
 	}
 	if n.cfg.ClientTLS != nil {
 		if n.clientTLS, err = n.cfg.ClientTLS.reloader(); err != nil {

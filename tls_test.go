@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -173,5 +174,25 @@ func TestClientCertAuth(t *testing.T) {
 	}
 	if err := get(&tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}); err != nil {
 		t.Errorf("a client with client.crt: %v", err)
+	}
+}
+
+// TestPeerCertificateMustNameThisNode: a node given another node's peer
+// certificate does not start (every peer would refuse it).
+func TestPeerCertificateMustNameThisNode(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	certs := t.TempDir()
+	if _, err := tlsutil.Generate(tlsutil.Request{Dir: certs, Nodes: []string{"n2"}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := single(t.TempDir(), freeAddr(), &logBuffer{})
+	cfg.PeerTLS = &raftex.TLSFiles{CertFile: filepath.Join(certs, "n2.crt"), KeyFile: filepath.Join(certs, "n2.key"), TrustedCAFile: filepath.Join(certs, "ca.crt")}
+	n, err := raftex.StartNode(cfg)
+	if err == nil {
+		n.Stop()
+		t.Fatal("node 1 started with n2's certificate")
+	}
+	if !strings.Contains(err.Error(), "does not name the node n1") {
+		t.Fatalf("error %q does not say the certificate names another node", err)
 	}
 }
