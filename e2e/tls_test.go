@@ -69,6 +69,7 @@ func TestTLSCluster(t *testing.T) {
 			"--cert-file", crt, "--key-file", key, "--trusted-ca-file", ca, "--client-cert-auth"))
 	}
 	c.Leader()
+	c.Published()
 	endpoints := strings.Join(c.Endpoints(), ",")
 	tlsFlags := []string{"--cacert", ca, "--cert", filepath.Join(certs, "client.crt"), "--key", filepath.Join(certs, "client.key")}
 	if out, code := runRaftex(t, nil, append([]string{"put", "k", "v", "--endpoints", endpoints}, tlsFlags...)...); code != 0 {
