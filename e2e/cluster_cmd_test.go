@@ -250,3 +250,13 @@ func TestClusterCommandTLS(t *testing.T) {
 		t.Errorf("the dashboard is not shown at https:\n%s", p.Tail(20))
 	}
 }
+
+// TestClusterCommandBeyondLoopbackNeedsTLS: `raftex cluster` on a host
+// other machines reach refuses to start without --tls.
+func TestClusterCommandBeyondLoopbackNeedsTLS(t *testing.T) {
+	t.Parallel()
+	out, code := runRaftex(t, nil, "cluster", "--host", "0.0.0.0", "--data-dir", t.TempDir())
+	if code != 2 || !strings.Contains(out, "add --tls") {
+		t.Fatalf("cluster --host 0.0.0.0: exit %d, output %q; want exit 2 asking for --tls", code, out)
+	}
+}
