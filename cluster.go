@@ -30,8 +30,8 @@ type clusterFile struct {
 
 const clusterFileName = "cluster.json"
 
-func newClusterFile(members map[uint64]string) clusterFile {
-	c := clusterFile{Members: map[string]string{}, ClusterID: clusterID(members)}
+func newClusterFile(members map[uint64]string, token string) clusterFile {
+	c := clusterFile{Members: map[string]string{}, ClusterID: clusterID(members, token)}
 	for id, addr := range members {
 		c.Members[strconv.FormatUint(id, 10)] = addr
 	}
@@ -96,13 +96,13 @@ func chooseCluster(cfg Config, store *storage.Store, log *slog.Logger) (c cluste
 	case differs:
 		log.Warn("replacing the data dir's cluster file, from a start that never bootstrapped the log, with the initial cluster given",
 			"stored", stored.String(), "given", formatCluster(given), "file", path)
-		c, save = newClusterFile(given), true
+		c, save = newClusterFile(given, cfg.InitialClusterToken), true
 	case found:
 		c = stored
 	case len(given) == 0:
 		return c, false, fmt.Errorf("raftex: %s holds no cluster yet: give the initial cluster (id=host:port,...)", cfg.DataDir)
 	default:
-		c, save = newClusterFile(given), true
+		c, save = newClusterFile(given, cfg.InitialClusterToken), true
 		if store.HasState() {
 			_, m, err := store.InitialState()
 			if err != nil {
@@ -156,9 +156,12 @@ func saveClusterFile(dir string, c clusterFile) error {
 	return vfs.OS().SyncDir(dir)
 }
 
-// clusterID names a cluster after its initial members, so nodes of two
-// clusters started with different member lists refuse each other.
-func clusterID(members map[uint64]string) string {
+// clusterID names a cluster after its initial members and token (like
+// etcd's --initial-cluster-token), so nodes of two clusters started with
+// different member lists, or the same list and different tokens, refuse
+// each other. Without a token the id is the members' alone, as before
+// tokens existed.
+func clusterID(members map[uint64]string, token string) string {
 	var parts []string
 	for id, addr := range members {
 		parts = append(parts, fmt.Sprintf("%d=%s", id, addr))
@@ -166,6 +169,9 @@ func clusterID(members map[uint64]string) string {
 	slices.Sort(parts)
 	h := fnv.New64a()
 	h.Write([]byte(strings.Join(parts, ",")))
+	if token != "" {
+		h.Write([]byte("\x00token=" + token))
+	}
 	return fmt.Sprintf("%016x", h.Sum64())
 }
 

@@ -66,7 +66,7 @@ func joinedCluster(ms client.Members, self uint64, peerAddr string) (clusterFile
 			members[id] = m.PeerAddr
 		}
 	}
-	c := newClusterFile(members)
+	c := newClusterFile(members, "") // the id is the cluster's, from its answer
 	c.ClusterID = ms.ClusterID
 	return c, nil
 }

@@ -9,6 +9,8 @@ package raftex
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +25,7 @@ import (
 
 	"github.com/raftex/raftex/client"
 	"github.com/raftex/raftex/inspect"
+	"github.com/raftex/raftex/internal/tlsutil"
 	"github.com/raftex/raftex/kv"
 	"github.com/raftex/raftex/kvapi"
 	"github.com/raftex/raftex/node"
@@ -92,6 +95,39 @@ type Config struct {
 	// bounds its open watches. Zero: kv.DefaultHistoryCount,
 	// kv.DefaultHistoryBytes, kv.DefaultMaxWatchers.
 	WatchHistory, WatchHistoryBytes, MaxWatchers int
+	// InitialClusterToken, like etcd's, mixes into the cluster id that
+	// every peer handshake checks, so two clusters with the same initial
+	// members are told apart. Ignored once DataDir holds a cluster.
+	InitialClusterToken string
+	// PeerTLS, when set, runs the peer connections over mutual TLS: every
+	// peer must present a certificate the CA file signed that names its
+	// node id ("n2") as a DNS or URI name or as its common name, and a
+	// connection is bound to that node (docs/security.md). Nil: plain TCP.
+	PeerTLS *TLSFiles
+	// PeerCertAllowedCN, when set, is the only common name a peer's
+	// certificate may have (like etcd's --peer-cert-allowed-cn).
+	PeerCertAllowedCN string
+	// ClientTLS, when set, serves the HTTP API over HTTPS with this
+	// certificate. With a CA file a client certificate it signed is
+	// verified, and its common name names the user (auth).
+	ClientTLS *TLSFiles
+	// ClientCertAuth refuses any client without a certificate ClientTLS's
+	// CA signed (like etcd's --client-cert-auth).
+	ClientCertAuth bool
+}
+
+// TLSFiles names the PEM files of a TLS endpoint: its certificate and key,
+// and the CA that verifies the other end.
+type TLSFiles struct {
+	CertFile, KeyFile, TrustedCAFile string
+}
+
+func (f *TLSFiles) reloader() (*tlsutil.Reloader, error) {
+	r, err := tlsutil.NewReloader(tlsutil.Files{Cert: f.CertFile, Key: f.KeyFile, CA: f.TrustedCAFile})
+	if err != nil {
+		return nil, fmt.Errorf("raftex: %w", err)
+	}
+	return r, nil
 }
 
 // Node is a running member. Its methods are safe for concurrent use.
@@ -108,6 +144,9 @@ type Node struct {
 	story    *inspect.Logger
 	trans    *tcp.Transport
 	lock     *dataDirLock
+	// peerTLS and clientTLS hold the certificates in use (nil without
+	// TLS); ReloadTLS swaps them.
+	peerTLS, clientTLS *tlsutil.Reloader
 
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -137,12 +176,19 @@ func StartNode(cfg Config) (*Node, error) {
 		n.log.Warn("this system has no flock: a second node on the same data dir is not refused", "data_dir", cfg.DataDir)
 	}
 	n.lock = lock
+	if err := n.loadTLS(); err != nil {
+		lock.release()
+		return nil, err
+	}
 	// Bind the client port before anything is made durable: a port in
 	// use fails the start early.
 	ln, err := net.Listen("tcp", cfg.listenClientAddr())
 	if err != nil {
 		lock.release()
 		return nil, fmt.Errorf("raftex: client address: %w", err)
+	}
+	if n.clientTLS != nil {
+		ln = tls.NewListener(ln, n.clientTLS.ServerConfig(cfg.clientAuth()))
 	}
 	n.metrics = inspect.NewMetrics(n.registry, cfg.ID)
 	cluster, err := n.startRaft()
@@ -199,8 +245,85 @@ func (cfg *Config) setDefaults() error {
 			return fmt.Errorf("raftex: Config.CORSOrigins: %w", err)
 		}
 	}
+	if cfg.ClientCertAuth && (cfg.ClientTLS == nil || cfg.ClientTLS.TrustedCAFile == "") {
+		return errors.New("raftex: Config.ClientCertAuth needs ClientTLS with a trusted CA file")
+	}
+	if cfg.PeerTLS != nil && cfg.PeerTLS.TrustedCAFile == "" {
+		return errors.New("raftex: Config.PeerTLS needs a trusted CA file (peers verify each other)")
+	}
 	cfg.Limits = cfg.Limits.WithDefaults()
 	return cfg.Limits.Validate(cfg.RequestTimeout)
+}
+
+// clientAuth is how the HTTP API asks for client certificates: required
+// with ClientCertAuth, else verified when given if there is a CA to
+// verify them.
+func (cfg *Config) clientAuth() tls.ClientAuthType {
+	switch {
+	case cfg.ClientCertAuth:
+		return tls.RequireAndVerifyClientCert
+	case cfg.ClientTLS.TrustedCAFile != "":
+		return tls.VerifyClientCertIfGiven
+	}
+	return tls.NoClientCert
+}
+
+// loadTLS loads the certificates of cfg.PeerTLS and cfg.ClientTLS.
+func (n *Node) loadTLS() error {
+	var err error
+	if n.cfg.PeerTLS != nil {
+		if n.peerTLS, err = n.cfg.PeerTLS.reloader(); err != nil {
+			return err
+		}
+		// Every peer would refuse it: say so now, not in their logs.
+		if err := tlsutil.CheckNode(n.peerTLS.Leaf(), node.FormatID(n.cfg.ID), n.cfg.PeerCertAllowedCN); err != nil {
+			return fmt.Errorf("raftex: the peer certificate %s: %w", n.cfg.PeerTLS.CertFile, err)
+		}
+	}
+	if n.cfg.ClientTLS != nil {
+		if n.clientTLS, err = n.cfg.ClientTLS.reloader(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// relayTLS is how this node reaches another member's HTTP API when it
+// relays a membership request: nil without ClientTLS (plain http); else it
+// verifies the member against the CA file when there is one (raftex certs
+// signs every certificate with one CA) and presents this node's own
+// certificate, or uses the system's roots and host names.
+func (n *Node) relayTLS() *tls.Config {
+	switch {
+	case n.clientTLS == nil:
+		return nil
+	case n.cfg.ClientTLS.TrustedCAFile != "":
+		return n.clientTLS.PeerClientConfig()
+	}
+	return &tls.Config{MinVersion: tlsutil.MinVersion}
+}
+
+// ReloadTLS reads the certificate, key and CA files again (raftex serve
+// does on SIGHUP): later handshakes use them, connections already open
+// keep theirs. If any file fails to load, the certificates in use stay
+// and the error says which.
+func (n *Node) ReloadTLS() error {
+	var errs []error
+	for _, r := range []*tlsutil.Reloader{n.peerTLS, n.clientTLS} {
+		if r != nil {
+			errs = append(errs, r.Reload())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// TLSScheme is the scheme of the HTTP API: "https" with ClientTLS, else
+// "http".
+func (n *Node) TLSScheme() string {
+	if n.clientTLS != nil {
+		return "https"
+	}
+	return "http"
 }
 
 // startRaft opens the storage, picks the cluster (see chooseCluster),
@@ -239,6 +362,15 @@ func (n *Node) startRaft() (clusterFile, error) {
 	rec := store.Recovered()
 	tcfg := tcp.DefaultConfig()
 	tcfg.ID, tcfg.ClusterID, tcfg.ListenAddr, tcfg.Logger = cfg.ID, cluster.ClusterID, cfg.listenPeerAddr(), cfg.Logger
+	if n.peerTLS != nil {
+		tcfg.TLS = &tcp.TLS{
+			Server: n.peerTLS.ServerConfig(tls.RequireAndVerifyClientCert),
+			Client: n.peerTLS.PeerClientConfig(),
+			VerifyPeer: func(id uint64, cert *x509.Certificate) error {
+				return tlsutil.CheckNode(cert, node.FormatID(id), cfg.PeerCertAllowedCN)
+			},
+		}
+	}
 	tcfg.Peers = map[uint64]string{}
 	for id, addr := range cluster.members() {
 		if id != cfg.ID {
@@ -368,7 +500,7 @@ func (n *Node) startHTTP(ln net.Listener, cluster clusterFile) {
 		Node: n.node, KV: n.kv, PeerAddrs: cluster.members(), ClusterID: cluster.ClusterID,
 		RequestTimeout: n.cfg.RequestTimeout, Logger: n.log,
 		TokenTTL: n.cfg.TokenTTL, CORSOrigins: n.cfg.CORSOrigins, Limits: n.cfg.Limits,
-		Extra: extra,
+		Extra: extra, RelayTLS: n.relayTLS(),
 	})
 	n.http = n.server.HTTPServer()
 	n.http.RegisterOnShutdown(func() {

@@ -11,6 +11,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,8 +62,14 @@ var (
 
 // Options configure a Client; zero values take the defaults.
 type Options struct {
-	// HTTPClient to use. Default: a client with keep-alives.
+	// HTTPClient to use. Default: a client with keep-alives (and TLS).
 	HTTPClient *http.Client
+	// TLS, when set, speaks HTTPS: endpoints without a scheme are
+	// https://host:port, verified with TLS.RootCAs, and TLS.Certificates
+	// is the client certificate a node may ask for (whose common name can
+	// name the user). Ignored with HTTPClient (configure its transport).
+	// Nil: endpoints without a scheme are http://.
+	TLS *tls.Config
 	// MinBackoff and MaxBackoff bound the wait between attempts.
 	// Defaults 20 ms and 1 s.
 	MinBackoff, MaxBackoff time.Duration
@@ -100,14 +107,10 @@ func New(endpoints []string, opts Options) (*Client, error) {
 	c := &Client{http: opts.HTTPClient, opts: opts}
 	c.session = session.New(c.register, sessionWindow)
 	for _, e := range endpoints {
-		e = strings.TrimSpace(e)
-		if !strings.Contains(e, "://") {
-			e = "http://" + e
-		}
-		c.endpoints = append(c.endpoints, strings.TrimRight(e, "/"))
+		c.endpoints = append(c.endpoints, strings.TrimRight(c.url(strings.TrimSpace(e)), "/"))
 	}
 	if c.http == nil {
-		c.http = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+		c.http = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, TLSClientConfig: opts.TLS}}
 	}
 	if c.opts.MinBackoff <= 0 {
 		c.opts.MinBackoff = 20 * time.Millisecond
@@ -182,13 +185,22 @@ type Status struct {
 	} `json:"members"`
 }
 
+// url makes endpoint a URL: host:port gets https:// with Options.TLS,
+// else http://.
+func (c *Client) url(endpoint string) string {
+	switch {
+	case strings.Contains(endpoint, "://"):
+		return endpoint
+	case c.opts.TLS != nil:
+		return "https://" + endpoint
+	}
+	return "http://" + endpoint
+}
+
 // Status asks one endpoint (no retries, no failover).
 func (c *Client) Status(ctx context.Context, endpoint string) (Status, error) {
 	var st Status
-	if !strings.Contains(endpoint, "://") {
-		endpoint = "http://" + endpoint
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/v1/status", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url(endpoint)+"/v1/status", nil)
 	if err != nil {
 		return st, err
 	}
@@ -453,10 +465,14 @@ func responseError(resp *http.Response) error {
 		Leader          string  `json:"leader"`
 		CompactRevision uint64  `json:"compact_revision"`
 	}
-	json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&body)
-	msg := body.Error
-	if msg == "" {
-		msg = resp.Status
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	msg := resp.Status
+	if json.Unmarshal(raw, &body) == nil && body.Error != "" {
+		msg = body.Error
+	} else if text := strings.TrimSpace(string(raw)); text != "" && len(text) < 200 && !strings.HasPrefix(text, "{") {
+		// Not one of ours: Go's own answer, such as "Client sent an
+		// HTTP request to an HTTPS server."
+		msg = text
 	}
 	switch {
 	case body.Code == "auth_disabled":

@@ -206,3 +206,57 @@ func alive(pid int) bool {
 	i := strings.LastIndexByte(s, ')')
 	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z'
 }
+
+// TestClusterCommandTLS runs `raftex cluster --tls`: it writes the
+// certificates under its data dir, its nodes speak https (plain http is
+// refused), and the put and get it prints as hints work as printed.
+func TestClusterCommandTLS(t *testing.T) {
+	t.Parallel()
+	run := ports.Run(t, 6)
+	peerBase, clientBase := run[0]-1, run[3]-1
+	dir := t.TempDir()
+	p := e2etest.StartProc(t, e2etest.ProcSpec{Name: "cluster", Dir: dir, Log: filepath.Join(dir, "cluster.log"),
+		Args: []string{"cluster", "--tls", "--nodes", "3", "--peer-port-base", strconv.Itoa(peerBase), "--client-port-base", strconv.Itoa(clientBase)}})
+	soon.Until(t, "the hints", func() error {
+		if !strings.Contains(p.Log(), "Ctrl-C stops every node") {
+			return fmt.Errorf("not yet:\n%s", p.Tail(5))
+		}
+		return nil
+	})
+	https := tlsClient(t, filepath.Join(dir, "raftex-data", "certs"))
+	var nodes []*e2etest.Node
+	for i := 1; i <= 3; i++ {
+		nodes = append(nodes, &e2etest.Node{Name: fmt.Sprintf("n%d", i), ClientAddr: e2etest.Addr(clientBase + i), HTTP: https, Scheme: "https", Proc: p})
+	}
+	e2etest.WaitLeader(t, soon, nodes...)
+	if r, err := get("http://" + nodes[0].ClientAddr + "/v1/kv/x"); err == nil && r.Code != http.StatusBadRequest {
+		t.Errorf("plain http to a TLS node answered %d", r.Code)
+	}
+	for _, verb := range []string{"put greeting hello", "get greeting"} {
+		m := regexp.MustCompile(`(?m)^  \S+ (` + verb + ` .*)$`).FindStringSubmatch(p.Log())
+		if m == nil {
+			t.Fatalf("no hint for %q in:\n%s", verb, p.Tail(20))
+		}
+		if !strings.Contains(m[1], "--cacert") || !strings.Contains(m[1], "--cert") {
+			t.Errorf("the hint %q lacks the TLS flags", m[1])
+		}
+		// The hint's paths are relative to the cluster's directory.
+		hint := strings.ReplaceAll(m[1], " raftex-data/", " "+dir+"/raftex-data/")
+		if out, code := runRaftex(t, nil, strings.Fields(hint)...); code != 0 {
+			t.Fatalf("%s: exit %d: %s", m[1], code, out)
+		}
+	}
+	if !strings.Contains(p.Log(), "dashboard https://") {
+		t.Errorf("the dashboard is not shown at https:\n%s", p.Tail(20))
+	}
+}
+
+// TestClusterCommandBeyondLoopbackNeedsTLS: `raftex cluster` on a host
+// other machines reach refuses to start without --tls.
+func TestClusterCommandBeyondLoopbackNeedsTLS(t *testing.T) {
+	t.Parallel()
+	out, code := runRaftex(t, nil, "cluster", "--host", "0.0.0.0", "--data-dir", t.TempDir())
+	if code != 2 || !strings.Contains(out, "add --tls") {
+		t.Fatalf("cluster --host 0.0.0.0: exit %d, output %q; want exit 2 asking for --tls", code, out)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -120,6 +121,11 @@ func TestServeUsageErrors(t *testing.T) {
 		{"argument", nil, append(ok, "extra"), 2, "unknown command"},
 		{"not in the initial cluster", nil, append([]string{"--id", "n2", "--initial-cluster", "n1=" + e2etest.Addr(p[0])}, base...), 1, "does not include this node n2"},
 		{"no state, no initial cluster", nil, append([]string{"--id", "n1"}, base...), 1, "holds no cluster yet"},
+		{"client on every interface without TLS", nil, append(ok, "--listen-client-addr", "0.0.0.0:"+strconv.Itoa(p[1])), 2, "client listener 0.0.0.0:"},
+		{"peers on every interface without TLS", []string{"RAFTEX_LISTEN_PEER_ADDR=[::]:" + strconv.Itoa(p[0])}, ok, 2, "peer listener [::]:"},
+		{"peer certificate without a key", nil, append(ok, "--peer-cert-file", "n1.crt"), 2, "--peer-cert-file and --peer-key-file go together"},
+		{"peer TLS without a CA", nil, append(ok, "--peer-cert-file", "n1.crt", "--peer-key-file", "n1.key"), 2, "--peer-trusted-ca-file is needed"},
+		{"missing certificate", nil, append(ok, "--cert-file", filepath.Join(dir, "none.crt"), "--key-file", filepath.Join(dir, "none.key")), 1, "none.crt"},
 	}
 	for _, tc := range cases {
 		out, code := runRaftex(t, tc.env, append([]string{"serve"}, tc.args...)...)
@@ -304,8 +310,9 @@ func TestServeFlags(t *testing.T) {
 			}
 		}
 	}
-	want := "--client-addr --cors-origins --data-dir --enable-pprof --help --id --initial-cluster --join --learner --listen-client-addr --listen-peer-addr --log-format " +
-		"--max-requests --max-requests-per-client --max-streams --max-watchers --password --peer-addr --request-timeout --token-ttl --user --watch-history --watch-history-bytes"
+	want := "--cert-file --client-addr --client-cert-auth --cors-origins --data-dir --enable-pprof --help --id --initial-cluster --initial-cluster-token " +
+		"--insecure --join --key-file --learner --listen-client-addr --listen-peer-addr --log-format --max-requests --max-requests-per-client --max-streams --max-watchers --password --peer-addr " +
+		"--peer-cert-allowed-cn --peer-cert-file --peer-key-file --peer-trusted-ca-file --request-timeout --token-ttl --trusted-ca-file --user --watch-history --watch-history-bytes"
 	if got := strings.Join(flags, " "); got != want {
 		t.Errorf("serve flags: %s\nwant: %s", got, want)
 	}
@@ -321,7 +328,8 @@ func TestServeFlags(t *testing.T) {
 // --listen-client-addr a node listens on every interface and advertises
 // the names given as --peer-addr and --client-addr: the members list them,
 // followers forward to them, and the log's dashboard URL is one a browser
-// opens.
+// opens. Listening on every interface without TLS needs --insecure, and
+// logs a warning.
 func TestServeListenAndAdvertise(t *testing.T) {
 	t.Parallel()
 	c := e2etest.PlanCluster(t, clusterConfig(3))
@@ -333,7 +341,7 @@ func TestServeListenAndAdvertise(t *testing.T) {
 		c.StartArgs(nd, []string{"serve", "--id", nd.Name, "--data-dir", nd.DataDir,
 			"--peer-addr", "localhost:" + port(nd.PeerAddr), "--listen-peer-addr", "0.0.0.0:" + port(nd.PeerAddr),
 			"--client-addr", "localhost:" + port(nd.ClientAddr), "--listen-client-addr", "0.0.0.0:" + port(nd.ClientAddr),
-			"--initial-cluster", strings.Join(initial, ",")})
+			"--initial-cluster", strings.Join(initial, ","), "--insecure"})
 	}
 	lead := c.Leader()
 	soon.Until(t, "every member listed at its advertised addresses", func() error {
@@ -354,6 +362,9 @@ func TestServeListenAndAdvertise(t *testing.T) {
 		want := fmt.Sprintf("dashboard=http://localhost:%s/ui/", port(nd.ClientAddr))
 		if log := nd.Proc.Log(); !strings.Contains(log, want) || !strings.Contains(log, "listen_client_addr=[::]:"+port(nd.ClientAddr)) {
 			t.Errorf("%s's log lacks %q and its listen address:\n%s", nd.Name, want, nd.Proc.Tail(5))
+		}
+		if log := nd.Proc.Log(); !strings.Contains(log, "level=WARN msg=\"INSECURE: listening beyond loopback without TLS") {
+			t.Errorf("%s's log lacks the --insecure warning:\n%s", nd.Name, nd.Proc.Tail(5))
 		}
 	}
 }

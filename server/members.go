@@ -218,7 +218,13 @@ func (s *Server) onLeader(h http.HandlerFunc) http.HandlerFunc {
 // forward relays r to the client address addr.
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, addr string) {
 	target := &url.URL{Scheme: "http", Host: addr}
+	var transport http.RoundTripper
+	if s.cfg.RelayTLS != nil {
+		target.Scheme = "https"
+		transport = &http.Transport{TLSClientConfig: s.cfg.RelayTLS, Proxy: http.ProxyFromEnvironment}
+	}
 	p := &httputil.ReverseProxy{
+		Transport: transport,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Header.Set(headerForwarded, node.FormatID(s.members.ID()))

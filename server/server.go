@@ -11,6 +11,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,7 +45,11 @@ type Config struct {
 	// Extra routes (e.g. "/metrics", "/v1/events", "/ui/"), so this
 	// package does not depend on how they are made. They answer GET and
 	// HEAD; other methods get 405. routeAccess says who may use each.
-	Extra map[string]http.Handler
+	// Relay carries membership and transfer requests a follower relays to
+	// the leader's client address, over https when RelayTLS is set (the
+	// members serve https). Nil: plain http with Go's default transport.
+	RelayTLS *tls.Config
+	Extra    map[string]http.Handler
 	// TokenTTL is how long a login's token lasts. Default 10 min.
 	TokenTTL time.Duration
 	// PasswordCost is bcrypt's cost for the passwords of users added

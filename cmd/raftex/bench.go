@@ -73,7 +73,11 @@ func benchCmd() *cobra.Command {
 			if err != nil {
 				return &exitError{exitUsage, err}
 			}
-			target, err := loadgen.NewRaftex(endpoints, kvapi.Consistency(consistency.value), f.options())
+			opts, err := f.options()
+			if err != nil {
+				return err
+			}
+			target, err := loadgen.NewRaftex(endpoints, kvapi.Consistency(consistency.value), opts)
 			if err != nil {
 				return &exitError{exitUsage, err}
 			}

@@ -89,7 +89,7 @@ func newRoot() *cobra.Command {
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(serveCmd(), clusterCmd(), demoCmd(), putCmd(), getCmd(), delCmd(), lsCmd(), watchCmd(), txnCmd(), statusCmd(),
 		healthCmd(), walCmd(), benchCmd(), simCmd(), versionCmd(), authCmd(), userCmd(), roleCmd(),
-		memberCmd(), leaderCmd())
+		memberCmd(), leaderCmd(), certsCmd())
 	applyConventions(root)
 	return root
 }

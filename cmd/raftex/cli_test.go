@@ -220,8 +220,8 @@ func TestDashboardURL(t *testing.T) {
 		"n1:8000":        "http://n1:8000/ui/",
 		"127.0.0.1:8003": "http://127.0.0.1:8003/ui/",
 	} {
-		if got := dashboardURL(addr); got != want {
-			t.Errorf("dashboardURL(%q) = %q, want %q", addr, got, want)
+		if got := dashboardURL("http", addr); got != want {
+			t.Errorf("dashboardURL(http, %q) = %q, want %q", addr, got, want)
 		}
 	}
 }

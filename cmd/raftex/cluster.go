@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/raftex/raftex/internal/tlsutil"
 	"github.com/raftex/raftex/node"
 )
 
@@ -24,6 +26,7 @@ func clusterCmd() *cobra.Command {
 		nodes                int
 		dataDir, host        string
 		peerBase, clientBase int
+		useTLS               bool
 	)
 	cmd := &cobra.Command{
 		Use:   "cluster",
@@ -33,9 +36,28 @@ func clusterCmd() *cobra.Command {
 			if nodes < 1 || nodes > 9 {
 				return &exitError{2, fmt.Errorf("--nodes must be 1 to 9, got %d", nodes)}
 			}
+			if !useTLS && !loopback(net.JoinHostPort(host, "0")) {
+				return usageError("--host %s is reachable from other machines: add --tls", host)
+			}
 			self, err := os.Executable()
 			if err != nil {
 				return err
+			}
+			var tlsArgs []string
+			scheme, cliFlags := "http", ""
+			if useTLS {
+				certs := filepath.Join(dataDir, "certs")
+				req := tlsutil.Request{Dir: certs, Hosts: []string{host, "localhost"}, ClientCN: "root"}
+				for i := 1; i <= nodes; i++ {
+					req.Nodes = append(req.Nodes, node.FormatID(uint64(i)))
+				}
+				if _, err := tlsutil.Generate(req); err != nil {
+					return err
+				}
+				ca := filepath.Join(certs, tlsutil.CACert)
+				tlsArgs = []string{"--peer-trusted-ca-file", ca, "--trusted-ca-file", ca}
+				scheme = "https"
+				cliFlags = fmt.Sprintf(" --cacert %s --cert %s --key %s", ca, filepath.Join(certs, tlsutil.ClientCert), filepath.Join(certs, tlsutil.ClientKey))
 			}
 			var initial, endpoints []string
 			for i := 1; i <= nodes; i++ {
@@ -50,12 +72,17 @@ func clusterCmd() *cobra.Command {
 			procs := make([]*exec.Cmd, 0, nodes)
 			defer func() { stopAll(procs, exited, len(procs)) }() // on an early return
 			for i := 1; i <= nodes; i++ {
-				p := exec.Command(self, "serve",
-					"--id", node.FormatID(uint64(i)),
-					"--data-dir", filepath.Join(dataDir, node.FormatID(uint64(i))),
+				name := node.FormatID(uint64(i))
+				args := []string{"serve", "--id", name,
+					"--data-dir", filepath.Join(dataDir, name),
 					"--peer-addr", fmt.Sprintf("%s:%d", host, peerBase+i),
 					"--client-addr", endpoints[i-1],
-					"--initial-cluster", strings.Join(initial, ","))
+					"--initial-cluster", strings.Join(initial, ",")}
+				if useTLS {
+					crt, key := filepath.Join(dataDir, "certs", name+".crt"), filepath.Join(dataDir, "certs", name+".key")
+					args = append(append(args, tlsArgs...), "--peer-cert-file", crt, "--peer-key-file", key, "--cert-file", crt, "--key-file", key)
+				}
+				p := exec.Command(self, args...)
 				p.Env = withoutRaftexEnv(os.Environ())
 				p.SysProcAttr = childProcAttr()
 				pipe, err := p.StderrPipe()
@@ -78,15 +105,20 @@ func clusterCmd() *cobra.Command {
 			mu.Lock()
 			fmt.Fprintf(out, "raftex cluster: %d nodes, data in %s\n", nodes, dataDir)
 			for i, e := range endpoints {
-				fmt.Fprintf(out, "  n%d  client http://%s   peer %s:%d   dashboard http://%s/ui/\n", i+1, e, host, peerBase+i+1, e)
+				fmt.Fprintf(out, "  n%d  client %s://%s   peer %s:%d   dashboard %s://%s/ui/\n", i+1, scheme, e, host, peerBase+i+1, scheme, e)
 			}
-			epFlag := ""
+			epFlag := cliFlags
 			if eps := strings.Join(endpoints, ","); eps != defaultEndpoints {
-				epFlag = " --endpoints " + eps
+				epFlag = " --endpoints " + eps + epFlag
+			}
+			curl := ""
+			if useTLS {
+				certs := filepath.Join(dataDir, "certs")
+				curl = fmt.Sprintf("--cacert %s --cert %s --key %s ", filepath.Join(certs, tlsutil.CACert), filepath.Join(certs, tlsutil.ClientCert), filepath.Join(certs, tlsutil.ClientKey))
 			}
 			me := invokedAs(os.Args[0])
-			fmt.Fprintf(out, "try:\n  %[1]s put greeting hello%[2]s\n  %[1]s get greeting%[2]s\n  %[1]s status%[2]s\n  curl -X PUT --data hello http://%[3]s/v1/kv/greeting\nCtrl-C stops every node.\n",
-				me, epFlag, endpoints[0])
+			fmt.Fprintf(out, "try:\n  %[1]s put greeting hello%[2]s\n  %[1]s get greeting%[2]s\n  %[1]s status%[2]s\n  curl %[5]s-X PUT --data hello %[4]s://%[3]s/v1/kv/greeting\nCtrl-C stops every node.\n",
+				me, epFlag, endpoints[0], scheme, curl)
 			mu.Unlock()
 
 			// A node stopped by a signal (kill -9 to watch a failover,
@@ -130,6 +162,7 @@ func clusterCmd() *cobra.Command {
 	f.StringVar(&host, "host", "127.0.0.1", "address to listen on")
 	f.IntVar(&peerBase, "peer-port-base", 7000, "node i listens for peers on this + i")
 	f.IntVar(&clientBase, "client-port-base", 8000, "node i serves HTTP on this + i")
+	f.BoolVar(&useTLS, "tls", false, "mutual TLS between the nodes and https for clients, with certificates raftex certs writes into DATA_DIR/certs (kept across runs)")
 	return cmd
 }
 

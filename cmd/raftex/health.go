@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -10,10 +11,13 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/raftex/raftex/internal/tlsutil"
 )
 
 func healthCmd() *cobra.Command {
 	var clientAddr, listenClientAddr string
+	var files tlsutil.Files
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "health",
@@ -30,7 +34,14 @@ func healthCmd() *cobra.Command {
 			if listenClientAddr != "" {
 				addr = listenClientAddr
 			}
-			status, body, err := checkHealth(cmd.Context(), loopbackFor(addr), timeout)
+			var tlsCfg *tls.Config
+			if files.Cert != "" {
+				var err error
+				if tlsCfg, err = tlsutil.ProbeConfig(files); err != nil {
+					return &exitError{exitUsage, err}
+				}
+			}
+			status, body, err := checkHealth(cmd.Context(), loopbackFor(addr), tlsCfg, timeout)
 			if err != nil {
 				return err
 			}
@@ -45,6 +56,9 @@ func healthCmd() *cobra.Command {
 	f.StringVar(&clientAddr, "client-addr", "127.0.0.1:8000", "host:port of the node's HTTP API")
 	f.StringVar(&listenClientAddr, "listen-client-addr", "", "host:port the node serves its HTTP API on, if not --client-addr")
 	f.DurationVar(&timeout, "timeout", 5*time.Second, "give up after this long")
+	f.StringVar(&files.Cert, "cert-file", "", "the node's HTTPS certificate: speak https, presenting it as the client certificate")
+	f.StringVar(&files.Key, "key-file", "", "key of --cert-file")
+	f.StringVar(&files.CA, "trusted-ca-file", "", "CA that verifies the node's certificate (needed with --cert-file)")
 	return cmd
 }
 
@@ -60,16 +74,23 @@ func loopbackFor(addr string) string {
 	return addr
 }
 
-// checkHealth sends GET /healthz to addr and returns the status code and
-// the body (trimmed); err is set when no answer came.
-func checkHealth(ctx context.Context, addr string, timeout time.Duration) (int, string, error) {
+// checkHealth sends GET /healthz to addr (over https with tlsCfg) and
+// returns the status code and the body (trimmed); err is set when no
+// answer came.
+func checkHealth(ctx context.Context, addr string, tlsCfg *tls.Config, timeout time.Duration) (int, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
+	scheme := "http"
+	if tlsCfg != nil {
+		scheme = "https"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+addr+"/healthz", nil)
 	if err != nil {
 		return 0, "", &exitError{exitUsage, err}
 	}
-	resp, err := (&http.Client{}).Do(req)
+	tr := &http.Transport{TLSClientConfig: tlsCfg}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
 		return 0, "", fmt.Errorf("%s: no answer: %w", addr, err)
 	}

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,9 +25,10 @@ import (
 const defaultEndpoints = "127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003"
 
 type clientFlags struct {
-	endpoints      string
-	timeout        time.Duration
-	user, password string
+	endpoints         string
+	timeout           time.Duration
+	user, password    string
+	cacert, cert, key string
 }
 
 func (f *clientFlags) add(cmd *cobra.Command) {
@@ -32,11 +36,51 @@ func (f *clientFlags) add(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 10*time.Second, "give up after this long")
 	cmd.Flags().StringVar(&f.user, "user", "", "log in as this user (when the cluster has auth enabled)")
 	cmd.Flags().StringVar(&f.password, "password", "", "the user's password (prefer RAFTEX_PASSWORD: a flag shows in the process list)")
+	cmd.Flags().StringVar(&f.cacert, "cacert", "", "speak https, verifying the nodes with this CA (raftex certs: ca.crt)")
+	cmd.Flags().StringVar(&f.cert, "cert", "", "speak https with this client certificate (its common name names the user)")
+	cmd.Flags().StringVar(&f.key, "key", "", "key of --cert")
 }
 
-// options are the client options the flags give.
-func (f *clientFlags) options() client.Options {
-	return client.Options{Username: f.user, Password: f.password}
+// options are the client options the flags give; a bad TLS flag is a
+// usage error.
+func (f *clientFlags) options() (client.Options, error) {
+	opts := client.Options{Username: f.user, Password: f.password}
+	var err error
+	if opts.TLS, err = clientTLS(f.cacert, f.cert, f.key); err != nil {
+		return opts, &exitError{exitUsage, err}
+	}
+	return opts, nil
+}
+
+// clientTLS is the TLS configuration of --cacert, --cert and --key: nil
+// when none is given (http), else https verified with the CA (or the
+// system's) and presenting the certificate if there is one.
+func clientTLS(cacert, cert, key string) (*tls.Config, error) {
+	if cacert == "" && cert == "" && key == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cacert != "" {
+		pem, err := os.ReadFile(cacert)
+		if err != nil {
+			return nil, fmt.Errorf("--cacert: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--cacert: %s holds no PEM certificate", cacert)
+		}
+	}
+	if (cert == "") != (key == "") {
+		return nil, errors.New("--cert and --key go together")
+	}
+	if cert != "" {
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("--cert, --key: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg, nil
 }
 
 func (f *clientFlags) client(cmd *cobra.Command) (*client.Client, context.Context, context.CancelFunc, error) {
@@ -50,7 +94,11 @@ func (f *clientFlags) client(cmd *cobra.Command) (*client.Client, context.Contex
 	if f.password != "" && f.user == "" {
 		return nil, nil, nil, &exitError{2, errors.New("--password needs --user")}
 	}
-	c, err := client.New(endpoints, f.options())
+	opts, err := f.options()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c, err := client.New(endpoints, opts)
 	if err != nil {
 		return nil, nil, nil, &exitError{exitUsage, err}
 	}
@@ -363,7 +411,7 @@ func collectStatus(ctx context.Context, c *client.Client) (statusRows, error) {
 	queue := c.Endpoints()
 	asked := map[string]bool{}
 	for i := 0; i < len(queue); i++ {
-		e := strings.TrimPrefix(queue[i], "http://")
+		e := strings.TrimPrefix(strings.TrimPrefix(queue[i], "http://"), "https://")
 		if asked[e] {
 			continue
 		}

@@ -3,14 +3,17 @@ package main
 import (
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/raftex/raftex"
+	"github.com/raftex/raftex/internal/tlsutil"
 	"github.com/raftex/raftex/kv"
 	"github.com/raftex/raftex/node"
 	"github.com/raftex/raftex/server"
@@ -21,8 +24,10 @@ func serveCmd() *cobra.Command {
 		id, dataDir, peerAddr, clientAddr, initialCluster string
 		listenPeerAddr, listenClientAddr                  string
 		requestTimeout, tokenTTL                          time.Duration
-		enablePprof, learner                              bool
+		enablePprof, learner, insecure, clientCertAuth    bool
 		join, user, password                              string
+		clusterToken, peerAllowedCN                       string
+		peerTLS, clientTLS                                raftex.TLSFiles
 		corsOrigins                                       []string
 		limits                                            = server.DefaultLimits()
 		watchHistory, watchHistoryBytes, maxWatchers      int
@@ -72,6 +77,31 @@ func serveCmd() *cobra.Command {
 				InitialCluster: cluster, Join: joinCfg, RequestTimeout: requestTimeout, Logger: logger,
 				TokenTTL: tokenTTL, CORSOrigins: corsOrigins, Limits: limits,
 				WatchHistory: watchHistory, WatchHistoryBytes: watchHistoryBytes, MaxWatchers: maxWatchers,
+				InitialClusterToken: clusterToken, PeerCertAllowedCN: peerAllowedCN, ClientCertAuth: clientCertAuth,
+			}
+			if cfg.PeerTLS, err = tlsFiles("peer-", peerTLS); err != nil {
+				return err
+			}
+			if cfg.ClientTLS, err = tlsFiles("", clientTLS); err != nil {
+				return err
+			}
+			if joinCfg != nil && cfg.ClientTLS != nil && cfg.ClientTLS.TrustedCAFile != "" {
+				// The members serve https with certificates of the CA that
+				// signs this node's: verify them against it and present
+				// this node's certificate (--client-cert-auth asks for one).
+				tc, err := tlsutil.ProbeConfig(tlsutil.Files{Cert: cfg.ClientTLS.CertFile, Key: cfg.ClientTLS.KeyFile, CA: cfg.ClientTLS.TrustedCAFile})
+				if err != nil {
+					return err
+				}
+				joinCfg.HTTPClient = &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
+			}
+			if exposed := exposedWithoutTLS(cfg); len(exposed) > 0 {
+				if !insecure {
+					return usageError("%s: listening beyond loopback without TLS lets anyone on the network read and forge the cluster's traffic; "+
+						"give --peer-cert-file etc. and --cert-file etc. (raftex certs makes them), or --insecure to do it anyway", strings.Join(exposed, ", "))
+				}
+				logger.Warn("INSECURE: listening beyond loopback without TLS (--insecure): anyone who reaches these addresses can read and forge the cluster's traffic",
+					"listeners", exposed)
 			}
 			if enablePprof {
 				cfg.Debug = pprofHandler()
@@ -80,35 +110,40 @@ func serveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			scheme := n.TLSScheme()
 			if enablePprof {
 				logger.Warn("pprof is on: anyone who reaches the client address can read this process's profiles, stacks and command line under /debug/pprof/",
-					"url", "http://"+n.ClientAddr()+"/debug/pprof/", "block_profile_rate", pprofBlockRate, "mutex_profile_fraction", pprofMutexFraction)
+					"url", scheme+"://"+n.ClientAddr()+"/debug/pprof/", "block_profile_rate", pprofBlockRate, "mutex_profile_fraction", pprofMutexFraction)
 			}
 			logger.Info("serving", "node", node.FormatID(nodeID),
 				"peer_addr", n.PeerAddr(), "listen_peer_addr", n.ListenPeerAddr(),
 				"client_addr", n.ClientAddr(), "listen_client_addr", n.ListenClientAddr(),
-				"dashboard", dashboardURL(n.ClientAddr()))
+				"peer_tls", cfg.PeerTLS != nil, "client_tls", cfg.ClientTLS != nil,
+				"dashboard", dashboardURL(scheme, n.ClientAddr()))
 			sig := make(chan os.Signal, 1)
-			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 			defer signal.Stop(sig)
-			select {
-			case s := <-sig:
-				logger.Info("shutting down", "signal", s.String())
-				return n.Stop()
-			case <-n.Done():
-				// The node stopped by itself (its storage failed): answer
-				// the requests in flight, then exit non-zero so that a
-				// supervisor restarts it.
-				cause := n.Err()
-				logger.Error("exiting: the node stopped", "err", cause)
-				if err := n.Stop(); err != nil {
-					cause = err // it wraps the cause
+			for {
+				var s os.Signal
+				select {
+				case s = <-sig:
+				case <-n.Done():
+					return stoppedByItself(logger, n)
 				}
-				return &exitError{exitFailed, cause}
+				if s != syscall.SIGHUP {
+					logger.Info("shutting down", "signal", s.String())
+					return n.Stop()
+				}
+				if err := n.ReloadTLS(); err != nil {
+					logger.Error("SIGHUP: the certificates in use stay", "err", err)
+				} else {
+					logger.Info("SIGHUP: reloaded the certificates", "peer_tls", cfg.PeerTLS != nil, "client_tls", cfg.ClientTLS != nil)
+				}
 			}
 		},
 	}
 	f := cmd.Flags()
+
 	f.StringVar(&id, "id", "", "node id (n1, n2, ...)")
 	f.StringVar(&dataDir, "data-dir", "", "directory of the log, snapshots and cluster file")
 	f.StringVar(&peerAddr, "peer-addr", "", "host:port peers reach this node at (advertised; listened on unless --listen-peer-addr)")
@@ -131,8 +166,78 @@ func serveCmd() *cobra.Command {
 	f.IntVar(&watchHistory, "watch-history", kv.DefaultHistoryCount, "revisions of changes this node keeps for watches; a watch from before them answers 410")
 	f.IntVar(&watchHistoryBytes, "watch-history-bytes", kv.DefaultHistoryBytes, "bytes of keys and values those revisions may hold at most")
 	f.IntVar(&maxWatchers, "max-watchers", kv.DefaultMaxWatchers, "watches open at once on this node; beyond, 429 (not counted in --max-streams)")
+	f.StringVar(&clusterToken, "initial-cluster-token", "", "mixed into the cluster id, so that two clusters with the same --initial-cluster refuse each other (ignored once the data dir holds state)")
+	f.StringVar(&peerTLS.CertFile, "peer-cert-file", "", "certificate peers verify: it must name this node (n1) as a DNS name or common name")
+	f.StringVar(&peerTLS.KeyFile, "peer-key-file", "", "key of --peer-cert-file")
+	f.StringVar(&peerTLS.TrustedCAFile, "peer-trusted-ca-file", "", "CA that signs every peer's certificate")
+	f.StringVar(&peerAllowedCN, "peer-cert-allowed-cn", "", "the only common name a peer's certificate may have")
+	f.StringVar(&clientTLS.CertFile, "cert-file", "", "certificate of the HTTP API (serves https)")
+	f.StringVar(&clientTLS.KeyFile, "key-file", "", "key of --cert-file")
+	f.StringVar(&clientTLS.TrustedCAFile, "trusted-ca-file", "", "CA that signs client certificates (their common name names the user)")
+	f.BoolVar(&clientCertAuth, "client-cert-auth", false, "refuse HTTP API clients without a certificate --trusted-ca-file signed")
+	f.BoolVar(&insecure, "insecure", false, "allow listening beyond loopback without TLS (logs a warning)")
 	requireFlags(cmd, "id", "data-dir", "peer-addr", "client-addr")
 	return cmd
+}
+
+// stoppedByItself ends serve after the node stopped by itself (its
+// storage failed): it answers the requests in flight, then exits non-zero
+// so that a supervisor restarts it.
+func stoppedByItself(logger *slog.Logger, n *raftex.Node) error {
+	cause := n.Err()
+	logger.Error("exiting: the node stopped", "err", cause)
+	if err := n.Stop(); err != nil {
+		cause = err // it wraps the cause
+	}
+	return &exitError{exitFailed, cause}
+}
+
+// tlsFiles checks the TLS flags with prefix: none (nil: no TLS), or a
+// certificate and a key, the peers' with a CA too.
+func tlsFiles(prefix string, f raftex.TLSFiles) (*raftex.TLSFiles, error) {
+	switch {
+	case f == (raftex.TLSFiles{}):
+		return nil, nil
+	case f.CertFile == "" || f.KeyFile == "":
+		return nil, usageError("--%scert-file and --%skey-file go together", prefix, prefix)
+	case prefix != "" && f.TrustedCAFile == "":
+		return nil, usageError("--%strusted-ca-file is needed to verify the peers", prefix)
+	}
+	return &f, nil
+}
+
+// exposedWithoutTLS lists the listeners of cfg beyond loopback that have
+// no TLS.
+func exposedWithoutTLS(cfg raftex.Config) []string {
+	var out []string
+	peer, client := cfg.ListenPeerAddr, cfg.ListenClientAddr
+	if peer == "" {
+		peer = cfg.PeerAddr
+	}
+	if client == "" {
+		client = cfg.ClientAddr
+	}
+	if cfg.PeerTLS == nil && !loopback(peer) {
+		out = append(out, "peer listener "+peer)
+	}
+	if cfg.ClientTLS == nil && !loopback(client) {
+		out = append(out, "client listener "+client)
+	}
+	return out
+}
+
+// loopback reports whether the listener at addr is reachable from this
+// machine only: localhost or a loopback IP.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func newLogger(format string) *slog.Logger {
@@ -145,15 +250,15 @@ func newLogger(format string) *slog.Logger {
 // dashboardURL is the dashboard at the client address addr, with a host a
 // browser can open: a host of every interface (0.0.0.0, ::, none) is
 // shown as localhost.
-func dashboardURL(addr string) string {
+func dashboardURL(scheme, addr string) string {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "http://" + addr + "/ui/"
+		return scheme + "://" + addr + "/ui/"
 	}
 	if wildcard(host) {
 		host = "localhost"
 	}
-	return "http://" + net.JoinHostPort(host, port) + "/ui/"
+	return scheme + "://" + net.JoinHostPort(host, port) + "/ui/"
 }
 
 // wildcard reports whether host means every interface: "", 0.0.0.0, ::.

@@ -30,7 +30,7 @@ const (
 // auth, then gives the probes a root token.
 func (c *cluster) enableAuth() {
 	c.t.Helper()
-	admin, err := client.New(c.endpoints(), client.Options{})
+	admin, err := client.New(c.endpoints(), client.Options{TLS: certTLS})
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func (c *cluster) enableAuth() {
 	// Anonymous requests are refused now, on every node.
 	for _, m := range c.nodes {
 		poll.Until(c.t, m.Name+" refuses anonymous requests", func() error {
-			r, err := e2etest.Do(&http.Client{Timeout: probe.Timeout}, http.MethodGet, m.URL("/v1/status"), nil)
+			r, err := e2etest.Do(&http.Client{Timeout: probe.Timeout, Transport: probeAuth.base}, http.MethodGet, m.URL("/v1/status"), nil)
 			if err != nil || r.Code != http.StatusUnauthorized {
 				return fmt.Errorf("anonymous GET /v1/status on %s = %d (%v)", m.Name, r.Code, err)
 			}

@@ -62,8 +62,9 @@ type cluster struct {
 	nodes     []*member
 }
 
-// newCluster starts three raftex containers, waits until they agree on a
-// leader and have published their client addresses, and enables auth.
+// newCluster starts three raftex containers with TLS (tls_test.go), waits
+// until they agree on a leader and have published their client addresses,
+// and enables auth.
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
 	c := &cluster{t: t, image: testImage(t), prefix: "raftex-e2e-" + runID + "-" + shortName(t.Name())}
@@ -80,12 +81,15 @@ func newCluster(t *testing.T) *cluster {
 		c.nodes = append(c.nodes, m)
 	}
 	for _, m := range c.nodes {
-		c.docker("create", "--name", m.container, "--label", labelRun+"="+runID, "--label", labelPID+"="+strconv.Itoa(os.Getpid()),
-			"--network", c.clientNet, "--publish", m.ClientAddr+":8000",
-			c.image, "serve", "--id", m.Name, "--data-dir", "/data",
+		m.Scheme = "https"
+		args := []string{"create", "--name", m.container, "--label", labelRun + "=" + runID, "--label", labelPID + "=" + strconv.Itoa(os.Getpid()),
+			"--network", c.clientNet, "--publish", m.ClientAddr + ":8000"}
+		args = append(append(args, tlsEnv(m.Name)...), c.image, "serve", "--id", m.Name, "--data-dir", "/data",
 			"--peer-addr", m.Name+":7000", "--client-addr", "0.0.0.0:8000",
 			"--initial-cluster", strings.Join(initial, ","), "--request-timeout", requestTimeout.String(),
 			"--token-ttl", tokenTTL.String())
+		c.docker(args...)
+		c.docker("cp", certDir+"/.", m.container+":/certs")
 		c.connect(m)
 	}
 	c.docker(append([]string{"start"}, c.containers(c.nodes...)...)...)

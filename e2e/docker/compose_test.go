@@ -1,6 +1,8 @@
 package docker
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/http"
 	"os"
@@ -13,17 +15,28 @@ import (
 	"github.com/raftex/raftex/internal/e2etest"
 )
 
-// composeFile is the one users run: `docker compose up` of three nodes.
-var composeFile = filepath.Join("..", "..", "deploy", "docker-compose.yml")
+// The compose files users run: `docker compose up` of three nodes, without
+// and with TLS.
+var (
+	composeFile    = filepath.Join("..", "..", "deploy", "docker-compose.yml")
+	composeTLSFile = filepath.Join("..", "..", "deploy", "docker-compose.tls.yml")
+)
 
 // TestDockerCompose brings up deploy/docker-compose.yml with this run's
 // image and its client ports on free loopback ports, and checks that it is
 // a working cluster: one leader, a write through every node (followers
 // forward it), read back through every node; `down -v` leaves nothing.
-func TestDockerCompose(t *testing.T) {
+func TestDockerCompose(t *testing.T) { testCompose(t, composeFile, "compose") }
+
+// TestDockerComposeTLS does the same with deploy/docker-compose.tls.yml,
+// through https with the client certificate its certs service made (the
+// nodes require one), as its header tells users to.
+func TestDockerComposeTLS(t *testing.T) { testCompose(t, composeTLSFile, "compose-tls") }
+
+func testCompose(t *testing.T, composeFile, name string) {
 	img := testImage(t)
 	compose := composeCommand(t)
-	project := "raftex-e2e-" + runID + "-compose"
+	project := "raftex-e2e-" + runID + "-" + name
 	hostPorts := ports.Free(t, 3)
 	var nodes []*member
 	env := append(os.Environ(), "RAFTEX_IMAGE="+img)
@@ -71,11 +84,18 @@ func TestDockerCompose(t *testing.T) {
 	if _, err := run("up", "--detach", "--no-build"); err != nil {
 		t.Fatal(err)
 	}
+	writer := probe
+	if composeFile == composeTLSFile {
+		writer = composeClient(t, run)
+		for _, m := range nodes {
+			m.Scheme, m.HTTP = "https", writer
+		}
+	}
 	c := &cluster{t: t, nodes: nodes}
 	lead := c.leader(nodes...)
 	for _, m := range nodes {
 		key := "compose/" + m.Name
-		r, err := e2etest.Do(probe, http.MethodPut, m.URL("/v1/kv/"+key), []byte(m.Name))
+		r, err := e2etest.Do(writer, http.MethodPut, m.URL("/v1/kv/"+key), []byte(m.Name))
 		if err != nil || r.Code != http.StatusOK {
 			t.Fatalf("write through %s (leader %s) = %d %s (%v), want 200", m.Name, lead.Name, r.Code, r.Body, err)
 		}
@@ -88,6 +108,36 @@ func TestDockerCompose(t *testing.T) {
 			}
 		}
 	}
+}
+
+// composeClient copies the certificates out of the TLS compose project's
+// certs service (once it has written them) and returns an https client
+// that trusts its CA and presents its client certificate.
+func composeClient(t *testing.T, run func(args ...string) (string, error)) *http.Client {
+	t.Helper()
+	dir := t.TempDir()
+	poll.Until(t, "the certs service's certificates", func() error {
+		out, err := run("ps", "--all", "--quiet", "certs")
+		ids := strings.Fields(out) // the id is the last line; warnings may come first
+		if err != nil || len(ids) == 0 {
+			return fmt.Errorf("no certs container yet: %q %v", out, err)
+		}
+		_, err = combined(dockerTimeout, "docker", "cp", ids[len(ids)-1]+":/data/.", dir)
+		return err
+	})
+	pem, err := os.ReadFile(filepath.Join(dir, "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "client.crt"), filepath.Join(dir, "client.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Timeout: probe.Timeout, Transport: tr}
 }
 
 // composeCommand is `docker compose` (v2) or `docker-compose` (v1),

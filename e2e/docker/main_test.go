@@ -69,6 +69,14 @@ func runTests(m *testing.M) int {
 	if dockerAvailable() == nil {
 		removeDeadRuns()
 	}
+	cleanup, err := makeCerts()
+	if cleanup != nil {
+		defer cleanup()
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e/docker: FAIL: making the certificates: %v\n", err)
+		return 1
+	}
 	code := m.Run()
 	if dockerAvailable() == nil {
 		removeImage()

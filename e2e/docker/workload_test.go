@@ -73,6 +73,7 @@ func startWorkload(t *testing.T, c *cluster) *workload {
 			AttemptTimeout: requestTimeout + time.Second,
 			MaxBackoff:     500 * time.Millisecond,
 			Username:       workloadUser, Password: workloadPassword,
+			TLS: certTLS,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -282,7 +283,7 @@ func (w *workload) check() {
 		}
 	}
 	for i, m := range c.nodes {
-		cl, err := client.New([]string{m.ClientAddr}, client.Options{Username: workloadUser, Password: workloadPassword})
+		cl, err := client.New([]string{m.ClientAddr}, client.Options{Username: workloadUser, Password: workloadPassword, TLS: certTLS})
 		if err != nil {
 			w.t.Fatal(err)
 		}

@@ -24,12 +24,19 @@ type Node struct {
 	PeerAddr   string
 	DataDir    string
 	HTTP       *http.Client // the client the test reaches it with
+	Scheme     string       // of its HTTP API: "https" with TLS; "" is "http"
 	Proc       *Proc        // its current process; nil before it started
 	starts     int
 }
 
 // URL returns the node's HTTP origin followed by path.
-func (n *Node) URL(path string) string { return "http://" + n.ClientAddr + path }
+func (n *Node) URL(path string) string {
+	scheme := n.Scheme
+	if scheme == "" {
+		scheme = "http"
+	}
+	return scheme + "://" + n.ClientAddr + path
+}
 
 // Running reports whether the node's process runs.
 func (n *Node) Running() bool { return n.Proc != nil && n.Proc.Running() }

@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,9 @@ func (t *Transport) acceptLoop() {
 			case <-time.After(t.cfg.BackoffMin):
 			}
 			continue
+		}
+		if t.cfg.TLS != nil {
+			conn = tls.Server(conn, t.cfg.TLS.Server)
 		}
 		if t.track(conn, connTag{}) {
 			t.wg.Go(func() { t.serve(conn) })
@@ -73,6 +77,13 @@ func (t *Transport) answerHello(conn net.Conn, fr *transport.FrameReader) (trans
 	if err := conn.SetDeadline(time.Now().Add(t.cfg.DialTimeout)); err != nil {
 		return transport.Hello{}, err
 	}
+	if tc, ok := conn.(*tls.Conn); ok {
+		// Before any frame: plaintext, or a certificate another CA
+		// signed, ends here.
+		if err := tc.Handshake(); err != nil {
+			return transport.Hello{}, fmt.Errorf("%w: TLS handshake: %w", ErrRefused, err)
+		}
+	}
 	kind, payload, err := fr.Next(nil)
 	if err != nil {
 		return transport.Hello{}, fmt.Errorf("read hello: %w", err)
@@ -96,13 +107,21 @@ func (t *Transport) answerHello(conn net.Conn, fr *transport.FrameReader) (trans
 }
 
 // admit checks a hello and, if it is acceptable, tags conn as the peer's.
-// It returns the reason for refusing, or "".
+// It returns the reason for refusing, or "". The reason goes to the
+// dialer, who may be anyone: it never names this node's cluster id, which
+// would let a stranger forge a hello.
 func (t *Transport) admit(conn net.Conn, h transport.Hello) string {
+	if tc, ok := conn.(*tls.Conn); ok {
+		// The handshake verified the chain and that there is one.
+		if err := t.cfg.TLS.VerifyPeer(h.From, tc.ConnectionState().PeerCertificates[0]); err != nil {
+			return fmt.Sprintf("node %d's certificate: %v", h.From, err)
+		}
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	switch {
 	case h.ClusterID != t.cfg.ClusterID:
-		return fmt.Sprintf("node %d is in cluster %q, this node (%d) in %q", h.From, h.ClusterID, t.cfg.ID, t.cfg.ClusterID)
+		return fmt.Sprintf("node %d is in cluster %q, which is not this node's (%d)", h.From, h.ClusterID, t.cfg.ID)
 	case h.To != t.cfg.ID:
 		return fmt.Sprintf("node %d dialed node %d, this is node %d", h.From, h.To, t.cfg.ID)
 	case h.From == t.cfg.ID:

@@ -1,6 +1,8 @@
 package tcp
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,6 +49,25 @@ type Config struct {
 	// Logger receives connection errors (warn) and refusals (error).
 	// Default: discard.
 	Logger *slog.Logger
+	// TLS, when set, runs every peer connection over mutual TLS and binds
+	// it to the node its certificate names. Nil: plain TCP.
+	TLS *TLS
+}
+
+// TLS secures the peer connections: each end verifies the other's
+// certificate chain, then the acceptor checks that the dialer's
+// certificate names the node its hello claims, and the dialer that the
+// acceptor's names the node it dialed. A connection is bound to that node:
+// a message claiming another sender closes it.
+type TLS struct {
+	// Server configures accepted connections; it must require and verify
+	// a client certificate (tls.RequireAndVerifyClientCert).
+	Server *tls.Config
+	// Client configures dialed connections; it must verify the server's
+	// certificate chain (not its host name: VerifyPeer checks the node).
+	Client *tls.Config
+	// VerifyPeer checks that a verified certificate names node id.
+	VerifyPeer func(id uint64, cert *x509.Certificate) error
 }
 
 // Limits and defaults.
@@ -114,6 +135,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: dial timeout %s and write timeout %s must not be negative", ErrInvalidConfig, c.DialTimeout, c.WriteTimeout)
 	case c.BackoffMin < 0 || c.BackoffMin > c.BackoffMax:
 		return fmt.Errorf("%w: backoff min %s must be in [0, backoff max %s]", ErrInvalidConfig, c.BackoffMin, c.BackoffMax)
+	case c.TLS != nil && (c.TLS.Server == nil || c.TLS.Client == nil || c.TLS.VerifyPeer == nil):
+		return fmt.Errorf("%w: TLS needs a server config, a client config and VerifyPeer", ErrInvalidConfig)
 	}
 	for id, addr := range c.Peers {
 		if err := c.validatePeer(id, addr); err != nil {

@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -19,6 +20,9 @@ func (t *Transport) connect(p *peer, stream transport.StreamKind) (net.Conn, err
 	if err != nil {
 		return nil, err
 	}
+	if t.cfg.TLS != nil {
+		conn = tls.Client(conn, t.cfg.TLS.Client)
+	}
 	if !t.track(conn, connTag{peer: p.id, out: p}) {
 		return nil, transport.ErrStopped
 	}
@@ -33,6 +37,14 @@ func (t *Transport) connect(p *peer, stream transport.StreamKind) (net.Conn, err
 func (t *Transport) greet(conn net.Conn, p *peer, stream transport.StreamKind) error {
 	if err := conn.SetDeadline(time.Now().Add(t.cfg.DialTimeout)); err != nil {
 		return err
+	}
+	if tc, ok := conn.(*tls.Conn); ok {
+		if err := tc.Handshake(); err != nil {
+			return fmt.Errorf("TLS handshake with peer %d at %s: %w", p.id, p.addr, err)
+		}
+		if err := t.cfg.TLS.VerifyPeer(p.id, tc.ConnectionState().PeerCertificates[0]); err != nil {
+			return fmt.Errorf("%w: peer %d at %s: %w", ErrRefused, p.id, p.addr, err)
+		}
 	}
 	hello := transport.Hello{Stream: stream, ClusterID: t.cfg.ClusterID, From: t.cfg.ID, To: p.id}
 	if _, err := conn.Write(transport.AppendFrame(nil, transport.KindHello, transport.AppendHello(nil, hello))); err != nil {

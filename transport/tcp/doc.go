@@ -11,6 +11,17 @@
 // hello meant for another node, and both sides log the refusal as an
 // error.
 //
+// # TLS
+//
+// With Config.TLS every connection is mutual TLS (1.3, 1.2 at least)
+// before its first frame: plaintext, or a certificate chain the CA does not
+// verify, fails the handshake and is refused. Then the acceptor checks that
+// the dialer's certificate names the node its hello claims, and the dialer
+// that the acceptor's names the node it dialed (TLS.VerifyPeer), so a
+// connection is bound to one node, and a message on it claiming another
+// sender closes it. Refusal reasons go to the dialer and never name this
+// node's cluster id.
+//
 // Send never blocks: it puts each message on its peer's queue (QueueSize
 // messages) and drops it, counted in Stats.Dropped, if the queue is full.
 // One sender goroutine per peer takes what is queued, encodes as much as

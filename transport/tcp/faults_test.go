@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,7 +59,8 @@ func isReset(err error) bool {
 
 // TestHandshakeRefusals: the acceptor refuses, with a reason and a logged
 // error, a hello from another cluster, an unknown node, itself, or meant
-// for another node; it accepts a good one.
+// for another node; it accepts a good one. No reason names this node's
+// cluster id: with it, anyone could forge a hello.
 func TestHandshakeRefusals(t *testing.T) {
 	leakCheck(t)
 	b := newNode(t, config(2, "prod"))
@@ -82,6 +84,9 @@ func TestHandshakeRefusals(t *testing.T) {
 		kind, reason := readReply(t, c)
 		if kind != transport.KindRefuse || !all(reason, []string{tt.reason}) {
 			t.Errorf("%s: got %s %q, want a refusal saying %q", tt.name, kind, reason, tt.reason)
+		}
+		if strings.Contains(reason, "prod") {
+			t.Errorf("%s: the refusal %q reveals the cluster id", tt.name, reason)
 		}
 		waitClosed(t, c)
 		if b.logs.count("level=ERROR", "refused a connection", tt.reason) != 1 {

@@ -18,7 +18,9 @@ import (
 // Errors of the TCP transport, wrapped with the details.
 var (
 	// ErrRefused is returned (and logged) when a handshake fails: another
-	// cluster, an unknown or own node id, or a hello meant for another node.
+	// cluster, an unknown or own node id, a hello meant for another node,
+	// and under TLS a failed TLS handshake or a certificate that does not
+	// name the node claimed.
 	ErrRefused = errors.New("transport/tcp: connection refused")
 	// ErrProtocol is logged when a peer sends a frame that is valid on its
 	// own but not where it came: a frame of the wrong kind, a message
