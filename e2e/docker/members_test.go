@@ -35,13 +35,16 @@ func TestDockerMemberReplacement(t *testing.T) {
 	n4 := newMember(4, ports.Free(t, 1)[0])
 	n4.container, n4.ip = c.prefix+"-n4", c.hostAddr(14)
 	c.nodes = append(c.nodes, n4) // cleanup removes it
-	c.docker("create", "--name", n4.container, "--label", labelRun+"="+runID, "--label", labelPID+"="+strconv.Itoa(os.Getpid()),
-		"--network", c.clientNet, "--publish", n4.ClientAddr+":8000",
-		"--env", "RAFTEX_PASSWORD="+rootPassword,
-		c.image, "serve", "--id", "n4", "--data-dir", "/data",
+	n4.Scheme = "https"
+	args := []string{"create", "--name", n4.container, "--label", labelRun + "=" + runID, "--label", labelPID + "=" + strconv.Itoa(os.Getpid()),
+		"--network", c.clientNet, "--publish", n4.ClientAddr + ":8000",
+		"--env", "RAFTEX_PASSWORD=" + rootPassword}
+	args = append(append(args, tlsEnv("n4")...), c.image, "serve", "--id", "n4", "--data-dir", "/data",
 		"--peer-addr", "n4:7000", "--client-addr", "0.0.0.0:8000",
-		"--join", "http://n1:8000", "--user", "root",
+		"--join", "https://n1:8000", "--user", "root",
 		"--request-timeout", requestTimeout.String(), "--token-ttl", tokenTTL.String())
+	c.docker(args...)
+	c.docker("cp", certDir+"/.", n4.container+":/certs")
 	c.connect(n4)
 	c.start(n4)
 	poll.Until(t, "n4 is a voter on every node", func() error {

@@ -30,7 +30,7 @@ func makeCerts() (cleanup func(), err error) {
 	remove := func() { os.RemoveAll(dir) }
 	cleanup = remove
 	certDir = filepath.Join(dir, "certs")
-	if _, err := tlsutil.Generate(tlsutil.Request{Dir: certDir, Nodes: []string{"n1", "n2", "n3"}, Hosts: []string{"127.0.0.1", "localhost"}}); err != nil {
+	if _, err := tlsutil.Generate(tlsutil.Request{Dir: certDir, Nodes: []string{"n1", "n2", "n3", "n4"}, Hosts: []string{"127.0.0.1", "localhost"}}); err != nil {
 		return cleanup, err
 	}
 	// The containers run as user 65532 and `docker cp` makes the copies
