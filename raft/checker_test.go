@@ -99,7 +99,6 @@ func (k *checker) crashed(id uint64) {
 	for term, l := range k.leaders {
 		if l == id && term > durable {
 			delete(k.leaders, term)
-			k.c.t.Logf("DEBUG forget node %d term %d durable %d", id, term, durable)
 			for key := range k.seen {
 				if key[1] == term {
 					delete(k.seen, key)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"pgregory.net/rapid"
 )
@@ -163,9 +164,23 @@ func TestPlanted_LeadBeforePersist(t *testing.T) {
 	}
 }
 
-// LeaseInTicks: a leader whose goroutine stalls (opStall) keeps counting a
-// lease in ticks while the others elect a new leader and commit; its
-// ReadLease then answers from before those commits.
+// LeaseInTicks: a leader whose goroutine stalls keeps counting a lease in
+// ticks, so after the stall its ReadLease answers at once from a lease
+// that ended on the clock, while the others may have elected a new leader
+// and committed (TestRead_6_4_1_StalledLeaderLeaseEndsOnTheClock fails).
+// The property test's opStall found it too, but only once in some
+// thousands of cases once configuration changes joined its steps, so the
+// scenario is the one kept here; the simulator's TestPlanted_LeaseInTicks
+// shows the stale read itself.
 func TestPlanted_LeaseInTicks(t *testing.T) {
-	expectViolation(t, &PlantedBugs.LeaseInTicks, "linearizable read")
+	PlantedBugs.LeaseInTicks = true
+	defer func() { PlantedBugs.LeaseInTicks = false }()
+	n := leaseLeader(t)
+	n.ReadLease([]byte("a"))
+	n.ready()
+	n.clock.now += 2 * time.Second // stalled: the clock ran, no tick came
+	n.ReadLease([]byte("b"))
+	if got := readStates(n.ready().ReadStates); got != "b@1 " {
+		t.Fatalf("with LeaseInTicks, a read after the stall was served as %q; want it served from the ended lease (b@1)", got)
+	}
 }
