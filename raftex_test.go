@@ -19,20 +19,8 @@ import (
 // Get on a cluster that has not elected its leader yet waits for one, as
 // Set does, rather than fail with "no leader".
 func TestGetWaitsForALeader(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	dir := t.TempDir()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cluster := map[uint64]string{1: freeAddr(), 2: freeAddr(), 3: freeAddr()}
-	var nodes []*raftex.Node
-	for id := uint64(1); id <= 3; id++ {
-		n, err := raftex.StartNode(raftex.Config{ID: id, DataDir: filepath.Join(dir, fmt.Sprint("n", id)),
-			PeerAddr: cluster[id], InitialCluster: cluster, Logger: quiet})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer n.Stop()
-		nodes = append(nodes, n)
-	}
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // after the nodes stop (cleanups run last first)
+	nodes := startThree(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if _, _, err := nodes[1].Get(ctx, "k"); !errors.Is(err, kvapi.ErrNotFound) {
@@ -51,20 +39,8 @@ func TestGetWaitsForALeader(t *testing.T) {
 // Txn, and a Watch on a follower that sees every change of its prefix in
 // order.
 func TestNode_RangesTxnAndWatch(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	dir := t.TempDir()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cluster := map[uint64]string{1: freeAddr(), 2: freeAddr(), 3: freeAddr()}
-	var nodes []*raftex.Node
-	for id := uint64(1); id <= 3; id++ {
-		n, err := raftex.StartNode(raftex.Config{ID: id, DataDir: filepath.Join(dir, fmt.Sprint("n", id)),
-			PeerAddr: cluster[id], InitialCluster: cluster, Logger: quiet})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer n.Stop()
-		nodes = append(nodes, n)
-	}
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	nodes := startThree(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	events := nodes[2].Watch(ctx, "cfg/", 1)
@@ -114,4 +90,24 @@ func TestNode_RangesTxnAndWatch(t *testing.T) {
 	cancel()
 	for range events { // closes once ctx ends
 	}
+}
+
+// startThree starts a three-node cluster in this process, stopped when the
+// test ends.
+func startThree(t *testing.T) []*raftex.Node {
+	t.Helper()
+	dir := t.TempDir()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cluster := map[uint64]string{1: freeAddr(), 2: freeAddr(), 3: freeAddr()}
+	var nodes []*raftex.Node
+	for id := uint64(1); id <= 3; id++ {
+		n, err := raftex.StartNode(raftex.Config{ID: id, DataDir: filepath.Join(dir, fmt.Sprint("n", id)),
+			PeerAddr: cluster[id], InitialCluster: cluster, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Stop() })
+		nodes = append(nodes, n)
+	}
+	return nodes
 }

@@ -246,14 +246,7 @@ func (n *Node) changeConf(ctx context.Context, check func(raft.Membership) error
 	}); err != nil {
 		return err
 	}
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-n.coreDone:
-		return n.stoppedErr()
-	}
+	return n.await(ctx, done)
 }
 
 // logStandingAtStart says in the log why this node will not campaign, if

@@ -184,6 +184,12 @@ func (n *Node) read(ctx context.Context, lease bool) error {
 	if err := submit(n, ctx, n.readc, q); err != nil {
 		return err
 	}
+	return n.await(ctx, done)
+}
+
+// await returns what done delivers, or why it will not: ctx ended or the
+// node stopped.
+func (n *Node) await(ctx context.Context, done <-chan error) error {
 	select {
 	case err := <-done:
 		return err
@@ -313,14 +319,7 @@ func (n *Node) TransferLeadership(ctx context.Context, to uint64) error {
 	}); err != nil {
 		return err
 	}
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-n.coreDone:
-		return n.stoppedErr()
-	}
+	return n.await(ctx, done)
 }
 
 // Subscribe returns a subscription to every event of this node. Delivery
