@@ -41,6 +41,7 @@ type browser struct {
 
 	mu         sync.Mutex
 	exceptions []string
+	console    []string     // the page's warnings and errors, for a failure's log
 	output     bytes.Buffer // chromium's own stdout and stderr
 }
 
@@ -68,11 +69,14 @@ func newBrowser(t *testing.T, path string) *browser {
 			if err != nil {
 				return
 			}
+			b.mu.Lock()
 			if m.IsException() {
-				b.mu.Lock()
 				b.exceptions = append(b.exceptions, fmt.Sprintf("%s:%d: %s", m.URL, m.Line+1, m.Text))
-				b.mu.Unlock()
 			}
+			if m.Type == chromedp.ConsoleWarning || m.Type == chromedp.ConsoleError || m.IsException() {
+				b.console = append(b.console, fmt.Sprintf("%s %s:%d: %s", m.Type, m.URL, m.Line+1, m.Text))
+			}
+			b.mu.Unlock()
 		}
 	}()
 	t.Cleanup(func() {
@@ -92,6 +96,13 @@ func newBrowser(t *testing.T, path string) *browser {
 			}
 			if len(lines) > 0 {
 				t.Logf("chromium's output:\n%s", strings.Join(lines, ""))
+			}
+			console := b.console
+			if len(console) > 30 {
+				console = console[len(console)-30:]
+			}
+			if len(console) > 0 {
+				t.Logf("the page's console (warnings and errors):\n%s", strings.Join(console, "\n"))
 			}
 		}
 	})

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 globalThis.location = { protocol: "http:", hostname: "dash.example", origin: "http://dash.example:8001" };
 
 const { baseURL, failure } = await import("./js/api.js");
-const { eventMillis, idNumber, termHue } = await import("./js/dom.js");
+const { eventMillis, idNumber, termHue, throttled } = await import("./js/dom.js");
 
 assert.equal(baseURL("127.0.0.1:8002"), "http://127.0.0.1:8002");
 assert.equal(baseURL(":8003"), "http://dash.example:8003");
@@ -23,6 +23,25 @@ assert.deepEqual(["n10", "n2", "n1"].sort((a, b) => idNumber(a) - idNumber(b)), 
 assert.notEqual(termHue(1), termHue(2));
 assert.equal(eventMillis("2025-03-04T05:06:07.123456789Z"), Date.UTC(2025, 2, 4, 5, 6, 7, 123));
 assert.equal(eventMillis("2025-03-04T05:06:07Z"), Date.UTC(2025, 2, 4, 5, 6, 7));
+// throttled runs a burst of calls once, and runs it even where no
+// animation frame ever comes (a busy headless browser, a hidden tab): a
+// lost frame must not freeze the dashboard.
+{
+  let frames = 0;
+  globalThis.requestAnimationFrame = () => { frames++; }; // never calls back
+  let runs = 0;
+  const render = throttled(() => runs++);
+  render();
+  render();
+  render();
+  assert.equal(frames, 1);
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  assert.equal(runs, 1);
+  render();
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  assert.equal(runs, 2);
+  delete globalThis.requestAnimationFrame;
+}
 // A node that answers its status is up, even when its log tail does not
 // come (the tail is decoration; a slow /v1/log must not paint it down).
 globalThis.EventSource = class { close() {} };

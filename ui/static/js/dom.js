@@ -49,15 +49,22 @@ export function clock(ms) {
   return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
 }
 
-// throttled returns a function that runs fn at most once per animation frame.
+// throttled returns a function that runs fn at most once per animation
+// frame. Where no frame comes (a hidden tab, a busy headless browser) a
+// timer runs it instead, so a lost frame never freezes the page.
 export function throttled(fn) {
   let queued = false;
+  let timer = 0;
+  const run = () => {
+    if (!queued) return;
+    queued = false;
+    clearTimeout(timer);
+    fn();
+  };
   return () => {
     if (queued) return;
     queued = true;
-    requestAnimationFrame(() => {
-      queued = false;
-      fn();
-    });
+    requestAnimationFrame(run);
+    timer = setTimeout(run, 250);
   };
 }
