@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftex/raftex/client"
 	"github.com/raftex/raftex/internal/e2etest"
+	"github.com/raftex/raftex/internal/kvload"
 )
 
 // startDeadline bounds a start, a stop, an election; soon polls with it.
@@ -124,3 +126,17 @@ func runRaftex(t testing.TB, env []string, args ...string) (string, int) {
 }
 
 func listen(address string) (net.Listener, error) { return net.Listen("tcp", address) }
+
+// ---- the client load
+
+// startLoad starts internal/kvload's client load on endpoints: puts, CASes,
+// transactions, deletes and linearizable gets through any member while the
+// cluster changes, checked with porcupine.
+func startLoad(t *testing.T, endpoints []string) *kvload.Load {
+	t.Helper()
+	return kvload.Start(t, endpoints, kvload.Options{
+		Client:    client.Options{AttemptTimeout: 6 * time.Second, MaxBackoff: 200 * time.Millisecond},
+		Poll:      soon,
+		Artifacts: func() string { return e2etest.ArtifactDir(t, t.Name()) },
+	})
+}

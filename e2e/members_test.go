@@ -108,10 +108,10 @@ func TestReplaceFailedNodeUnderLoad(t *testing.T) {
 	c := newCluster(t, 3)
 	n1, n2, n3 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
 	l := startLoad(t, c.Endpoints())
-	l.waitWrites(30, "before the failure")
+	l.WaitWrites(30, "before the failure")
 
 	c.Kill(n3)
-	l.waitWrites(30, "with n3 down")
+	l.WaitWrites(30, "with n3 down")
 	if _, err := admin(t, n1, n2).MemberRemove(ctxFor(t), "n3"); err != nil {
 		t.Fatalf("removing the dead n3: %v", err)
 	}
@@ -121,7 +121,7 @@ func TestReplaceFailedNodeUnderLoad(t *testing.T) {
 	n4 := c.Plan("n4")
 	c.Join(n4, n2)
 	waitMembers(t, []*e2etest.Node{n1, n2, n4}, []string{"n1", "n2", "n4"}, nil)
-	l.waitWrites(30, "with n4 a voter")
+	l.WaitWrites(30, "with n4 a voter")
 	// A joined node restarts from its data dir alone: no --join, no
 	// --initial-cluster.
 	if code := c.Stop(n4); code != 0 {
@@ -131,9 +131,9 @@ func TestReplaceFailedNodeUnderLoad(t *testing.T) {
 	c.Leader()
 	// n4 carries the cluster now: with n1 down, n2 and n4 are a quorum.
 	c.Kill(n1)
-	l.waitWrites(30, "with n1 down: n2 and n4 commit")
+	l.WaitWrites(30, "with n1 down: n2 and n4 commit")
 	c.Restart(n1)
-	l.check(n1, n2, n4)
+	l.Check(n1, n2, n4)
 }
 
 // TestResize3To5To3UnderLoad grows the cluster to five voters, one join at
@@ -143,7 +143,7 @@ func TestResize3To5To3UnderLoad(t *testing.T) {
 	c := newCluster(t, 3)
 	n1, n2, n3 := c.Nodes[0], c.Nodes[1], c.Nodes[2]
 	l := startLoad(t, c.Endpoints())
-	l.waitWrites(20, "three voters")
+	l.WaitWrites(20, "three voters")
 
 	n4 := c.Plan("n4")
 	c.Join(n4, n1)
@@ -151,7 +151,7 @@ func TestResize3To5To3UnderLoad(t *testing.T) {
 	n5 := c.Plan("n5")
 	c.Join(n5, n4) // through the newest member
 	waitMembers(t, c.Nodes, []string{"n1", "n2", "n3", "n4", "n5"}, nil)
-	l.waitWrites(30, "five voters")
+	l.WaitWrites(30, "five voters")
 
 	cl := admin(t, n1, n2, n3)
 	for _, gone := range []*e2etest.Node{n5, n4} {
@@ -160,10 +160,10 @@ func TestResize3To5To3UnderLoad(t *testing.T) {
 		}
 		c.Stop(gone)
 		c.Forget(gone)
-		l.waitWrites(20, gone.Name+" removed")
+		l.WaitWrites(20, gone.Name+" removed")
 	}
 	waitMembers(t, c.Nodes, []string{"n1", "n2", "n3"}, nil)
-	l.check(n1, n2, n3)
+	l.Check(n1, n2, n3)
 }
 
 // TestRemoveTheLeader: the leader removes itself; it leads until the
@@ -174,7 +174,7 @@ func TestRemoveTheLeader(t *testing.T) {
 	c := newCluster(t, 3)
 	lead := c.Leader()
 	l := startLoad(t, c.Endpoints())
-	l.waitWrites(20, "before the removal")
+	l.WaitWrites(20, "before the removal")
 	if _, err := admin(t, lead).MemberRemove(ctxFor(t), lead.Name); err != nil {
 		t.Fatalf("the leader %s removing itself: %v", lead.Name, err)
 	}
@@ -184,10 +184,10 @@ func TestRemoveTheLeader(t *testing.T) {
 		t.Fatalf("the removed %s still leads", lead.Name)
 	}
 	waitMembers(t, rest, names(rest...), nil)
-	l.waitWrites(30, "after the leader's removal")
+	l.WaitWrites(30, "after the leader's removal")
 	c.Stop(lead)
 	c.Forget(lead)
-	l.check(rest...)
+	l.Check(rest...)
 }
 
 // TestTransferLeadershipUnderLoad moves leadership to a chosen follower,
@@ -197,7 +197,7 @@ func TestTransferLeadershipUnderLoad(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 3)
 	l := startLoad(t, c.Endpoints())
-	l.waitWrites(20, "before the transfers")
+	l.WaitWrites(20, "before the transfers")
 	old, term := c.LeaderTerm()
 	target := c.Followers(old)[1]
 	cl := admin(t, c.Nodes...)
@@ -208,13 +208,13 @@ func TestTransferLeadershipUnderLoad(t *testing.T) {
 	if got := c.Leader(); got != target {
 		t.Fatalf("%s leads after the transfer to %s", got.Name, target.Name)
 	}
-	l.waitWrites(20, "after the first transfer")
+	l.WaitWrites(20, "after the first transfer")
 	leader, _, err = cl.TransferLeadership(ctxFor(t), "")
 	if err != nil || leader == target.Name || leader == "" {
 		t.Fatalf("transfer to the most up-to-date follower: leader %q, %v", leader, err)
 	}
-	l.waitWrites(20, "after the second transfer")
-	l.check(c.Nodes...)
+	l.WaitWrites(20, "after the second transfer")
+	l.Check(c.Nodes...)
 }
 
 // TestRemovedNodeRestartedStaysOut: n3, removed, is restarted with its old

@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftex/raftex/client"
 	"github.com/raftex/raftex/internal/e2etest"
+	"github.com/raftex/raftex/internal/kvload"
 )
 
 // Deadlines are generous (CI machines are small and shared); polls stop as
@@ -168,6 +170,10 @@ func (c *cluster) cleanup() {
 	}
 }
 
+// artifactDir is $RAFTEX_ARTIFACTS/docker/<test>, made; "" without
+// RAFTEX_ARTIFACTS.
+func artifactDir(t *testing.T) string { return e2etest.ArtifactDir(t, "docker", shortName(t.Name())) }
+
 // saveLogs writes each container's log to $RAFTEX_ARTIFACTS/docker/<test>/
 // and its tail to the test log.
 func (c *cluster) saveLogs() {
@@ -218,6 +224,45 @@ func (c *cluster) endpoints() []string {
 		out[i] = m.ClientAddr
 	}
 	return out
+}
+
+// startWorkload starts internal/kvload's client load on c: its clients log
+// in as the workload's user, over TLS.
+func startWorkload(t *testing.T, c *cluster) *kvload.Load {
+	t.Helper()
+	return kvload.Start(t, c.endpoints(), kvload.Options{
+		Client: client.Options{
+			// A frozen node answers nothing: give up on it soon after
+			// the servers' own request timeout would have answered 503.
+			AttemptTimeout: requestTimeout + time.Second,
+			MaxBackoff:     500 * time.Millisecond,
+			Username:       workloadUser, Password: workloadPassword,
+			TLS: certTLS,
+		},
+		Poll: poll,
+		// check waits until every node is caught up with the leader: a
+		// stale read then shows what the node holds.
+		Stored: func(n *e2etest.Node, key string) (e2etest.Response, error) {
+			return n.Get("/v1/kv/" + key + "?consistency=stale")
+		},
+		Artifacts: func() string { return artifactDir(t) },
+	})
+}
+
+// check stops the workload and, once every node is up and caught up with
+// the leader, checks it through every node (kvload.Load.Check).
+func (c *cluster) check(w *kvload.Load) {
+	c.t.Helper()
+	w.Halt()
+	if c.t.Failed() {
+		return
+	}
+	c.leader(c.nodes...)
+	nodes := make([]*e2etest.Node, len(c.nodes))
+	for i, m := range c.nodes {
+		nodes[i] = m.Node
+	}
+	w.Check(nodes...)
 }
 
 // ---- faults

@@ -11,9 +11,9 @@ import (
 	"github.com/raftex/raftex/internal/kvmodel"
 )
 
-// Each test runs a three-node cluster under the workload (workload_test.go),
+// Each test runs a three-node cluster under the workload (internal/kvload),
 // injects its fault, waits for writes to go on, heals, and ends with
-// workload.check: every acknowledged write on every node, and the history
+// cluster.check: every acknowledged write on every node, and the history
 // linearizable. The tests run one after the other: on two cores, parallel
 // clusters would starve each other into elections nobody asked for.
 
@@ -23,16 +23,16 @@ import (
 func TestDockerLeaderKill(t *testing.T) {
 	c := newCluster(t)
 	w := startWorkload(t, c)
-	w.waitWrites(50, "before the fault")
+	w.WaitWrites(50, "before the fault")
 	old := c.leader(c.nodes...)
 	c.kill(old)
 	lead := c.leader(c.others(old)...)
-	t.Logf("%s killed; %s leads (%d writes acknowledged)", old.Name, lead.Name, w.acknowledged())
-	w.waitWrites(50, old.Name+" down")
+	t.Logf("%s killed; %s leads (%d writes acknowledged)", old.Name, lead.Name, w.Acknowledged())
+	w.WaitWrites(50, old.Name+" down")
 	c.start(old)
 	c.leader(c.nodes...)
-	w.waitWrites(50, old.Name+" back")
-	w.check()
+	w.WaitWrites(50, old.Name+" back")
+	c.check(w)
 }
 
 // TestDockerPartitionedLeader cuts the leader off the peer network (the
@@ -43,7 +43,7 @@ func TestDockerLeaderKill(t *testing.T) {
 func TestDockerPartitionedLeader(t *testing.T) {
 	c := newCluster(t)
 	w := startWorkload(t, c)
-	w.waitWrites(50, "before the fault")
+	w.WaitWrites(50, "before the fault")
 	old := c.leader(c.nodes...)
 	before := mustStatus(t, old)
 	c.disconnect(old)
@@ -58,7 +58,7 @@ func TestDockerPartitionedLeader(t *testing.T) {
 	// unknown. (The node's own session keeps its retries from applying
 	// it twice.)
 	lost := kvmodel.Input{Kind: kvmodel.Put, Key: "partition/lost", Value: "lost"}
-	start, call := time.Now(), w.now()
+	start, call := time.Now(), w.Now()
 	r, err := e2etest.Do(probe, http.MethodPut, old.URL("/v1/kv/"+lost.Key), []byte(lost.Value))
 	if err != nil {
 		t.Fatalf("write through the cut-off %s: %v", old.Name, err)
@@ -66,13 +66,13 @@ func TestDockerPartitionedLeader(t *testing.T) {
 	if r.Code != http.StatusServiceUnavailable {
 		t.Fatalf("write through the cut-off %s = %d %s, want 503", old.Name, r.Code, r.Body)
 	}
-	w.record(testClient, lost, kvmodel.Output{Unknown: true}, call, kvmodel.Never)
+	w.Record(lost, kvmodel.Output{Unknown: true}, call, kvmodel.Never)
 	t.Logf("write through the cut-off %s: 503 after %s", old.Name, time.Since(start).Round(time.Millisecond))
 	r, err = old.Get("/v1/kv/hot/0")
 	if err != nil || r.Code != http.StatusServiceUnavailable {
 		t.Fatalf("linearizable read through the cut-off %s = %d %s (%v), want 503", old.Name, r.Code, r.Body, err)
 	}
-	w.waitWrites(50, "through the majority, "+old.Name+" cut off")
+	w.WaitWrites(50, "through the majority, "+old.Name+" cut off")
 	// CheckQuorum (thesis §6.2): a leader that hears from no quorum for an
 	// election timeout steps down by itself.
 	poll.Until(t, "the cut-off "+old.Name+" stops leading", func() error {
@@ -91,15 +91,15 @@ func TestDockerPartitionedLeader(t *testing.T) {
 	c.leader(c.nodes...)
 	// The write the cut-off leader took never applied, anywhere.
 	for _, m := range c.nodes {
-		call := w.now()
+		call := w.Now()
 		r, err := m.Get("/v1/kv/" + lost.Key)
 		if err != nil || r.Code != http.StatusNotFound {
 			t.Errorf("the write taken by the cut-off leader, read through %s = %d %s (%v), want 404", m.Name, r.Code, r.Body, err)
 		}
-		w.record(testClient, kvmodel.Input{Kind: kvmodel.Get, Key: lost.Key}, kvmodel.Output{}, call, w.now())
+		w.Record(kvmodel.Input{Kind: kvmodel.Get, Key: lost.Key}, kvmodel.Output{}, call, w.Now())
 	}
-	w.waitWrites(50, old.Name+" reconnected")
-	w.check()
+	w.WaitWrites(50, old.Name+" reconnected")
+	c.check(w)
 }
 
 // TestDockerPausedLeader freezes the leader (`docker pause`: its
@@ -109,19 +109,19 @@ func TestDockerPartitionedLeader(t *testing.T) {
 func TestDockerPausedLeader(t *testing.T) {
 	c := newCluster(t)
 	w := startWorkload(t, c)
-	w.waitWrites(50, "before the fault")
+	w.WaitWrites(50, "before the fault")
 	old := c.leader(c.nodes...)
 	before := mustStatus(t, old)
 	c.pause(old)
 	paused := time.Now()
 	lead := c.leader(c.others(old)...)
-	w.waitWrites(50, old.Name+" paused")
+	w.WaitWrites(50, old.Name+" paused")
 	c.unpause(old)
 	t.Logf("%s paused for %s; %s leads", old.Name, time.Since(paused).Round(time.Millisecond), lead.Name)
 	stepsDown(t, old, before)
 	c.leader(c.nodes...)
-	w.waitWrites(50, old.Name+" resumed")
-	w.check()
+	w.WaitWrites(50, old.Name+" resumed")
+	c.check(w)
 }
 
 // TestDockerWholeClusterRestart restarts every container: first with
@@ -131,22 +131,22 @@ func TestDockerPausedLeader(t *testing.T) {
 func TestDockerWholeClusterRestart(t *testing.T) {
 	c := newCluster(t)
 	w := startWorkload(t, c)
-	w.waitWrites(50, "before the restarts")
+	w.WaitWrites(50, "before the restarts")
 	lead := c.leader(c.nodes...)
 	before := mustStatus(t, lead)
 	c.restart(c.nodes...)
 	c.leader(c.nodes...)
-	w.waitWrites(30, "after docker restart")
+	w.WaitWrites(30, "after docker restart")
 	c.kill(c.nodes...)
-	killedAt := w.acknowledged()
+	killedAt := w.Acknowledged()
 	c.start(c.nodes...)
 	lead = c.leader(c.nodes...)
 	if st := mustStatus(t, lead); st.CommitIndex < before.CommitIndex {
 		t.Fatalf("after the restarts %s's commit index is %d, below %d before them", lead.Name, st.CommitIndex, before.CommitIndex)
 	}
-	w.waitWrites(30, "after the whole cluster was killed and started")
+	w.WaitWrites(30, "after the whole cluster was killed and started")
 	t.Logf("%d writes acknowledged before the whole cluster was killed", killedAt)
-	w.check()
+	c.check(w)
 }
 
 // stepsDown waits until m, which led at term before.Term, has moved to a

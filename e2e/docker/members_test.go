@@ -21,10 +21,10 @@ import (
 func TestDockerMemberReplacement(t *testing.T) {
 	c := newCluster(t)
 	w := startWorkload(t, c)
-	w.waitWrites(50, "before the fault")
+	w.WaitWrites(50, "before the fault")
 	n3 := c.nodes[2]
 	c.kill(n3)
-	w.waitWrites(30, "n3 down")
+	w.WaitWrites(30, "n3 down")
 	r, err := e2etest.Do(probe, http.MethodDelete, c.nodes[0].URL("/v1/members/n3"), nil)
 	if err != nil || r.Code != http.StatusOK {
 		t.Fatalf("removing n3 through n1: %d %s (%v)", r.Code, r.Body, err)
@@ -74,12 +74,12 @@ func TestDockerMemberReplacement(t *testing.T) {
 		}
 		return nil
 	})
-	w.waitWrites(30, "n4 a voter")
+	w.WaitWrites(30, "n4 a voter")
 	// n4 counts: with n1 down, n2 and n4 are the quorum.
 	n1 := c.nodes[0]
 	c.kill(n1)
 	c.leader(c.others(n1)...)
-	w.waitWrites(30, "n1 down, n2 and n4 commit")
+	w.WaitWrites(30, "n1 down, n2 and n4 commit")
 	c.start(n1)
-	w.check()
+	c.check(w)
 }

@@ -1,7 +1,8 @@
 // Package kvmodel is the sequential specification of raftex's key-value
 // store (package kv) for the linearizability checker
 // github.com/anishathalye/porcupine, shared by the simulator (package sim)
-// and the Docker end-to-end tests (e2e/docker): one model, tested once.
+// and the end-to-end suites' client load (internal/kvload): one model,
+// tested once.
 //
 // A history is a []porcupine.Operation whose Input is an Input and whose
 // Output is an Output. Model checks it one key at a time, or one group of
@@ -36,7 +37,7 @@
 //   - the outcome, when it can learn it elsewhere (the simulator reads it
 //     from the state machine): the model is as strict as for an answered
 //     write; a write that never applied is left out of the history;
-//   - Output{Unknown: true} otherwise (the Docker tests): if the write
+//   - Output{Unknown: true} otherwise (internal/kvload): if the write
 //     applied, its revision is one nobody saw, above the key's last known
 //     write; the model keeps it unknown until a read or a failed CAS shows
 //     it, and from then on holds the key to it.
