@@ -3,6 +3,7 @@ package tcp
 import (
 	"bufio"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,11 @@ import (
 
 // readBufSize is the read buffer of an inbound connection.
 const readBufSize = 64 << 10
+
+// maxHelloFrame bounds the hello's payload: it is read before the dialer
+// is admitted, so a stranger must not make the acceptor allocate a whole
+// MaxFrameSize per connection.
+const maxHelloFrame = 1 + 3*binary.MaxVarintLen64 + transport.MaxClusterIDLen
 
 // acceptLoop is the accept goroutine: it owns the listener's Accept and
 // starts a reader goroutine per connection. It returns when Stop closes
@@ -51,8 +57,8 @@ func (t *Transport) acceptLoop() {
 func (t *Transport) serve(conn net.Conn) {
 	defer t.untrack(conn)
 	remote := conn.RemoteAddr().String()
-	fr := transport.NewFrameReader(bufio.NewReaderSize(conn, readBufSize), uint32(t.cfg.MaxFrameSize))
-	hello, err := t.answerHello(conn, fr)
+	br := bufio.NewReaderSize(conn, readBufSize)
+	hello, err := t.answerHello(conn, transport.NewFrameReader(br, maxHelloFrame))
 	if err != nil {
 		if errors.Is(err, ErrRefused) {
 			t.log.Error("transport/tcp: refused a connection", "remote", remote, "err", err)
@@ -61,6 +67,7 @@ func (t *Transport) serve(conn net.Conn) {
 		}
 		return
 	}
+	fr := transport.NewFrameReader(br, uint32(t.cfg.MaxFrameSize))
 	switch hello.Stream {
 	case transport.StreamMessages:
 		err = t.readMessages(fr, hello.From)

@@ -143,6 +143,10 @@ func TestBadInputKeepsServing(t *testing.T) {
 	corrupt[len(corrupt)-1] ^= 0xff
 	oversized := slices.Clone(good[:transport.FrameHeaderSize])
 	oversized[2], oversized[3] = 0x7f, 0xff // length 2 GiB
+	// A hello far larger than any hello, though within MaxFrameSize: it
+	// is refused at its header, not read into a buffer of that size.
+	bigHello := slices.Clone(hello[:transport.FrameHeaderSize])
+	bigHello[2], bigHello[3], bigHello[4], bigHello[5] = 0, 0x10, 0, 0 // 1 MiB
 	undecodable := transport.AppendFrame(nil, transport.KindMessage, []byte{byte(raft.MsgHeartbeat), 0, 0xff})
 	liar := transport.AppendMessageFrame(nil, heartbeat(3, 2, 1))
 	snapOnStream := transport.AppendMessageFrame(nil, snapMsg(1, 2))
@@ -157,6 +161,7 @@ func TestBadInputKeepsServing(t *testing.T) {
 		{"http", false, []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), false, "unsupported frame version"},
 		{"truncated hello", false, hello[:len(hello)-3], true, "unexpected EOF"},
 		{"message before hello", false, good, false, "message frame before hello"},
+		{"oversized hello", false, bigHello, false, "exceeds the maximum size"},
 		{"oversized", true, oversized, false, "exceeds the maximum size"},
 		{"bad checksum", true, corrupt, false, "checksum mismatch"},
 		{"undecodable", true, undecodable, false, "malformed payload"},
