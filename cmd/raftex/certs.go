@@ -33,6 +33,13 @@ func certsCmd() *cobra.Command {
 				}
 				req.Nodes = append(req.Nodes, node.FormatID(id))
 			}
+			for _, h := range hosts {
+				// Every node's certificate names every host: a host
+				// named like a node would let each node speak for it.
+				if id, err := node.ParseID(h); err == nil && node.FormatID(id) == h {
+					return usageError("--hosts: %q is a node id: every node's certificate would name it, so any node could speak for %s", h, h)
+				}
+			}
 			written, err := tlsutil.Generate(req)
 			for _, f := range written {
 				fmt.Fprintln(cmd.OutOrStdout(), dir+"/"+f)
