@@ -161,6 +161,33 @@ func TestList_OptionsAndRevision(t *testing.T) {
 	}
 }
 
+// TestList_PageIsBoundedByBytes: a page of large values ends at about
+// kvapi.MaxListBytes (with More, at least one key), so a listing cannot
+// hold a node's memory to its key limit's worth of the largest values;
+// paging still returns every key, and keys alone fit one page.
+func TestList_PageIsBoundedByBytes(t *testing.T) {
+	a := newApplier(t)
+	big := strings.Repeat("v", DefaultMaxValueSize)
+	const n = 10
+	for i := range n {
+		a.apply(set(fmt.Sprintf("big/%d", i), big))
+	}
+	page := a.s.List([]byte("big/"), kvapi.ListOptions{})
+	size := 0
+	for _, kv := range page.KVs {
+		size += len(kv.Key) + len(kv.Value)
+	}
+	if !page.More || len(page.KVs) == 0 || len(page.KVs) >= n || size > kvapi.MaxListBytes+DefaultMaxValueSize+16 {
+		t.Fatalf("first page: %d keys, %d bytes, more %v; want a page that ends near %d bytes", len(page.KVs), size, page.More, kvapi.MaxListBytes)
+	}
+	if all := listAll(a.s, "big/", 0, func() {}); len(all) != n {
+		t.Fatalf("paging listed %d keys, want %d", len(all), n)
+	}
+	if keys := a.s.List([]byte("big/"), kvapi.ListOptions{KeysOnly: true}); len(keys.KVs) != n || keys.More {
+		t.Fatalf("keys only: %d keys, more %v", len(keys.KVs), keys.More)
+	}
+}
+
 func TestTxn_ComparesAndBranches(t *testing.T) {
 	a := newApplier(t)
 	a.apply(set("x", "1")) // rev 1

@@ -8,8 +8,9 @@ import (
 )
 
 // List returns the keys under prefix in byte order, one page of them
-// (kvapi.ListOptions), and the revision the listing reflects: the last
-// entry applied. The values must not be modified.
+// (kvapi.ListOptions: at most Limit keys and about kvapi.MaxListBytes),
+// and the revision the listing reflects: the last entry applied. The
+// values must not be modified.
 func (s *Store) List(prefix []byte, o kvapi.ListOptions) kvapi.ListResult {
 	limit := o.Limit
 	if limit <= 0 {
@@ -23,11 +24,12 @@ func (s *Store) List(prefix []byte, o kvapi.ListOptions) kvapi.ListResult {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	res := kvapi.ListResult{KVs: []kvapi.KeyValue{}, Revision: s.applied}
+	size := 0
 	s.tree.AscendGreaterOrEqual(item{key: start}, func(it item) bool {
 		if !strings.HasPrefix(it.key, string(prefix)) {
 			return false
 		}
-		if len(res.KVs) == limit {
+		if len(res.KVs) == limit || size >= kvapi.MaxListBytes {
 			res.More = true
 			return false
 		}
@@ -35,6 +37,7 @@ func (s *Store) List(prefix []byte, o kvapi.ListOptions) kvapi.ListResult {
 		if !o.KeysOnly {
 			kv.Value = it.value
 		}
+		size += len(kv.Key) + len(kv.Value)
 		res.KVs = append(res.KVs, kv)
 		return true
 	})

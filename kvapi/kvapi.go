@@ -62,6 +62,11 @@ const (
 	// the largest allowed.
 	DefaultListLimit = 1000
 	MaxListLimit     = 10_000
+	// MaxListBytes ends a page early, with More, once its keys and
+	// values reach it, so that no listing holds a node's memory (and its
+	// client's) to the limit's thousands of largest values. A page always
+	// holds at least one key.
+	MaxListBytes = 4 << 20
 	// MaxTxnOps bounds the compares and the ops of each branch of a
 	// transaction.
 	MaxTxnOps = 128
@@ -107,7 +112,7 @@ type ListOptions struct {
 	// the previous page.
 	StartAfter []byte
 	// Limit bounds the keys returned: 0 is DefaultListLimit, at most
-	// MaxListLimit.
+	// MaxListLimit. A page may hold fewer (MaxListBytes).
 	Limit int
 	// KeysOnly leaves the values out.
 	KeysOnly bool
