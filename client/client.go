@@ -212,7 +212,7 @@ func (c *Client) Status(ctx context.Context, endpoint string) (Status, error) {
 	if resp.StatusCode != http.StatusOK {
 		return st, responseError(resp)
 	}
-	return st, json.NewDecoder(resp.Body).Decode(&st)
+	return st, json.NewDecoder(capped(resp.Body, maxSmallAnswer)).Decode(&st)
 }
 
 // Endpoints returns the endpoints as URLs.
@@ -241,7 +241,7 @@ func (c *Client) register(ctx context.Context) (uint64, error) {
 	err := c.do(ctx, func(ctx context.Context, base string) (*http.Request, error) {
 		return http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/sessions", nil)
 	}, func(resp *http.Response) error {
-		return json.NewDecoder(resp.Body).Decode(&out)
+		return json.NewDecoder(capped(resp.Body, maxSmallAnswer)).Decode(&out)
 	}, nil)
 	if err == nil && out.ClientID == 0 {
 		err = errors.New("client: the cluster registered no session")
@@ -353,6 +353,7 @@ func (c *Client) attempt(ctx context.Context, base string, newReq func(context.C
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusOK {
+		resp.Body = io.NopCloser(capped(resp.Body, maxAnswer))
 		if err := onOK(resp); err != nil {
 			return false, true, err // the answer was cut off: ask again
 		}
@@ -431,7 +432,7 @@ func (c *Client) Login(ctx context.Context) (string, error) {
 	err := c.do(ctx, func(ctx context.Context, base string) (*http.Request, error) {
 		return http.NewRequestWithContext(ctx, http.MethodPost, base+loginPath, bytes.NewReader(body))
 	}, func(resp *http.Response) error {
-		return json.NewDecoder(resp.Body).Decode(&out)
+		return json.NewDecoder(capped(resp.Body, maxSmallAnswer)).Decode(&out)
 	}, nil)
 	if err != nil {
 		return "", fmt.Errorf("client: logging in as %q: %w", c.opts.Username, err)

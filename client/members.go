@@ -97,7 +97,7 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, out
 	err := c.do(ctx, func(ctx context.Context, base string) (*http.Request, error) {
 		return http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(body))
 	}, func(resp *http.Response) error {
-		return json.NewDecoder(resp.Body).Decode(out)
+		return json.NewDecoder(capped(resp.Body, maxSmallAnswer)).Decode(out)
 	}, &maybeApplied)
 	if err != nil && maybeApplied && method != http.MethodGet &&
 		(errors.Is(err, ErrConflict) || errors.Is(err, ErrUnknownMember)) {

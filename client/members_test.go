@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/raftex/raftex/kvapi"
 )
@@ -111,5 +112,51 @@ func TestMemberErrors(t *testing.T) {
 			t.Errorf("%s: a CAS mismatch", tc.body)
 		}
 		srv.Close()
+	}
+}
+
+// An endpoint that answers the member list with more than any member list
+// (a stranger posing as a member, streaming JSON without end) is read
+// only up to the small answers' bound; the client moves on to the next
+// endpoint, and reading that endpoint alone fails with ErrAnswerTooLarge.
+func TestOversizedAnswerIsCutOff(t *testing.T) {
+	liar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"members":[`)
+		chunk := []byte(strings.Repeat(`{"id":"n9","peer_addr":"h:1","voter":true},`, 1000))
+		for range 10 * maxSmallAnswer / len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	defer liar.Close()
+	honest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reply(200, membersBody)(w) }))
+	defer honest.Close()
+
+	c := newTestClient(t, liar.URL, honest.URL)
+	if m, err := c.Members(context.Background()); err != nil || m.Leader != "n1" {
+		t.Fatalf("Members = %+v, %v; want the honest endpoint's list", m, err)
+	}
+
+	alone := newTestClient(t, liar.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := alone.Members(ctx)
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), ErrAnswerTooLarge.Error()) {
+		t.Fatalf("Members from the liar alone = %v; want ErrUnavailable naming %v", err, ErrAnswerTooLarge)
+	}
+}
+
+// capped passes an answer of exactly its bound and refuses one byte more.
+func TestCappedReader(t *testing.T) {
+	for _, tc := range []struct {
+		size int
+		err  error
+	}{{10, nil}, {11, ErrAnswerTooLarge}, {0, nil}} {
+		b, err := io.ReadAll(capped(strings.NewReader(strings.Repeat("x", tc.size)), 10))
+		if !errors.Is(err, tc.err) || (err == nil && len(b) != tc.size) {
+			t.Errorf("%d bytes through a bound of 10: %d bytes, %v; want %v", tc.size, len(b), err, tc.err)
+		}
 	}
 }
