@@ -478,6 +478,11 @@ func withLogger(o storage.Options, l *slog.Logger) storage.Options {
 	return o
 }
 
+// eventsWriteTimeout bounds each write of a /v1/events stream, as
+// server.Config.WatchWriteTimeout does a watch's: a reader that stops
+// reading is cut off.
+const eventsWriteTimeout = 10 * time.Second
+
 func (n *Node) startHTTP(ln net.Listener, cluster clusterFile) {
 	n.listener = ln
 	// Event streams never end on their own: Shutdown closes them.
@@ -489,7 +494,7 @@ func (n *Node) startHTTP(ln net.Listener, cluster clusterFile) {
 	}
 	extra := map[string]http.Handler{
 		"/metrics":   promhttp.HandlerFor(n.registry, promhttp.HandlerOpts{}),
-		"/v1/events": inspect.SSEHandler(subscribe),
+		"/v1/events": inspect.SSEHandler(subscribe, eventsWriteTimeout),
 		"/ui/":       http.StripPrefix("/ui", ui.Handler()),
 		"/{$}":       http.RedirectHandler("/ui/", http.StatusFound),
 	}

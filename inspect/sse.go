@@ -23,7 +23,10 @@ const KeepAlive = 15 * time.Second
 // Query parameters: events=state,rpc,commit,snapshot (ParseCategories; all
 // by default) and heartbeats=1 to include heartbeats. A bad value is answered
 // 400 with {"error":"..."}.
-func SSEHandler(subscribe func() (events <-chan raft.Event, cancel func())) http.Handler {
+//
+// writeTimeout bounds each write: a client that stops reading is cut off,
+// so it holds neither a stream slot nor a goroutine for long.
+func SSEHandler(subscribe func() (events <-chan raft.Event, cancel func()), writeTimeout time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f, err := sseFilter(r)
 		if err != nil {
@@ -38,7 +41,7 @@ func SSEHandler(subscribe func() (events <-chan raft.Event, cancel func())) http
 		h.Set("X-Accel-Buffering", "no")
 		events, cancel := subscribe()
 		defer cancel()
-		serveSSE(r, w, f, events)
+		serveSSE(r, w, f, events, writeTimeout)
 	})
 }
 
@@ -57,11 +60,20 @@ func sseFilter(r *http.Request) (Filter, error) {
 	return f, nil
 }
 
-// serveSSE streams until the client leaves, events closes or a write fails.
-func serveSSE(r *http.Request, w http.ResponseWriter, f Filter, events <-chan raft.Event) {
+// serveSSE streams until the client leaves, events closes or a write fails
+// (or waits writeTimeout).
+func serveSSE(r *http.Request, w http.ResponseWriter, f Filter, events <-chan raft.Event, writeTimeout time.Duration) {
 	rc := http.NewResponseController(w)
+	writeFlush := func(s string) error {
+		// A writer without deadlines (a test's recorder) has no slow reader.
+		_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if _, err := io.WriteString(w, s); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
 	// retry: tells EventSource to reconnect after 1 s when the node goes away.
-	if writeFlush(w, rc, "retry: 1000\n\n") != nil {
+	if writeFlush("retry: 1000\n\n") != nil {
 		return
 	}
 	keepAlive := time.NewTicker(KeepAlive)
@@ -86,15 +98,8 @@ func serveSSE(r *http.Request, w http.ResponseWriter, f Filter, events <-chan ra
 			}
 			msg = "data: " + string(b) + "\n\n"
 		}
-		if writeFlush(w, rc, msg) != nil {
+		if writeFlush(msg) != nil {
 			return
 		}
 	}
-}
-
-func writeFlush(w io.Writer, rc *http.ResponseController, s string) error {
-	if _, err := io.WriteString(w, s); err != nil {
-		return err
-	}
-	return rc.Flush()
 }

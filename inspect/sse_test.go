@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -66,7 +67,7 @@ func TestSSEFilters(t *testing.T) {
 		{"?events=rpc&heartbeats=1", []string{"message_sent", "message_sent"}},
 	} {
 		src := newFakeSource()
-		srv := httptest.NewServer(SSEHandler(src.subscribe))
+		srv := httptest.NewServer(SSEHandler(src.subscribe, time.Minute))
 		resp, err := http.Get(srv.URL + tc.query)
 		if err != nil {
 			t.Fatal(err)
@@ -99,7 +100,7 @@ func TestSSEFilters(t *testing.T) {
 // the next one is sent; the client leaving cancels the subscription.
 func TestSSEEventsArriveOneByOne(t *testing.T) {
 	src := newFakeSource()
-	srv := httptest.NewServer(SSEHandler(src.subscribe))
+	srv := httptest.NewServer(SSEHandler(src.subscribe, time.Minute))
 	defer srv.Close()
 	ctx, leave := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
@@ -163,7 +164,7 @@ func TestSSEKeepAlive(t *testing.T) {
 		req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/v1/events", nil)
 		done := make(chan struct{})
 		go func() {
-			SSEHandler(src.subscribe).ServeHTTP(w, req)
+			SSEHandler(src.subscribe, time.Minute).ServeHTTP(w, req)
 			close(done)
 		}()
 		start := time.Now()
@@ -192,7 +193,7 @@ func TestSSEBadQuery(t *testing.T) {
 	for _, q := range []string{"?events=state,bogus", "?heartbeats=maybe"} {
 		src := newFakeSource()
 		rec := httptest.NewRecorder()
-		SSEHandler(src.subscribe).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/events"+q, nil))
+		SSEHandler(src.subscribe, time.Minute).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/events"+q, nil))
 		var body struct{ Error string }
 		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || rec.Code != http.StatusBadRequest || body.Error == "" {
 			t.Errorf("%s: %d %q (%v)", q, rec.Code, rec.Body, err)
@@ -204,6 +205,35 @@ func TestSSEBadQuery(t *testing.T) {
 		case <-src.cancelled:
 			t.Errorf("%s: subscribed despite a bad query", q)
 		default:
+		}
+	}
+}
+
+// TestSSESlowReaderIsCutOff: a client that stops reading is cut off once a
+// write waits writeTimeout, which ends its subscription, instead of
+// holding its stream for as long as it keeps the connection open.
+func TestSSESlowReaderIsCutOff(t *testing.T) {
+	src := newFakeSource()
+	srv := httptest.NewServer(SSEHandler(src.subscribe, 50*time.Millisecond))
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "GET /?heartbeats=1 HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	// Never read: feed events until the socket buffers fill, the write
+	// deadline passes and the handler gives up.
+	bound := time.After(time.Minute)
+	for {
+		select {
+		case src.events <- sseBeat:
+		case <-src.cancelled:
+			return
+		case <-bound:
+			t.Fatal("the stream of a client that reads nothing was not cut off")
 		}
 	}
 }
