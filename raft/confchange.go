@@ -176,6 +176,16 @@ func (m Membership) apply(ccs []ConfChange) (Membership, error) {
 	}
 	if voterChanges > 1 {
 		next.Outgoing = slices.Clone(m.Voters) // enter C_old,new (§4.3)
+		// The voters leaving still vote in C_old,new: keep their contexts
+		// (peer addresses) until C_new, which drops them (leaveJoint).
+		for _, id := range next.Outgoing {
+			if c, ok := m.Contexts[id]; ok && !has(next.Voters, id) {
+				if next.Contexts == nil {
+					next.Contexts = map[uint64][]byte{}
+				}
+				next.Contexts[id] = slices.Clone(c)
+			}
+		}
 	}
 	if len(next.Contexts) == 0 {
 		next.Contexts = nil

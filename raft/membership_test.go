@@ -385,6 +385,34 @@ func TestConf_4_3_JointConsensusNeedsBothMajorities(t *testing.T) {
 	expectEq(t, "both majorities", m.HasQuorum(func(id uint64) bool { return votes[id] }), true)
 }
 
+// Thesis §4.3: the voters C_new drops still vote in C_old,new, so the
+// joint configuration keeps their contexts (package node: their peer
+// addresses, which a member restarted in C_old,new, or one that learns it
+// from a snapshot, needs to reach them); C_new drops them.
+func TestConf_4_3_OutgoingVotersKeepTheirContextsUntilCNew(t *testing.T) {
+	m := Membership{Voters: []uint64{1, 2, 3}, Learners: []uint64{4, 5},
+		Contexts: map[uint64][]byte{1: []byte("h1"), 2: []byte("h2"), 3: []byte("h3"), 4: []byte("h4"), 5: []byte("h5")}}
+	joint, err := m.apply([]ConfChange{{Type: AddVoter, ID: 4}, {Type: AddVoter, ID: 5},
+		{Type: RemoveMember, ID: 2}, {Type: RemoveMember, ID: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, joint.Validate())
+	expectEq(t, "joint", joint.String(), "voters=[1 4 5] outgoing=[1 2 3]")
+	for _, id := range []uint64{1, 2, 3, 4, 5} {
+		expectEq(t, "context in C_old,new", string(joint.Context(id)), string(m.Context(id)))
+	}
+	cnew := joint.leaveJoint()
+	expectEq(t, "C_new drops 2's context", cnew.Context(2) == nil && cnew.Context(3) == nil, true)
+	expectEq(t, "C_new keeps 4's context", string(cnew.Context(4)), "h4")
+	// A single removal drops the context at once.
+	single, err := m.apply([]ConfChange{{Type: RemoveMember, ID: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectEq(t, "removed at once", single.Context(2) == nil, true)
+}
+
 // Thesis §4.3: a new leader elected while in C_old,new (committed) leaves
 // joint consensus by itself.
 func TestConf_4_3_NewLeaderLeavesJointConsensus(t *testing.T) {
