@@ -168,11 +168,16 @@ func (n *Node) ChangeVoters(ctx context.Context, add map[uint64]string, remove [
 		return err
 	}
 	// §4.3: the leader leaves C_old,new for C_new by itself; wait for it.
+	// C_new committed is success also on a leader it removed, which has
+	// stepped down by then (§4.2.2).
 	return n.poll(ctx, func(r *raft.Raft) (bool, error) {
+		if !r.Membership().Joint() && r.PendingConfIndex() == 0 {
+			return true, nil
+		}
 		if r.Role() != raft.Leader {
 			return false, &raft.NotLeaderError{Leader: r.Leader()}
 		}
-		return !r.Membership().Joint() && r.PendingConfIndex() == 0, nil
+		return false, nil
 	})
 }
 

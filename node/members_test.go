@@ -286,3 +286,32 @@ func TestMembers_PeerAddressesSurviveRestartAndSnapshot(t *testing.T) {
 		}
 	})
 }
+
+// Thesis §4.3 with §4.2.2: ChangeVoters may remove the leader it runs on;
+// the leader steps down once C_new commits, and the call reports the
+// change done, not a lost leadership.
+func TestMembers_ChangeVotersRemovingTheLeader(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		const timeout = 30 * time.Second
+		c := newTestCluster(t, 3, withMemNetwork(11))
+		lead := c.waitLeader(timeout)
+		c.write(timeout, "first") // the leader has committed in its term (thesis §4.1)
+		c.join(4)
+		c.join(5)
+		other := c.follower(lead)
+		if err := c.node(lead).ChangeVoters(t.Context(), map[uint64]string{4: "h4:7000", 5: "h5:7000"}, []uint64{lead, other}); err != nil {
+			t.Fatalf("ChangeVoters removing the leader: %v (membership %v)", err, c.node(lead).Membership())
+		}
+		want := []uint64{4, 5}
+		for _, id := range []uint64{1, 2, 3} {
+			if id != lead && id != other {
+				want = []uint64{id, 4, 5}
+			}
+		}
+		if m := c.node(lead).Membership(); !slices.Equal(m.Voters, want) || m.Joint() {
+			t.Fatalf("membership %v, want voters %v", m, want)
+		}
+		c.eventually(timeout, "the old leader stepped down", func() bool { return c.node(lead).Role() != raft.Leader })
+		c.waitLeaderAmong(timeout, want...)
+	})
+}
