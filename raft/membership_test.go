@@ -499,3 +499,137 @@ func TestConf_4_2_2_ServerRemovedByUncommittedEntryMayStillCampaign(t *testing.T
 	expectEq(t, "configuration", c.nodes[3].membership.String(), "voters=[3]")
 	expectEq(t, "1 may no longer campaign", c.nodes[1].promotable(), false)
 }
+
+// Thesis §4.1 with §7: a configuration entry truncated after a snapshot
+// rolls the configuration back to the snapshot's, also across a restart.
+func TestConf_4_1_TruncationRollsBackToTheSnapshotsConfiguration(t *testing.T) {
+	n := newTestNode(t, 2, NewMemoryStorage(Membership{}))
+	ms := Membership{Voters: []uint64{1, 2, 3}, Learners: []uint64{4}}
+	n.step(Message{Type: MsgSnap, From: 1, Term: 2, Snapshot: &Snapshot{Meta: SnapshotMeta{Index: 10, Term: 2, Membership: ms}}})
+	n.ready()
+	expectEq(t, "the snapshot's configuration", n.membership.String(), ms.String())
+	conf := Entry{Index: 11, Term: 2, Type: EntryConfChange, Data: NewMembership(1, 2, 3).Marshal()}
+	n.step(Message{Type: MsgApp, From: 1, Term: 2, Index: 10, LogTerm: 2, Commit: 10, Entries: []Entry{conf}})
+	n.ready()
+	expectEq(t, "the entry's configuration", n.membership.String(), "voters=[1 2 3]")
+	// A new leader replaces entry 11.
+	n.step(Message{Type: MsgApp, From: 3, Term: 3, Index: 10, LogTerm: 2, Commit: 10, Entries: []Entry{{Index: 11, Term: 3}}})
+	n.ready()
+	expectEq(t, "rolled back", n.membership.String(), ms.String())
+	expectEq(t, "after a restart", newTestNode(t, 2, n.st).membership.String(), ms.String())
+}
+
+// Thesis §4.3 with §4.2.2: a leader in C_old but not in C_new counts itself
+// toward C_old,new's C_old majority, not toward C_new: once C_new is
+// appended it needs a majority of C_new without itself, then steps down.
+func TestConf_4_3_LeaderNotInCNewDoesNotCountItself(t *testing.T) {
+	c := stableLeader(t, 3)
+	c.addNode(4)
+	c.addNode(5)
+	c.conf(1, ConfChange{Type: AddLearner, ID: 4}, ConfChange{Type: AddLearner, ID: 5})
+	c.settle()
+	var cnew uint64
+	c.drop = func(m Message) bool { // only 4 acknowledges C_new
+		return m.Type == MsgAppResp && (m.From == 2 || m.From == 5) && cnew != 0 && m.Index >= cnew
+	}
+	joint := c.conf(1, ConfChange{Type: AddVoter, ID: 4}, ConfChange{Type: AddVoter, ID: 5},
+		ConfChange{Type: RemoveMember, ID: 1}, ConfChange{Type: RemoveMember, ID: 3})
+	cnew = joint + 1
+	c.tick(3)
+	r := c.nodes[1]
+	expectEq(t, "C_new appended", r.lastConfIndex(), cnew)
+	expectEq(t, "C_new", r.membership.String(), "voters=[2 4 5]")
+	expectEq(t, "C_old,new committed", r.log.committed >= joint, true)
+	if r.log.committed >= cnew {
+		t.Fatalf("C_new committed with 1 and 4: the leader counted itself")
+	}
+	expectEq(t, "still leading", r.role, Leader)
+	c.drop = nil
+	c.tick(3)
+	expectEq(t, "stepped down", r.role, Follower)
+}
+
+// enterJointCut makes l, leader of {1,2,3}, enter C_old,new = {1,2,3},{l,4,5}
+// while cut off from the two others: only C_new's majority hears it.
+func enterJointCut(t *testing.T, c *cluster, l uint64) {
+	t.Helper()
+	c.addNode(4)
+	c.addNode(5)
+	c.conf(l, ConfChange{Type: AddLearner, ID: 4}, ConfChange{Type: AddLearner, ID: 5})
+	c.settle()
+	old := others(c, l, 4, 5)
+	c.partition([]uint64{l, 4, 5}, old)
+	c.conf(l, ConfChange{Type: AddVoter, ID: 4}, ConfChange{Type: AddVoter, ID: 5},
+		ConfChange{Type: RemoveMember, ID: old[0]}, ConfChange{Type: RemoveMember, ID: old[1]})
+	c.settle()
+	expectEq(t, "joint", c.nodes[l].membership.Joint(), true)
+}
+
+// Thesis §4.3 with §6.4: in C_old,new a read round is confirmed only by
+// majorities of both configurations.
+func TestConf_4_3_ReadIndexNeedsBothMajorities(t *testing.T) {
+	c := stableLeader(t, 3)
+	enterJointCut(t, c, 1)
+	if err := c.nodes[1].ReadIndex([]byte("r")); err != nil {
+		t.Fatal(err)
+	}
+	c.tick(3)
+	expectEq(t, "reads confirmed by C_new's majority alone", len(c.reads[1]), 0)
+	c.heal()
+	c.tick(3)
+	expectEq(t, "reads confirmed by both", len(c.reads[1]), 1)
+}
+
+// Thesis §4.3 with §6.4.1: in C_old,new the lease is extended only by
+// rounds that majorities of both configurations acknowledged.
+func TestConf_4_3_LeaseNeedsBothMajorities(t *testing.T) {
+	c, l := leaseCluster(t)
+	enterJointCut(t, c, l)
+	r := c.nodes[l]
+	until := r.reads.leaseUntil
+	for range 3 {
+		c.tick(1)
+		expectEq(t, "role", r.role, Leader)
+		expectEq(t, "lease end after rounds only C_new acknowledged", r.reads.leaseUntil, until)
+	}
+	c.heal()
+	c.tick(1)
+	expectEq(t, "lease extended by both majorities", r.reads.leaseUntil > until, true)
+}
+
+// Thesis §4.3 with §6.2: in C_old,new a leader that hears from C_new's
+// majority only steps down after an election timeout.
+func TestConf_4_3_CheckQuorumNeedsBothMajorities(t *testing.T) {
+	c := stableLeader(t, 3)
+	enterJointCut(t, c, 1)
+	c.tick(2 * c.nodes[1].cfg.ElectionTick)
+	expectEq(t, "role", c.nodes[1].role == Leader, false)
+	if !hasEvent(c.events[1], EventStepDown, None, "check quorum") {
+		t.Errorf("no check-quorum step-down: %v", c.events[1])
+	}
+}
+
+// Thesis §4.2.1: the staging learners are in the configuration, so a new
+// leader promotes one that the old leader added.
+func TestConf_4_2_1_NewLeaderPromotesAStagingLearner(t *testing.T) {
+	c := stableLeader(t, 3)
+	c.addNode(4)
+	c.isolate(4) // 4 does not catch up while 1 leads
+	c.conf(1, ConfChange{Type: AddVoter, ID: 4})
+	c.settle()
+	c.crash(1)
+	c.tick(60)
+	l := c.leader()
+	if l == None {
+		t.Fatal("no leader")
+	}
+	expectEq(t, "staging on the new leader", c.nodes[l].membership.IsStaging(4), true)
+	c.heal()
+	c.restart(1)
+	c.tick(60)
+	l = c.leader()
+	expectEq(t, "promoted by the new leader", l != None && c.nodes[l].membership.IsVoter(4), true)
+	if !hasEvent(c.events[l], EventMemberPromoted, 4, "") {
+		t.Errorf("no promotion on %d", l)
+	}
+}

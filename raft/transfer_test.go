@@ -124,3 +124,56 @@ func TestTransfer_3_10_AbortIsAnnounced(t *testing.T) {
 		t.Fatalf("Propose after the abort: %v", err)
 	}
 }
+
+// Thesis §3.10: a leader that loses leadership during a transfer drops it,
+// so that, elected again, it takes proposals (hashicorp/raft #696: a
+// transfer flag left set made a re-elected leader refuse them forever).
+func TestTransfer_3_10_LostLeadershipEndsTheTransfer(t *testing.T) {
+	c := stableLeader(t, 3)
+	c.isolate(3) // the transfer cannot finish
+	c.propose(1, "x")
+	c.settle()
+	if err := c.nodes[1].TransferLeadership(3); err != nil {
+		t.Fatal(err)
+	}
+	c.settle()
+	must(t, c.nodes[1].Step(Message{Type: MsgHeartbeat, From: 2, To: 1, Term: c.nodes[1].term + 1}))
+	c.settle()
+	expectEq(t, "1 follows", c.nodes[1].role, Follower)
+	c.nodes[2].becomeFollower(c.nodes[2].term, None) // 2 was never leader
+	for i := 0; i < 100 && c.leader() != 1; i++ {
+		c.nodes[1].Campaign()
+		c.tick(1)
+	}
+	expectEq(t, "leader again", c.leader(), 1)
+	if _, _, err := c.nodes[1].Propose([]byte("y")); err != nil {
+		t.Fatalf("re-elected leader refuses proposals: %v", err)
+	}
+}
+
+// Thesis §3.10 with §4.3: a transfer to a voter that C_new drops is
+// aborted when C_new is appended.
+func TestTransfer_3_10_TargetLeavingTheConfigurationAborts(t *testing.T) {
+	c := stableLeader(t, 3)
+	c.addNode(4)
+	c.addNode(5)
+	c.conf(1, ConfChange{Type: AddLearner, ID: 4}, ConfChange{Type: AddLearner, ID: 5})
+	c.settle()
+	c.isolate(3)
+	c.cut[[2]uint64{2, 1}] = true // C_old,new does not commit yet
+	c.conf(1, ConfChange{Type: AddVoter, ID: 4}, ConfChange{Type: AddVoter, ID: 5},
+		ConfChange{Type: RemoveMember, ID: 2}, ConfChange{Type: RemoveMember, ID: 3})
+	c.settle()
+	c.drop = isType(MsgTimeoutNow) // 2 never takes over
+	if err := c.nodes[1].TransferLeadership(2); err != nil {
+		t.Fatal(err)
+	}
+	delete(c.cut, [2]uint64{2, 1})
+	c.tick(2)
+	expectEq(t, "C_new", c.nodes[1].membership.String(), "voters=[1 4 5]")
+	expectEq(t, "transfer", c.nodes[1].leadTransferee, None)
+	if !hasEvent(c.events[1], EventLeadershipTransferAborted, 2, "no longer a voter") {
+		t.Errorf("no abort: %v", c.events[1])
+	}
+	c.propose(1, "after")
+}
