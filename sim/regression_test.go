@@ -286,3 +286,20 @@ func TestRegressionIssue10Scenarios(t *testing.T) {
 func TestRegressionPrunedSnapshotBeforeRestore(t *testing.T) {
 	runSeed(t, 3008233, 5, "part=0.27,oneway=0.298,crash=0.226,slow=0.303,slowfsm=0.507")
 }
+
+// TestRegressionRemovedNodeWithHigherTerm: seed 1009517 (3 nodes,
+// -faults=all,member=2) failed Liveness: n2 was removed while down, came
+// back in term 4 (a vote it had written before the crash) and campaigned
+// in vain as a removed server does (thesis §4.2.3), while n1 led in term
+// 3. The simulator took the leader to be the one of the highest term any
+// node knew, so it saw none and never restored the initial configuration.
+// Now a node outside the leader's configuration does not hide it.
+func TestRegressionRemovedNodeWithHigherTerm(t *testing.T) {
+	faults, err := ParseFaults("all,member=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := Run(Options{Seed: 1009517, Nodes: 3, Faults: faults}); res.Failed() {
+		t.Fatalf("seed 1009517: %v", res.Violation)
+	}
+}

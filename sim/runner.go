@@ -209,21 +209,27 @@ func (s *sim) stopFaults() {
 	s.after(0, watch)
 }
 
-// leader returns the up node that leads in the highest term any up node
-// knows, or nil.
+// leader returns the up node that leads in the highest term of any leader,
+// unless an up member of its configuration knows a higher term (then it is
+// about to be deposed), or nil. A server removed from the configuration
+// may know a higher term that no member hears of (thesis §4.2.3: a removed
+// server that missed its removal campaigns in vain); it deposes no one, and
+// the leader must still restore the initial configuration, which re-adds
+// it.
 func (s *sim) leader() *node {
 	var l *node
-	var term uint64
 	for _, n := range s.nodes {
-		if n.state != up {
-			continue
-		}
-		st := n.core.Status()
-		if st.Term > term {
-			term, l = st.Term, nil
-		}
-		if st.Role == raft.Leader && st.Term == term {
+		if n.state == up && n.core.Role() == raft.Leader && (l == nil || n.core.Term() > l.core.Term()) {
 			l = n
+		}
+	}
+	if l == nil {
+		return nil
+	}
+	m := l.core.Membership()
+	for _, n := range s.nodes {
+		if n.state == up && m.Contains(n.id) && n.core.Term() > l.core.Term() {
+			return nil
 		}
 	}
 	return l
