@@ -10,7 +10,8 @@ import (
 // of every node (so after every step), the properties of Figure 3 and the
 // promises behind them:
 //
-//  1. Election Safety: at most one leader per term.
+//  1. Election Safety: at most one leader per term (a leadership whose
+//     term a crash took before it was durable or spoken in never existed).
 //  2. Leader Append-Only: a leader never overwrites or deletes entries of
 //     its log; it only appends entries of its term.
 //  3. Log Matching: two logs with an entry of the same index and term
@@ -495,6 +496,14 @@ func (c *checker) started(n *node) error {
 		c.fail("Durable before speech", "node %d restarted with vote %d in term %d, but it had voted for %d (§5.1)", n.id, hs.Vote, hs.Term, v.spokenVote)
 	case hs.Term < v.durable.Term || (hs.Term == v.durable.Term && v.durable.Vote != 0 && hs.Vote != v.durable.Vote):
 		c.fail("Durable hard state", "node %d restarted with term %d vote %d, but term %d vote %d was durable", n.id, hs.Term, hs.Vote, v.durable.Term, v.durable.Vote)
+	}
+	// A term the node led in but never made durable (nor spoke in: checked
+	// above) is forgotten with the crash, like its unconfirmed entries: no
+	// one heard of that leadership, and another node may win the term.
+	for t, id := range c.leaders {
+		if id == n.id && t > hs.Term {
+			delete(c.leaders, t)
+		}
 	}
 	if err := c.reloadLog(n, v); err != nil {
 		return err

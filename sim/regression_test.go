@@ -303,3 +303,22 @@ func TestRegressionRemovedNodeWithHigherTerm(t *testing.T) {
 		t.Fatalf("seed 1009517: %v", res.Violation)
 	}
 }
+
+// TestRegressionUndurableLeadershipForgotten: seed 3010342 (3 nodes,
+// -faults=all,member=2) failed Election Safety: n1, the only voter, its
+// disk stalled, won terms 15 and 16 at once in memory (a single voter
+// polls only itself) and stepped down for the stall in the same moment;
+// it crashed before either term was durable and sent nothing in them
+// (thesis §10.2.1: its messages wait for the term). Later n3, promoted,
+// won term 16 with n1's vote. No one ever heard of n1's term 16: the
+// checker now forgets a leadership whose term a crash took before it was
+// durable, as it forgets such a node's entries.
+func TestRegressionUndurableLeadershipForgotten(t *testing.T) {
+	faults, err := ParseFaults("all,member=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := Run(Options{Seed: 3010342, Nodes: 3, Faults: faults}); res.Failed() {
+		t.Fatalf("seed 3010342: %v", res.Violation)
+	}
+}
