@@ -72,13 +72,58 @@ func (r *Raft) proposeBatch(data [][]byte) (index, term uint64, err error) {
 	return first, r.term, nil
 }
 
+// rememberedProps is how many of each sender's latest forwarded batches
+// the leader remembers.
+const rememberedProps = 256
+
+// forwardedProps remembers where this node, leading, appended the latest
+// MsgProps of each sender, by request context (unique per batch and
+// sender start). A duplicated MsgProp (the network may deliver a message
+// twice) is then answered where its first copy went instead of appended
+// again: a command appended twice could apply twice if its client's
+// session expired between the copies (thesis §6.3). Kept across terms:
+// an old answer stays true (handlePropResp).
+type forwardedProps map[uint64][]forwardedProp
+
+type forwardedProp struct {
+	ctx         string
+	index, term uint64
+}
+
+func (f *forwardedProps) find(from uint64, ctx []byte) (forwardedProp, bool) {
+	for _, p := range (*f)[from] {
+		if p.ctx == string(ctx) {
+			return p, true
+		}
+	}
+	return forwardedProp{}, false
+}
+
+func (f *forwardedProps) add(from uint64, p forwardedProp) {
+	if *f == nil {
+		*f = forwardedProps{}
+	}
+	ring := (*f)[from]
+	if len(ring) == rememberedProps {
+		ring = append(ring[:0], ring[1:]...)
+	}
+	(*f)[from] = append(ring, p)
+}
+
 // handleProp is the leader's side of MsgProp.
 func (r *Raft) handleProp(m Message) {
+	if p, ok := r.forwarded.find(m.From, m.Context); ok && len(m.Context) > 0 {
+		r.send(Message{Type: MsgPropResp, To: m.From, Context: m.Context, Index: p.index, LogTerm: p.term})
+		return
+	}
 	data := make([][]byte, len(m.Entries))
 	for i, e := range m.Entries {
 		data[i] = e.Data
 	}
 	index, term, err := r.proposeBatch(data)
+	if err == nil && index != 0 && len(m.Context) > 0 {
+		r.forwarded.add(m.From, forwardedProp{ctx: string(m.Context), index: index, term: term})
+	}
 	resp := Message{Type: MsgPropResp, To: m.From, Context: m.Context, Index: index, LogTerm: term}
 	switch {
 	case err == ErrProposalDropped:

@@ -56,6 +56,30 @@ func TestForward_8_LeaderAppendsAndAnswersWhere(t *testing.T) {
 	expectEq(t, "data", fmt.Sprintf("%s %s", ents[0].Data, ents[1].Data), "a b")
 }
 
+// §6.3: a MsgProp delivered twice (the network may duplicate a message)
+// is appended once; the copy is answered where the first went. Appended
+// twice, a command could apply twice: seeds 1007146 and 4004790 of the
+// simulator (-faults=all,member=2) had a copy answer "session expired"
+// after the client's session was evicted between the two, and the client
+// ran the write again in a new session.
+func TestForward_6_3_DuplicatedProposalIsAppendedOnce(t *testing.T) {
+	n := leaderWithFollowers(t)
+	prop := Message{Type: MsgProp, From: 2, Term: 1, Context: []byte("c1"), Entries: []Entry{{Data: []byte("a")}}}
+	n.step(prop)
+	n.ready()
+	n.step(prop)
+	rd := n.ready()
+	expectMsgs(t, renderMsgs(filterMsgs(append(rd.Messages, rd.MessagesAfterPersist...), MsgPropResp)), "ProposeReply 1→2 term=1 index=2/1")
+	expectEq(t, "log", logTermsOf(n.Raft), "1 1")
+	// Another batch of the same sender, or the same context from another
+	// sender, is a new proposal.
+	n.step(Message{Type: MsgProp, From: 2, Term: 1, Context: []byte("c2"), Entries: []Entry{{Data: []byte("a")}}})
+	n.step(Message{Type: MsgProp, From: 3, Term: 1, Context: []byte("c1"), Entries: []Entry{{Data: []byte("a")}}})
+	rd = n.ready()
+	expectMsgs(t, renderMsgs(filterMsgs(append(rd.Messages, rd.MessagesAfterPersist...), MsgPropResp)),
+		"ProposeReply 1→2 term=1 index=3/1", "ProposeReply 1→3 term=1 index=4/1")
+}
+
 // A leader that cannot take the proposals (a transfer in progress, or
 // MaxUncommittedBytes) appends none of them and says so: the follower may
 // try again, nothing was applied.

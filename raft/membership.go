@@ -239,6 +239,11 @@ func (r *Raft) dropRemoved() {
 			delete(r.catchups, id)
 		}
 	}
+	for id := range r.forwarded {
+		if !r.membership.Contains(id) {
+			delete(r.forwarded, id)
+		}
+	}
 	r.setReplicas()
 }
 

@@ -46,6 +46,7 @@ type Raft struct {
 	uncommitted    uint64
 	pendingBcast   bool
 	reads          readIndexState
+	forwarded      forwardedProps
 
 	// Output accumulated for the next Ready.
 	msgs             []Message

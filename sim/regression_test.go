@@ -322,3 +322,26 @@ func TestRegressionUndurableLeadershipForgotten(t *testing.T) {
 		t.Fatalf("seed 3010342: %v", res.Violation)
 	}
 }
+
+// TestRegressionDuplicatedProposalAppliedOnce: seeds 1007146 (7 nodes) and
+// 4004790 (5 nodes), -faults=all,member=2, failed linearizability: a
+// forwarded proposal (MsgProp) delivered twice was appended twice; the
+// answer for the first copy was lost, the client's session was evicted
+// (3 clients, 2 sessions) before the second copy applied, which answered
+// "session expired", and the client ran the write again in a new session:
+// applied twice. The leader now answers a duplicated MsgProp where its
+// first copy went (thesis §6.3).
+func TestRegressionDuplicatedProposalAppliedOnce(t *testing.T) {
+	faults, err := ParseFaults("all,member=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		seed  uint64
+		nodes int
+	}{{1007146, 7}, {4004790, 5}} {
+		if res := Run(Options{Seed: c.seed, Nodes: c.nodes, Faults: faults}); res.Failed() {
+			t.Errorf("seed %d (%d nodes): %v", c.seed, c.nodes, res.Violation)
+		}
+	}
+}
