@@ -87,6 +87,11 @@ type Config struct {
 	// CORSOrigins are browser origins (scheme://host:port) allowed besides
 	// the members' own client addresses.
 	CORSOrigins []string
+	// AllowedHosts are host names a request's Host may name over plain
+	// http besides IP addresses, localhost and the members' client hosts
+	// (the others get 403, against DNS rebinding; docs/security.md). "*"
+	// allows any host. Like etcd's --host-whitelist.
+	AllowedHosts []string
 	// Limits bound the HTTP API's connections and requests; zero fields
 	// take server.DefaultLimits'.
 	Limits server.Limits
@@ -243,6 +248,11 @@ func (cfg *Config) setDefaults() error {
 	for _, o := range cfg.CORSOrigins {
 		if err := server.ValidateOrigin(o); err != nil {
 			return fmt.Errorf("raftex: Config.CORSOrigins: %w", err)
+		}
+	}
+	for _, h := range cfg.AllowedHosts {
+		if err := server.ValidateAllowedHost(h); err != nil {
+			return fmt.Errorf("raftex: Config.AllowedHosts: %w", err)
 		}
 	}
 	if cfg.ClientCertAuth && (cfg.ClientTLS == nil || cfg.ClientTLS.TrustedCAFile == "") {
@@ -505,6 +515,7 @@ func (n *Node) startHTTP(ln net.Listener, cluster clusterFile) {
 		Node: n.node, KV: n.kv, PeerAddrs: cluster.members(), ClusterID: cluster.ClusterID,
 		RequestTimeout: n.cfg.RequestTimeout, Logger: n.log,
 		TokenTTL: n.cfg.TokenTTL, CORSOrigins: n.cfg.CORSOrigins, Limits: n.cfg.Limits,
+		ClientAddr: n.ClientAddr(), AllowedHosts: n.cfg.AllowedHosts,
 		Extra: extra, RelayTLS: n.relayTLS(),
 	})
 	n.http = n.server.HTTPServer()

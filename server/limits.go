@@ -201,7 +201,7 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) (done bool) {
 	}
 	h := w.Header()
 	h.Add("Vary", "Origin")
-	if !s.allowedOrigin(origin, r.Host) {
+	if !s.allowedOrigin(origin, r) {
 		writeJSON(w, http.StatusForbidden, errorBody{
 			Error: fmt.Sprintf("origin %.100q is not a member of this cluster nor in --cors-origins", origin), Code: "origin_forbidden",
 		})
@@ -220,10 +220,11 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) (done bool) {
 	return false
 }
 
-// allowedOrigin reports whether origin is this node (host), a member's
-// published client address, or listed in CORSOrigins. "localhost" stands
-// for a member's loopback address.
-func (s *Server) allowedOrigin(origin, host string) bool {
+// allowedOrigin reports whether origin is this node (r's Host, if
+// hostAllowed: a rebound name is not this node), a member's published
+// client address, or listed in CORSOrigins. "localhost" stands for a
+// member's loopback address.
+func (s *Server) allowedOrigin(origin string, r *http.Request) bool {
 	if slices.Contains(s.cfg.CORSOrigins, strings.TrimRight(origin, "/")) {
 		return true
 	}
@@ -231,7 +232,7 @@ func (s *Server) allowedOrigin(origin, host string) bool {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return false
 	}
-	if u.Host == host {
+	if u.Host == r.Host && s.hostAllowed(r) {
 		return true
 	}
 	for _, m := range s.kv.Members() {

@@ -58,6 +58,15 @@ type Config struct {
 	// CORSOrigins are the origins (scheme://host:port) allowed besides the
 	// members' own client addresses.
 	CORSOrigins []string
+	// ClientAddr is this node's advertised client address: its host may
+	// name the node in a request's Host before the node's publication of
+	// it is committed.
+	ClientAddr string
+	// AllowedHosts are the host names a plain-http request's Host may
+	// name besides IP addresses, localhost, the members' and this node's
+	// client hosts and CORSOrigins' hosts ("*": any, which turns the DNS
+	// rebinding protection off; see hostAllowed).
+	AllowedHosts []string
 	// Limits bound connections and requests; zero fields take
 	// DefaultLimits'.
 	Limits Limits
@@ -150,12 +159,12 @@ func readOnly(h http.Handler) http.Handler {
 	})
 }
 
-// ServeHTTP checks the request's origin (CORS), counts it against the
+// ServeHTTP checks the request's Host (hostAllowed) and origin (CORS), counts it against the
 // limits, authenticates it and checks its route's access (routeAccess),
 // then routes it. It routes /v1/kv/ itself, before http.ServeMux would
 // clean the path: keys may contain "/", "//" or "..".
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.cors(w, r) {
+	if s.checkHost(w, r) || s.cors(w, r) {
 		return
 	}
 	a, isKV := kvAccess, strings.HasPrefix(r.URL.EscapedPath(), kvPrefix)

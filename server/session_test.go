@@ -51,6 +51,11 @@ func oneNodeWith(t *testing.T, kcfg kv.Config, scfg Config) (*Server, *kv.Store)
 	}
 	t.Cleanup(func() { n.Stop() })
 	scfg.Node, scfg.KV, scfg.Logger = n, st, cfg.Logger
+	// The Hosts of these tests' requests: n1 (this node's name) in raw
+	// ones, example.com in httptest.NewRequest's. TestHostAllowed checks
+	// the others are refused.
+	scfg.ClientAddr = "n1:8001"
+	scfg.AllowedHosts = append(scfg.AllowedHosts, "example.com")
 	s := New(scfg)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()

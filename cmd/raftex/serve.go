@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -28,7 +29,7 @@ func serveCmd() *cobra.Command {
 		join, user, password                              string
 		clusterToken, peerAllowedCN                       string
 		peerTLS, clientTLS                                raftex.TLSFiles
-		corsOrigins                                       []string
+		corsOrigins, allowedHosts                         []string
 		limits                                            = server.DefaultLimits()
 		watchHistory, watchHistoryBytes, maxWatchers      int
 	)
@@ -53,6 +54,11 @@ func serveCmd() *cobra.Command {
 					return usageError("--cors-origins: %w", err)
 				}
 			}
+			for _, h := range allowedHosts {
+				if err := server.ValidateAllowedHost(h); err != nil {
+					return usageError("--allowed-hosts: %w", err)
+				}
+			}
 			var cluster map[uint64]string
 			if initialCluster != "" {
 				if cluster, err = raftex.ParseInitialCluster(initialCluster); err != nil {
@@ -75,7 +81,7 @@ func serveCmd() *cobra.Command {
 				ID: nodeID, DataDir: dataDir, PeerAddr: peerAddr, ClientAddr: clientAddr,
 				ListenPeerAddr: listenPeerAddr, ListenClientAddr: listenClientAddr,
 				InitialCluster: cluster, Join: joinCfg, RequestTimeout: requestTimeout, Logger: logger,
-				TokenTTL: tokenTTL, CORSOrigins: corsOrigins, Limits: limits,
+				TokenTTL: tokenTTL, CORSOrigins: corsOrigins, AllowedHosts: allowedHosts, Limits: limits,
 				WatchHistory: watchHistory, WatchHistoryBytes: watchHistoryBytes, MaxWatchers: maxWatchers,
 				InitialClusterToken: clusterToken, PeerCertAllowedCN: peerAllowedCN, ClientCertAuth: clientCertAuth,
 			}
@@ -105,6 +111,9 @@ func serveCmd() *cobra.Command {
 			}
 			if enablePprof {
 				cfg.Debug = pprofHandler()
+			}
+			if slices.Contains(allowedHosts, "*") && cfg.ClientTLS == nil {
+				logger.Warn("DNS rebinding protection is off (--allowed-hosts *): a web page whose name its owner points at this node's address can use the HTTP API with the browser's access")
 			}
 			n, err := raftex.StartNode(cfg)
 			if err != nil {
@@ -160,6 +169,7 @@ func serveCmd() *cobra.Command {
 	f.BoolVar(&enablePprof, "enable-pprof", false, "serve Go's profiles (CPU, heap, allocations, block, mutex, goroutines, trace) under /debug/pprof/ on the client address; samples blocking and contention while on")
 	f.DurationVar(&tokenTTL, "token-ttl", 10*time.Minute, "how long an auth token lasts (raftex auth enable turns auth on)")
 	f.StringSliceVar(&corsOrigins, "cors-origins", nil, "browser origins allowed besides the members' own client addresses: https://host:port,...")
+	f.StringSliceVar(&allowedHosts, "allowed-hosts", nil, "host names (no port) the HTTP API answers to over plain http besides IP addresses, localhost, the members' client hosts and --cors-origins' hosts (others get 403, against DNS rebinding); * allows any")
 	f.IntVar(&limits.MaxRequests, "max-requests", limits.MaxRequests, "requests served at once; beyond, 429")
 	f.IntVar(&limits.MaxRequestsPerClient, "max-requests-per-client", 0, "requests of one client address served at once; beyond, 429 (0: a quarter of --max-requests)")
 	f.IntVar(&limits.MaxStreams, "max-streams", limits.MaxStreams, "event streams open at once; beyond, 429")
