@@ -310,7 +310,7 @@ func TestServeFlags(t *testing.T) {
 			}
 		}
 	}
-	want := "--cert-file --client-addr --client-cert-auth --cors-origins --data-dir --enable-pprof --help --id --initial-cluster --initial-cluster-token " +
+	want := "--allowed-hosts --cert-file --client-addr --client-cert-auth --cors-origins --data-dir --enable-pprof --help --id --initial-cluster --initial-cluster-token " +
 		"--insecure --join --key-file --learner --listen-client-addr --listen-peer-addr --log-format --max-requests --max-requests-per-client --max-streams --max-watchers --password --peer-addr " +
 		"--peer-cert-allowed-cn --peer-cert-file --peer-key-file --peer-trusted-ca-file --request-timeout --token-ttl --trusted-ca-file --user --watch-history --watch-history-bytes"
 	if got := strings.Join(flags, " "); got != want {
