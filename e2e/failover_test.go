@@ -292,7 +292,7 @@ func TestFollowerForwardsPastHungLeader(t *testing.T) {
 	follower := c.Followers(lead)[0]
 	id := follower.Register(t)
 	follower.Put(t, "warm", "up") // a kept-alive connection to the leader
-	lead.Proc.Signal(t, syscall.SIGSTOP)
+	lead.Proc.Freeze(t)
 	defer lead.Proc.Cmd.Process.Signal(syscall.SIGCONT)
 	start := time.Now()
 	r := must(t, http.MethodPut, follower.URL("/v1/kv/after-stop"), []byte("v"),
@@ -324,7 +324,7 @@ func TestClientSkipsHungEndpoint(t *testing.T) {
 	c := newCluster(t, 3)
 	lead := c.Leader()
 	hung := c.Followers(lead)[0]
-	hung.Proc.Signal(t, syscall.SIGSTOP)
+	hung.Proc.Freeze(t)
 	defer hung.Proc.Cmd.Process.Signal(syscall.SIGCONT)
 	eps := []string{hung.ClientAddr}
 	for _, nd := range c.Nodes {

@@ -315,7 +315,7 @@ func TestInvalidMemberChanges(t *testing.T) {
 	// an election timeout; the leader leads on and takes writes.
 	// Meanwhile the leader's status shows the transfer in progress.
 	frozen := c.Followers(lead)[1]
-	frozen.Proc.Signal(t, syscall.SIGSTOP)
+	frozen.Proc.Freeze(t)
 	defer frozen.Proc.Cmd.Process.Signal(syscall.SIGCONT)
 	type answer struct {
 		r   e2etest.Response

@@ -168,7 +168,7 @@ func TestWatchesAcrossKillsPausesAndLeaderChanges(t *testing.T) {
 	progress("writes after the leader was killed")
 	c.Restart(old)
 	paused := c.Followers(c.Leader())[0]
-	paused.Proc.Signal(t, syscall.SIGSTOP) // cut off, as by a partition
+	paused.Proc.Freeze(t) // cut off, as by a partition
 	progress("writes while a follower is paused")
 	paused.Proc.Signal(t, syscall.SIGCONT)
 	progress("writes after it came back")

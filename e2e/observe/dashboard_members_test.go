@@ -45,7 +45,7 @@ func TestDashboardMembership(t *testing.T) {
 		frozen[1] = c.Followers(lead)[1]
 	}
 	for _, n := range frozen {
-		n.Proc.Signal(t, syscall.SIGSTOP)
+		n.Proc.Freeze(t)
 	}
 	thaw := func() {
 		for _, n := range frozen {

@@ -1,6 +1,8 @@
 package e2etest
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -111,6 +113,33 @@ func (p *Proc) Signal(t testing.TB, sig syscall.Signal) {
 	if err := p.Cmd.Process.Signal(sig); err != nil {
 		t.Fatalf("signalling %s with %v: %v", p.Name, sig, err)
 	}
+}
+
+// Freeze stops the process (SIGSTOP) and returns once every thread of it
+// is stopped: the signal alone is asynchronous, and a thread still
+// running for a few milliseconds after it can answer a message the test
+// means it never to see.
+func (p *Proc) Freeze(t testing.TB) {
+	t.Helper()
+	p.Signal(t, syscall.SIGSTOP)
+	pid := p.Cmd.Process.Pid
+	Poll{Within: 10 * time.Second, Every: time.Millisecond}.Until(t, p.Name+" stopped", func() error {
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			return err
+		}
+		for _, task := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+			if err != nil {
+				return err
+			}
+			// The state follows the command name in parentheses.
+			if i := bytes.LastIndexByte(b, ')'); i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+				return fmt.Errorf("thread %s not stopped yet", task.Name())
+			}
+		}
+		return nil
+	})
 }
 
 // Wait waits for the process to exit and returns its exit code (-1 when a
