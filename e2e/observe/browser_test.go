@@ -35,8 +35,7 @@ func TestDashboardKeyBrowser(t *testing.T) {
 
 	b := newBrowser(t, chromium)
 	page := c.Followers(lead)[0] // the browser watches through a follower
-	b.do(t, "opening the dashboard", chromedp.EmulateViewport(1400, 900),
-		chromedp.Navigate(page.URL("/")), chromedp.WaitVisible(chromedp.ID("browse-prefix")))
+	b.open(t, page.URL("/"), "browse-prefix")
 	b.do(t, "listing app/", fill("browse-prefix", "app/"), chromedp.Click(chromedp.ID("browse-submit")))
 	rows := func(want string) {
 		t.Helper()

@@ -44,8 +44,7 @@ func TestDashboardWithAuth(t *testing.T) {
 		shown, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`!document.getElementById("login-panel").hidden`))
 		return err == nil && shown
 	}
-	b.do(t, "opening the dashboard", chromedp.EmulateViewport(1400, 900),
-		chromedp.Navigate(c.Nodes[0].URL("/")), chromedp.WaitVisible(chromedp.ID("login-user")))
+	b.open(t, c.Nodes[0].URL("/"), "login-user")
 	if !loginShown() {
 		t.Fatal("the login form is not shown")
 	}

@@ -24,8 +24,7 @@ func TestDashboardMembership(t *testing.T) {
 	c := startCluster(t, 3)
 	lead := c.Leader(c.Nodes...)
 	b := newBrowser(t, chromium)
-	b.do(t, "opening the dashboard", chromedp.EmulateViewport(1400, 900),
-		chromedp.Navigate(lead.URL("/")), chromedp.WaitVisible(chromedp.ID("put-key")))
+	b.open(t, lead.URL("/"), "put-key")
 	b.waitDashboard(t, "three nodes up, one leader, every event stream open", settled)
 
 	n4 := c.Plan("n4")

@@ -130,6 +130,31 @@ func (b *browser) do(t *testing.T, what string, actions ...chromedp.Action[chrom
 	}
 }
 
+// open loads the dashboard at url and waits until its script runs (its
+// header says who leads, "none" included) and the element of id shows.
+// Chromium drops the requests in flight when the machine's network
+// interfaces change (net::ERR_NETWORK_CHANGED: other tests' containers
+// come and go), and a page that lost a module never starts: such a load
+// is tried again, as a person would reload it.
+func (b *browser) open(t *testing.T, url, id string) {
+	t.Helper()
+	started := `document.getElementById("cluster-leader").textContent !== "—"`
+	for attempt := 1; ; attempt++ {
+		b.do(t, "opening the dashboard", chromedp.EmulateViewport(1400, 900), chromedp.Navigate(url))
+		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+		err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](started, chromedp.WithPollingInterval(100*time.Millisecond)))
+		cancel()
+		if err == nil {
+			break
+		}
+		if attempt == 3 {
+			t.Fatalf("the dashboard's script did not start in 3 loads: %v", err)
+		}
+		t.Logf("the dashboard's script did not start (%v); loading it again", err)
+	}
+	b.do(t, "waiting for #"+id, chromedp.WaitVisible(chromedp.ID(id)))
+}
+
 // checkExceptions fails the test if the page threw an exception nothing
 // caught.
 func (b *browser) checkExceptions(t *testing.T) {
@@ -326,8 +351,7 @@ func TestDashboard(t *testing.T) {
 	var d dashboard
 	for attempt := 1; ; attempt++ {
 		// "/" redirects to "/ui/".
-		b.do(t, "opening the dashboard", chromedp.EmulateViewport(1400, 900),
-			chromedp.Navigate(lead.URL("/")), chromedp.WaitVisible(chromedp.ID("put-key")))
+		b.open(t, lead.URL("/"), "put-key")
 		d = b.waitDashboard(t, "three nodes up, one leader, every event stream open", settled)
 		shown := d.leaderCard()
 		now, nowTerm := c.LeaderTerm(c.Nodes...)
