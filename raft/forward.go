@@ -83,31 +83,39 @@ const rememberedProps = 256
 // again: a command appended twice could apply twice if its client's
 // session expired between the copies (thesis §6.3). Kept across terms:
 // an old answer stays true (handlePropResp).
-type forwardedProps map[uint64][]forwardedProp
+type forwardedProps map[uint64]*sentProps
 
-type forwardedProp struct {
-	ctx         string
-	index, term uint64
+// sentProps is one sender's: where each remembered context went, and the
+// contexts in the order they came, the oldest forgotten first.
+type sentProps struct {
+	where map[string]forwardedProp
+	order [rememberedProps]string
+	next  int
 }
 
-func (f *forwardedProps) find(from uint64, ctx []byte) (forwardedProp, bool) {
-	for _, p := range (*f)[from] {
-		if p.ctx == string(ctx) {
-			return p, true
-		}
+type forwardedProp struct{ index, term uint64 }
+
+func (f forwardedProps) find(from uint64, ctx []byte) (forwardedProp, bool) {
+	if s := f[from]; s != nil {
+		p, ok := s.where[string(ctx)]
+		return p, ok
 	}
 	return forwardedProp{}, false
 }
 
-func (f *forwardedProps) add(from uint64, p forwardedProp) {
+func (f *forwardedProps) add(from uint64, ctx []byte, p forwardedProp) {
 	if *f == nil {
 		*f = forwardedProps{}
 	}
-	ring := (*f)[from]
-	if len(ring) == rememberedProps {
-		ring = append(ring[:0], ring[1:]...)
+	s := (*f)[from]
+	if s == nil {
+		s = &sentProps{where: map[string]forwardedProp{}}
+		(*f)[from] = s
 	}
-	(*f)[from] = append(ring, p)
+	delete(s.where, s.order[s.next])
+	s.order[s.next] = string(ctx)
+	s.where[string(ctx)] = p
+	s.next = (s.next + 1) % rememberedProps
 }
 
 // handleProp is the leader's side of MsgProp.
@@ -122,7 +130,7 @@ func (r *Raft) handleProp(m Message) {
 	}
 	index, term, err := r.proposeBatch(data)
 	if err == nil && index != 0 && len(m.Context) > 0 {
-		r.forwarded.add(m.From, forwardedProp{ctx: string(m.Context), index: index, term: term})
+		r.forwarded.add(m.From, m.Context, forwardedProp{index: index, term: term})
 	}
 	resp := Message{Type: MsgPropResp, To: m.From, Context: m.Context, Index: index, LogTerm: term}
 	switch {

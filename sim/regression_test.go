@@ -295,13 +295,7 @@ func TestRegressionPrunedSnapshotBeforeRestore(t *testing.T) {
 // node knew, so it saw none and never restored the initial configuration.
 // Now a node outside the leader's configuration does not hide it.
 func TestRegressionRemovedNodeWithHigherTerm(t *testing.T) {
-	faults, err := ParseFaults("all,member=2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res := Run(Options{Seed: 1009517, Nodes: 3, Faults: faults}); res.Failed() {
-		t.Fatalf("seed 1009517: %v", res.Violation)
-	}
+	runSeed(t, 1009517, 3, "all,member=2")
 }
 
 // TestRegressionUndurableLeadershipForgotten: seed 3010342 (3 nodes,
@@ -314,13 +308,7 @@ func TestRegressionRemovedNodeWithHigherTerm(t *testing.T) {
 // checker now forgets a leadership whose term a crash took before it was
 // durable, as it forgets such a node's entries.
 func TestRegressionUndurableLeadershipForgotten(t *testing.T) {
-	faults, err := ParseFaults("all,member=2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res := Run(Options{Seed: 3010342, Nodes: 3, Faults: faults}); res.Failed() {
-		t.Fatalf("seed 3010342: %v", res.Violation)
-	}
+	runSeed(t, 3010342, 3, "all,member=2")
 }
 
 // TestRegressionDuplicatedProposalAppliedOnce: seeds 1007146 (7 nodes) and
@@ -332,16 +320,6 @@ func TestRegressionUndurableLeadershipForgotten(t *testing.T) {
 // applied twice. The leader now answers a duplicated MsgProp where its
 // first copy went (thesis §6.3).
 func TestRegressionDuplicatedProposalAppliedOnce(t *testing.T) {
-	faults, err := ParseFaults("all,member=2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		seed  uint64
-		nodes int
-	}{{1007146, 7}, {4004790, 5}} {
-		if res := Run(Options{Seed: c.seed, Nodes: c.nodes, Faults: faults}); res.Failed() {
-			t.Errorf("seed %d (%d nodes): %v", c.seed, c.nodes, res.Violation)
-		}
-	}
+	runSeed(t, 1007146, 7, "all,member=2")
+	runSeed(t, 4004790, 5, "all,member=2")
 }
