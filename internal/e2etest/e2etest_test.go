@@ -67,3 +67,18 @@ func TestLastLines(t *testing.T) {
 		}
 	}
 }
+
+// A run whose search starts near the top of the range must not wrap to the
+// bottom (CI saw [40196 40197 40198 40199 40100 40101]).
+func TestPortsRunNeverWraps(t *testing.T) {
+	for start := 40190; start < 40200; start++ {
+		p := NewPorts(40100, 40200)
+		p.next = start
+		got := p.Run(t, 6)
+		for i := 1; i < len(got); i++ {
+			if got[i] != got[i-1]+1 {
+				t.Fatalf("search from %d: not consecutive: %v", start, got)
+			}
+		}
+	}
+}
