@@ -233,8 +233,14 @@ func (d *demo) scenario(ctx context.Context) error {
 	if err := d.waitConverged(ctx); err != nil {
 		return err
 	}
-	if _, ok := d.seen.Load([2]uint64{lagging, uint64(raft.EventSnapshotInstalled)}); !ok {
-		return fmt.Errorf("%s caught up without InstallSnapshot: the leader's log still covered it", node.FormatID(lagging))
+	// The installed event follows the restore that converged it, a moment
+	// later on the event stream.
+	installed := func() bool {
+		_, ok := d.seen.Load([2]uint64{lagging, uint64(raft.EventSnapshotInstalled)})
+		return ok
+	}
+	if err := waitFor(ctx, 10*time.Second, installed); err != nil {
+		return fmt.Errorf("%s caught up without InstallSnapshot: the leader's log still covered it (%w)", node.FormatID(lagging), err)
 	}
 	d.printf("✔ %s installed the leader's snapshot, then replayed the entries after it\n", node.FormatID(lagging))
 	d.pause()
