@@ -211,7 +211,7 @@ func TestMovesOnFromAHungEndpoint(t *testing.T) {
 	up := &fakeNode{responses: []func(http.ResponseWriter){registered, reply(200, `{"revision":4}`)}}
 	srv := httptest.NewServer(up)
 	defer srv.Close()
-	c, err := New([]string{hung.URL, srv.URL}, Options{MinBackoff: time.Millisecond, AttemptTimeout: 20 * time.Millisecond})
+	c, err := New([]string{hung.URL, srv.URL}, Options{MinBackoff: time.Millisecond, AttemptTimeout: 250 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
