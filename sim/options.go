@@ -21,7 +21,9 @@ type Options struct {
 	// happens. It slows the run; the trace hash is computed either way.
 	Trace io.Writer
 	// CheckTimeout bounds the linearizability check (wall clock); a
-	// check that does not finish in time fails the run. Default 20 s.
+	// check that does not finish in time fails the run. Default 60 s:
+	// histories that transactions tie into one group of keys take up to
+	// 12 s on a loaded 2-core machine (seed 1563, 7 nodes).
 	CheckTimeout time.Duration
 }
 

@@ -111,7 +111,7 @@ type sim struct {
 // linearizability of the client history.
 func Run(opts Options) (res *Result) {
 	if opts.CheckTimeout == 0 {
-		opts.CheckTimeout = 20 * time.Second
+		opts.CheckTimeout = 60 * time.Second
 	}
 	res = &Result{Seed: opts.Seed, Nodes: opts.Nodes, Faults: opts.Faults}
 	if err := opts.validate(); err != nil {
