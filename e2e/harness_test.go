@@ -140,3 +140,21 @@ func startLoad(t *testing.T, endpoints []string) *kvload.Load {
 		Artifacts: func() string { return e2etest.ArtifactDir(t, t.Name()) },
 	})
 }
+
+// waitLog waits until p's log holds every string of want. A process
+// writes some lines after it starts serving (the "serving" line follows
+// the listeners), and a node's story (elections, recovery, becoming
+// leader) is written by a goroutine of its own from the node's events:
+// neither is in the log yet at the moment the state it tells of shows.
+func waitLog(t testing.TB, p *e2etest.Proc, want ...string) {
+	t.Helper()
+	soon.Until(t, p.Name+"'s log tells what the test waits for", func() error {
+		log := p.Log()
+		for _, w := range want {
+			if !strings.Contains(log, w) {
+				return fmt.Errorf("%s's log lacks %q:\n%s", p.Name, w, p.Tail(10))
+			}
+		}
+		return nil
+	})
+}
