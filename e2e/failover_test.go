@@ -27,8 +27,15 @@ func TestNoQuorum503(t *testing.T) {
 	c := newCluster(t, 3, "--request-timeout", timeout.String())
 	lead := c.Leader()
 	survivor := c.Followers(lead)[0]
-	rev := survivor.Put(t, "before", "v")
-	id := survivor.Register(t)
+	// The request timeout is short: on a loaded machine a write with a
+	// quorum can outlast it, and is sent again, in a session so that it
+	// applies once.
+	id := registerRetrying503(t, survivor)
+	r := putRetrying503(t, survivor, "before", "v", "Raftex-Client-Id", id, "Raftex-Request-Seq", "1")
+	if err := r.Want(http.StatusOK); err != nil {
+		t.Fatalf("PUT before through %s: %v", survivor.Name, err)
+	}
+	rev := r.Revision(t)
 	// The survivor sees the write before the others go.
 	soon.Until(t, "the survivor applied the write", func() error {
 		return must(t, http.MethodGet, survivor.URL("/v1/kv/before?consistency=stale"), nil).Want(http.StatusOK)
@@ -41,16 +48,16 @@ func TestNoQuorum503(t *testing.T) {
 		}
 	}
 
-	session := []string{"Raftex-Client-Id", id, "Raftex-Request-Seq", "1"}
+	session := []string{"Raftex-Client-Id", id, "Raftex-Request-Seq", "2"}
 	start := time.Now()
-	r := must(t, http.MethodPut, survivor.URL("/v1/kv/during?cas=0"), []byte("once"), session...)
+	r = must(t, http.MethodPut, survivor.URL("/v1/kv/during?cas=0"), []byte("once"), session...)
 	want503(t, r)
 	if elapsed := time.Since(start); elapsed < timeout {
 		t.Errorf("503 after %s, before --request-timeout %s", elapsed, timeout)
 	}
 	for _, r := range []e2etest.Response{
 		r,
-		must(t, http.MethodDelete, survivor.URL("/v1/kv/before"), nil, "Raftex-Client-Id", id, "Raftex-Request-Seq", "2"),
+		must(t, http.MethodDelete, survivor.URL("/v1/kv/before"), nil, "Raftex-Client-Id", id, "Raftex-Request-Seq", "3"),
 		must(t, http.MethodGet, survivor.URL("/v1/kv/before"), nil),
 		must(t, http.MethodGet, survivor.URL("/v1/kv/before?consistency=lease"), nil),
 	} {
@@ -80,23 +87,28 @@ func TestNoQuorum503(t *testing.T) {
 		want503(t, r)
 		return nil
 	})
-	st, err := survivor.Status()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Leader != "" || (st.Role != "precandidate" && st.Role != "candidate") {
-		t.Errorf("without quorum the survivor reports %+v, want a (pre)candidate without leader", st)
-	}
+	// (Had the survivor led when the others went, it first steps down to
+	// a follower that knows no leader, then campaigns.)
+	soon.Until(t, "the survivor campaigns", func() error {
+		st, err := survivor.Status()
+		if err != nil {
+			return err
+		}
+		if st.Leader != "" || (st.Role != "precandidate" && st.Role != "candidate") {
+			return fmt.Errorf("without quorum the survivor reports %+v, want a (pre)candidate without leader", st)
+		}
+		return nil
+	})
 
 	// Quorum back (with no --initial-cluster: the data dirs hold state).
 	c.Restart(gone[0])
 	c.Leader()
-	r = must(t, http.MethodPut, survivor.URL("/v1/kv/during?cas=0"), []byte("once"), session...)
+	r = putRetrying503(t, survivor, "during?cas=0", "once", session...)
 	if err := r.Want(http.StatusOK); err != nil {
 		t.Fatalf("retry after quorum came back: %v", err)
 	}
 	first := r.Revision(t)
-	r = must(t, http.MethodPut, gone[0].URL("/v1/kv/during?cas=0"), []byte("once"), session...)
+	r = putRetrying503(t, gone[0], "during?cas=0", "once", session...)
 	if err := r.Want(http.StatusOK); err != nil || r.Revision(t) != first {
 		t.Fatalf("second retry = %d %s, want 200 revision %d", r.Code, r.Body, first)
 	}

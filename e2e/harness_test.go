@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -157,4 +158,45 @@ func waitLog(t testing.TB, p *e2etest.Proc, want ...string) {
 		}
 		return nil
 	})
+}
+
+// putRetrying503 writes value at key (the path after /v1/kv/, maybe with
+// a query) through nd, again while it answers 503, and returns the first
+// other answer. A cluster started with a short --request-timeout (to see the
+// 503 without a quorum sooner) can also time out a write that has its
+// quorum, on a loaded machine or in an election; where the test is not
+// about that 503, the write is sent again. In a session (header) the
+// retries apply it at most once, and answer as the first.
+func putRetrying503(t *testing.T, nd *e2etest.Node, key, value string, header ...string) e2etest.Response {
+	t.Helper()
+	var r e2etest.Response
+	soon.Until(t, "PUT "+key+" through "+nd.Name+" answers", func() error {
+		r = must(t, http.MethodPut, nd.URL("/v1/kv/"+key), []byte(value), header...)
+		if r.Code == http.StatusServiceUnavailable {
+			return fmt.Errorf("503: %s", r.Body)
+		}
+		return nil
+	})
+	return r
+}
+
+// registerRetrying503 is nd.Register, again while nd answers 503 (as
+// putRetrying503 says).
+func registerRetrying503(t *testing.T, nd *e2etest.Node) string {
+	t.Helper()
+	var r e2etest.Response
+	soon.Until(t, "a session registered through "+nd.Name, func() error {
+		r = must(t, http.MethodPost, nd.URL("/v1/sessions"), nil)
+		if r.Code == http.StatusServiceUnavailable {
+			return fmt.Errorf("503: %s", r.Body)
+		}
+		return nil
+	})
+	var body struct {
+		ClientID uint64 `json:"client_id"`
+	}
+	if err := r.Want(http.StatusOK); err != nil || json.Unmarshal(r.Body, &body) != nil || body.ClientID == 0 {
+		t.Fatalf("registering a session through %s: %v %s", nd.Name, err, r.Body)
+	}
+	return strconv.FormatUint(body.ClientID, 10)
 }

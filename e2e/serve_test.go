@@ -53,7 +53,9 @@ func TestServeFromEnvironment(t *testing.T) {
 			}
 		}
 	}
-	c.Followers(lead)[0].Put(t, "env", "ok")
+	if err := putRetrying503(t, c.Followers(lead)[0], "env", "ok").Want(http.StatusOK); err != nil { // the request timeout is short
+		t.Fatalf("PUT env: %v", err)
+	}
 
 	// The lines of the node's story come from a goroutine of their own,
 	// and "serving" follows the listeners: wait for them, then check

@@ -178,7 +178,9 @@ func TestExactlyOnceThroughAKilledLeader(t *testing.T) {
 		if r := <-plain; r.Code != http.StatusOK {
 			t.Fatalf("round %d: a write without a session as the leader died = %d %s, want 200", round, r.Code, r.Body)
 		}
-		r2 := must(t, http.MethodPut, f.URL("/v1/kv/"+key+"?cas=0"), []byte("v"), h...)
+		// The retry, in the session, until the new leader answers (it
+		// answers 503 should the election outlast the request timeout).
+		r2 := putRetrying503(t, f, key+"?cas=0", "v", h...)
 		if err := r2.Want(http.StatusOK); err != nil {
 			t.Fatalf("round %d: retry: %v (first attempt: %d %s)", round, err, r1.Code, r1.Body)
 		}

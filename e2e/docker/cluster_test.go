@@ -374,7 +374,19 @@ func (c *cluster) published() {
 	})
 	for _, m := range c.nodes {
 		start := time.Now()
-		r, err := e2etest.Do(probe, http.MethodPut, m.URL("/v1/kv/setup/"+m.Name), []byte("v"))
+		var r e2etest.Response
+		var err error
+		// The nodes' request timeout is short (requestTimeout): a write
+		// can outlast it on a loaded machine, or in an election, and
+		// answer 503 (outcome unknown); it is sent again. (The key is
+		// the node's own and the value always the same.)
+		poll.Until(c.t, "a write through "+m.Name+" answers", func() error {
+			r, err = e2etest.Do(probe, http.MethodPut, m.URL("/v1/kv/setup/"+m.Name), []byte("v"))
+			if err == nil && r.Code == http.StatusServiceUnavailable {
+				return fmt.Errorf("503 after %s: %s", time.Since(start).Round(time.Millisecond), r.Body)
+			}
+			return nil
+		})
 		if err != nil || r.Code != http.StatusOK {
 			c.t.Fatalf("a write through %s = %d %s (%v) after %s, want 200", m.Name, r.Code, r.Body, err, time.Since(start).Round(time.Millisecond))
 		}
