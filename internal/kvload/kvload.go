@@ -301,6 +301,11 @@ func (l *Load) Check(nodes ...*e2etest.Node) {
 				if err != nil {
 					return err
 				}
+				if r.Code == http.StatusServiceUnavailable {
+					// No answer (a node just restarted, an election):
+					// asked again; only a wrong answer stops the wait.
+					return fmt.Errorf("%s through %s: %d %s", key, n.Name, r.Code, r.Body)
+				}
 				if rev := r.Header.Get("Raftex-Revision"); r.Code != http.StatusOK || string(r.Body) != w.value || rev != strconv.FormatUint(w.rev, 10) {
 					return e2etest.StopPolling(fmt.Errorf("acknowledged write %s=%s at revision %d: on %s it is %d %q revision %q",
 						key, w.value, w.rev, n.Name, r.Code, r.Body, rev))
