@@ -172,6 +172,11 @@ func (d *demo) scenario(ctx context.Context) error {
 	d.printf("✔ GET user/2 via %s = %s (the leader confirmed its leadership with a heartbeat round first)\n", node.FormatID(follower), v)
 	d.pause()
 
+	// The leader now: an election since step 2 (a loaded machine) may
+	// have moved it.
+	if first, _, err = d.waitLeader(ctx, 0); err != nil {
+		return err
+	}
 	d.heading("The leader %s crashes", node.FormatID(first))
 	d.stop(first)
 	d.printf("✖ %s is down\n", node.FormatID(first))
@@ -209,7 +214,11 @@ func (d *demo) scenario(ctx context.Context) error {
 	d.printf("✔ %s caught up: it applied every committed entry\n", node.FormatID(first))
 	d.pause()
 
-	lagging := d.followerOf(d.leader())
+	lead, _, err := d.waitLeader(ctx, 0)
+	if err != nil {
+		return err
+	}
+	lagging := d.followerOf(lead)
 	d.heading("Follower %s stops while enough writes happen to trigger a snapshot and log compaction (§7)", node.FormatID(lagging))
 	_, lagLast, _, err := d.nodes[lagging].Raft().LogTail(0)
 	if err != nil {
@@ -221,7 +230,7 @@ func (d *demo) scenario(ctx context.Context) error {
 	}
 	// Whichever node leads when it returns must have compacted away the
 	// entries it needs: every live node snapshots on its own schedule.
-	if err := waitFor(ctx, 10*time.Second, func() bool { return d.compactedPast(lagLast + 1) }); err != nil {
+	if err := waitFor(ctx, patience, func() bool { return d.compactedPast(lagLast + 1) }); err != nil {
 		return fmt.Errorf("the live nodes did not compact their logs past %d: %w", lagLast+1, err)
 	}
 	d.pause()
@@ -239,7 +248,7 @@ func (d *demo) scenario(ctx context.Context) error {
 		_, ok := d.seen.Load([2]uint64{lagging, uint64(raft.EventSnapshotInstalled)})
 		return ok
 	}
-	if err := waitFor(ctx, 10*time.Second, installed); err != nil {
+	if err := waitFor(ctx, patience, installed); err != nil {
 		return fmt.Errorf("%s caught up without InstallSnapshot: the leader's log still covered it (%w)", node.FormatID(lagging), err)
 	}
 	d.printf("✔ %s installed the leader's snapshot, then replayed the entries after it\n", node.FormatID(lagging))
@@ -258,16 +267,27 @@ func (d *demo) scenario(ctx context.Context) error {
 // dir joins through any member, as a learner promoted once caught up
 // (thesis §4.1, §4.2.1).
 func (d *demo) replaceFailed(ctx context.Context) error {
-	failed := d.followerOf(d.leader())
+	lead, _, err := d.waitLeader(ctx, 0)
+	if err != nil {
+		return err
+	}
+	failed := d.followerOf(lead)
 	d.heading("Follower %s fails for good: remove it, and a new node joins in its place (thesis §4)", node.FormatID(failed))
 	d.stop(failed)
 	d.printf("✖ %s is down, its disk lost\n", node.FormatID(failed))
-	lead := d.leader()
-	if lead == raft.None {
-		return errors.New("no leader to remove the failed node")
-	}
-	if err := d.nodes[lead].Raft().RemoveMember(ctx, failed); err != nil {
-		return fmt.Errorf("remove %s: %w", node.FormatID(failed), err)
+	// Through the leader, asked again should an election have moved it
+	// between the question and the proposal.
+	var removeErr error
+	err = waitFor(ctx, patience, func() bool {
+		lead, _, removeErr = d.waitLeader(ctx, 0)
+		if removeErr != nil {
+			return true
+		}
+		removeErr = d.nodes[lead].Raft().RemoveMember(ctx, failed)
+		return !errors.Is(removeErr, raft.ErrNotLeader)
+	})
+	if err != nil || removeErr != nil {
+		return fmt.Errorf("remove %s: %w", node.FormatID(failed), errors.Join(err, removeErr))
 	}
 	d.printf("✔ raftex member remove %s: the configuration entry committed\n", node.FormatID(failed))
 	d.ids = slices.DeleteFunc(d.ids, func(id uint64) bool { return id == failed })
@@ -286,7 +306,7 @@ func (d *demo) replaceFailed(ctx context.Context) error {
 		return err
 	}
 	d.printf("✔ raftex serve --id %s --join http://%s: added as a learner\n", node.FormatID(joiner), d.nodes[via].ClientAddr())
-	err = waitFor(ctx, 15*time.Second, func() bool {
+	err = waitFor(ctx, patience, func() bool {
 		for _, id := range d.live() {
 			if !d.nodes[id].Raft().Membership().IsVoter(joiner) {
 				return false
@@ -398,22 +418,28 @@ func (d *demo) followerOf(lead uint64) uint64 {
 
 // waitLeader waits until the live nodes agree on a leader other than not.
 func (d *demo) waitLeader(ctx context.Context, not uint64) (uint64, uint64, error) {
-	err := waitFor(ctx, 10*time.Second, func() bool {
-		l := d.leader()
-		return l != raft.None && l != not
+	var lead, term uint64
+	err := waitFor(ctx, patience, func() bool {
+		// The leader and its term from one look: asking again could
+		// find none, mid-election.
+		lead = d.leader()
+		if lead == raft.None || lead == not {
+			return false
+		}
+		var l uint64
+		l, term = d.nodes[lead].Raft().Leader()
+		return l == lead
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("no leader elected: %w", err)
 	}
-	lead := d.leader()
-	_, term := d.nodes[lead].Raft().Leader()
 	return lead, term, nil
 }
 
 // waitPublished waits until every node's address is in the replicated
 // store (the first entries after the election).
 func (d *demo) waitPublished(ctx context.Context) error {
-	err := waitFor(ctx, 10*time.Second, func() bool {
+	err := waitFor(ctx, patience, func() bool {
 		for _, id := range d.live() {
 			if len(d.nodes[id].KV().Members()) < len(d.ids) {
 				return false
@@ -430,30 +456,40 @@ func (d *demo) waitPublished(ctx context.Context) error {
 // waitConverged waits until every live node has the same commit index,
 // applied index and state.
 func (d *demo) waitConverged(ctx context.Context) error {
-	err := waitFor(ctx, 15*time.Second, func() bool {
-		rows, err := d.rows(ctx)
-		if err != nil {
+	_, err := d.waitAgreed(ctx, false)
+	return err
+}
+
+// waitAgreed waits until every live node has the same commit index,
+// applied index and state, and with sameTerm the same term, and returns
+// the rows that showed it.
+func (d *demo) waitAgreed(ctx context.Context, sameTerm bool) ([]stateRow, error) {
+	var rows []stateRow
+	err := waitFor(ctx, patience, func() bool {
+		var err error
+		if rows, err = d.rows(ctx); err != nil {
 			return false
 		}
-		for _, r := range rows[1:] {
-			if r.commit != rows[0].commit || r.applied != rows[0].applied || r.hash != rows[0].hash || r.applied != r.commit {
+		for _, r := range rows {
+			if r.commit != rows[0].commit || r.applied != rows[0].applied || r.hash != rows[0].hash || r.applied != r.commit ||
+				(sameTerm && r.term != rows[0].term) {
 				return false
 			}
 		}
 		return true
 	})
 	if err != nil {
-		return fmt.Errorf("nodes did not converge: %w", err)
+		return nil, fmt.Errorf("nodes did not converge: %w", err)
 	}
-	return nil
+	return rows, nil
 }
 
 // bulkWrites writes n keys through the leader from 16 writers, hiding the
 // flood of AppendEntries lines, and waits for the leader to snapshot.
 func (d *demo) bulkWrites(ctx context.Context, n int) error {
-	lead := d.leader()
-	if lead == raft.None {
-		return errors.New("no leader for the bulk writes")
+	lead, _, err := d.waitLeader(ctx, 0)
+	if err != nil {
+		return fmt.Errorf("no leader for the bulk writes: %w", err)
 	}
 	d.bulk.Store(true)
 	d.hidden.Store(0)
@@ -479,7 +515,7 @@ func (d *demo) bulkWrites(ctx context.Context, n int) error {
 		d.bulk.Store(false)
 		return fmt.Errorf("bulk writes: %w", err)
 	}
-	err := waitFor(ctx, 10*time.Second, func() bool {
+	err = waitFor(ctx, patience, func() bool {
 		_, ok := d.seen.Load([2]uint64{lead, uint64(raft.EventSnapshotTaken)})
 		return ok
 	})
@@ -525,10 +561,10 @@ func (d *demo) rows(ctx context.Context) ([]stateRow, error) {
 }
 
 func (d *demo) finalTable(ctx context.Context) error {
-	if err := d.waitConverged(ctx); err != nil {
-		return err
-	}
-	rows, err := d.rows(ctx)
+	// The table shows the rows that agreed: read again, they could show
+	// a node campaigning in a later term (a loaded machine) whose log
+	// agrees all the same.
+	rows, err := d.waitAgreed(ctx, true)
 	if err != nil {
 		return err
 	}
@@ -570,6 +606,12 @@ func (d *demo) printf(format string, args ...any) {
 	defer d.mu.Unlock()
 	fmt.Fprintf(d.out, format, args...)
 }
+
+// patience bounds each wait of the scenario: an election, catching up, a
+// snapshot. Each takes well under a second on an idle machine, and the
+// waits end as soon as their condition holds; the bound is generous for
+// a loaded one.
+const patience = time.Minute
 
 // waitFor polls cond until it holds, ctx ends or timeout passes.
 func waitFor(ctx context.Context, timeout time.Duration, cond func() bool) error {

@@ -13,7 +13,9 @@ import (
 // the final table shows all nodes equal.
 func TestDemo(t *testing.T) {
 	var out bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	// Only against a hang: each wait of the scenario has its own
+	// generous bound, and a loaded machine may take a while.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if err := runDemo(ctx, demoOptions{nodes: 3, events: "all", color: "never"}, &out); err != nil {
 		t.Fatalf("demo failed: %v\n%s", err, out.String())
