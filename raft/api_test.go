@@ -61,6 +61,40 @@ func TestStatus_ReportsTheCoreState(t *testing.T) {
 	expectEq(t, "id", f.ID(), 2)
 }
 
+// Term, Role and Leader agree with Status on every node, before and after
+// the leader crashes and the others elect one of them (§5.2): they are
+// Status's fields without its copies.
+func TestStatus_AccessorsMatchStatus(t *testing.T) {
+	c := newCluster(t, 3)
+	c.campaign(1)
+	agree := func(when string) {
+		t.Helper()
+		for _, id := range c.ids {
+			if r := c.nodes[id]; r != nil {
+				s := r.Status()
+				expectEq(t, fmt.Sprintf("%s: node %d", when, id),
+					fmt.Sprintf("%s term=%d lead=%d", r.Role(), r.Term(), r.Leader()),
+					fmt.Sprintf("%s term=%d lead=%d", s.Role, s.Term, s.Leader))
+			}
+		}
+	}
+	agree("node 1 leads")
+	expectEq(t, "node 1", fmt.Sprintf("%s term=%d lead=%d", c.nodes[1].Role(), c.nodes[1].Term(), c.nodes[1].Leader()), "leader term=1 lead=1")
+	expectEq(t, "node 3", fmt.Sprintf("%s term=%d lead=%d", c.nodes[3].Role(), c.nodes[3].Term(), c.nodes[3].Leader()), "follower term=1 lead=1")
+	c.crash(1)
+	c.tick(3 * DefaultConfig(1, nil).ElectionTick)
+	lead := c.leader()
+	if lead != 2 && lead != 3 {
+		t.Fatalf("no new leader among 2 and 3: %d", lead)
+	}
+	agree("after the crash")
+	other := 5 - lead
+	expectEq(t, "the old follower", c.nodes[other].Leader(), lead)
+	if c.nodes[lead].Term() < 2 || c.nodes[lead].Role() != Leader {
+		t.Errorf("node %d: %s in term %d, want leader in term 2 or later", lead, c.nodes[lead].Role(), c.nodes[lead].Term())
+	}
+}
+
 func TestTypes_Names(t *testing.T) {
 	expectEq(t, "roles", Follower.String()+" "+PreCandidate.String()+" "+Candidate.String()+" "+Leader.String()+" "+Role(9).String(),
 		"follower precandidate candidate leader role(9)")
