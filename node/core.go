@@ -125,7 +125,7 @@ func (e coreEnv) ConfChanged(m raft.Membership, committed bool) {
 		}
 	}
 	if prev.Contains(n.cfg.ID) && !m.Contains(n.cfg.ID) {
-		n.log.Warn("this node was removed from the cluster's configuration: it stays out (it will not campaign) unless it is added again", "membership", m.String())
+		n.log.Warn("this node was removed from the cluster's configuration: it stays out unless it is added again (the members refuse its messages; until it learns the removal committed it may ask them for pre-votes, which cannot disrupt them)", "membership", m.String())
 	}
 }
 

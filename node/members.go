@@ -254,9 +254,11 @@ func (n *Node) changeConf(ctx context.Context, check func(raft.Membership) error
 	return n.await(ctx, done)
 }
 
-// logStandingAtStart says in the log why this node will not campaign, if
-// it will not: it joins, it is a learner, or it was removed (thesis
-// §4.2.3: a removed server restarted with its data stays out).
+// logStandingAtStart says in the log why this node stays out of
+// elections, if it does: it joins, it is a learner, or it was removed
+// (thesis §4.2.3: a removed server restarted with its data stays out; it
+// may pre-vote while its removal is not known committed, §4.2.3's PreVote
+// keeps that harmless).
 func (n *Node) logStandingAtStart() {
 	m := n.conf.get()
 	switch {
@@ -266,6 +268,6 @@ func (n *Node) logStandingAtStart() {
 	case m.IsLearner(n.cfg.ID):
 		n.log.Info("this node is a learner: it receives the log but does not vote or campaign", "membership", m.String())
 	default:
-		n.log.Warn("this node is not a member of the latest configuration in its log: it was removed from the cluster and stays out (it will not campaign) unless it is added again", "membership", m.String())
+		n.log.Warn("this node is not a member of the latest configuration in its log: it was removed from the cluster and stays out unless it is added again (the members refuse its messages; until it learns the removal committed it may ask them for pre-votes, which cannot disrupt them)", "membership", m.String())
 	}
 }
