@@ -167,7 +167,7 @@ func (s *Server) handlePut(w http.ResponseWriter, r *http.Request, key []byte) {
 	cmd.Value = value
 	res, ok := s.execute(w, r, cmd)
 	if ok {
-		writeJSON(w, http.StatusOK, map[string]uint64{"revision": res.Revision})
+		writeRevision(w, res.Revision)
 	}
 }
 
@@ -178,7 +178,7 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, key []byte
 	}
 	res, ok := s.execute(w, r, cmd)
 	if ok {
-		writeJSON(w, http.StatusOK, map[string]any{"deleted": res.Deleted, "revision": res.Revision})
+		writeDeleted(w, res.Deleted, res.Revision)
 	}
 }
 
@@ -281,4 +281,32 @@ func (s *Server) execute(w http.ResponseWriter, r *http.Request, cmd kv.Command)
 	}
 	writeJSON(w, status, body)
 	return res, false
+}
+
+// writeRevision answers a put, {"revision":N}, as writeJSON would but
+// encoded by hand: the hot path of every write, without reflection or a
+// map.
+func writeRevision(w http.ResponseWriter, rev uint64) {
+	b := make([]byte, 0, 40)
+	b = append(b, `{"revision":`...)
+	b = strconv.AppendUint(b, rev, 10)
+	writeJSONBytes(w, append(b, "}\n"...))
+}
+
+// writeDeleted answers a delete, {"deleted":B,"revision":N}, as
+// writeRevision does.
+func writeDeleted(w http.ResponseWriter, deleted bool, rev uint64) {
+	b := make([]byte, 0, 48)
+	b = append(b, `{"deleted":`...)
+	b = strconv.AppendBool(b, deleted)
+	b = append(b, `,"revision":`...)
+	b = strconv.AppendUint(b, rev, 10)
+	writeJSONBytes(w, append(b, "}\n"...))
+}
+
+// writeJSONBytes answers 200 with a body already encoded as JSON.
+func writeJSONBytes(w http.ResponseWriter, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	w.Write(body)
 }
