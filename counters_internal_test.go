@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/raftex/raftex/internal/e2etest"
 	"github.com/raftex/raftex/node"
 	"github.com/raftex/raftex/raft"
 )
@@ -70,13 +70,13 @@ func newTestCluster(t *testing.T, tune func(*node.Config)) *testCluster {
 	return c
 }
 
+// counterPorts hands out these tests' peer ports, below the kernel's
+// ephemeral ports, from a range of their own (ports_test.go says why).
+var counterPorts = e2etest.NewPorts(6000, 7000)
+
 func freeLoopbackAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Helper()
+	return e2etest.Addr(counterPorts.Free(t, 1)[0])
 }
 
 func (c *testCluster) running() []*Node {

@@ -62,13 +62,13 @@ func storedMembers(t *testing.T, dir string) map[string]string {
 func TestDataDirIsLocked(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	dir, logs := t.TempDir(), &logBuffer{}
-	cfg := single(dir, freeAddr(), logs)
+	cfg := single(dir, loopbackAddr(t), logs)
 	n, err := raftex.StartNode(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	second := cfg
-	second.PeerAddr = freeAddr()
+	second.PeerAddr = loopbackAddr(t)
 	_, err = raftex.StartNode(second)
 	if !errors.Is(err, raftex.ErrDataDirInUse) || !strings.Contains(err.Error(), "process "+strconv.Itoa(os.Getpid())) {
 		t.Fatalf("a second node on the data dir: %v; want ErrDataDirInUse naming pid %d", err, os.Getpid())
@@ -97,7 +97,7 @@ func TestFailedFirstStartLeavesNoClusterFile(t *testing.T) {
 	if _, err := raftex.StartNode(single(dir, taken.Addr().String(), logs)); err == nil {
 		t.Fatal("started on a peer port in use")
 	}
-	bad := single(dir, freeAddr(), logs)
+	bad := single(dir, loopbackAddr(t), logs)
 	bad.ClientAddr = taken.Addr().String()
 	if _, err := raftex.StartNode(bad); err == nil {
 		t.Fatal("started on a client port in use")
@@ -105,7 +105,7 @@ func TestFailedFirstStartLeavesNoClusterFile(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "cluster.json")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("the failed starts left a cluster file: %v", err)
 	}
-	good := freeAddr()
+	good := loopbackAddr(t)
 	n, err := raftex.StartNode(single(dir, good, logs))
 	if err != nil {
 		t.Fatalf("start with the corrected cluster: %v", err)
@@ -121,7 +121,7 @@ func TestFailedFirstStartLeavesNoClusterFile(t *testing.T) {
 func TestInitialClusterThatDiffersIsLogged(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	dir, logs := t.TempDir(), &logBuffer{}
-	first := freeAddr()
+	first := loopbackAddr(t)
 	n, err := raftex.StartNode(single(dir, first, logs))
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +158,7 @@ func TestClusterFileOfAStartThatNeverBootstrapped(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "cluster.json"), []byte(stale), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	good := freeAddr()
+	good := loopbackAddr(t)
 	n, err := raftex.StartNode(single(dir, good, logs))
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +177,7 @@ func TestClusterFileOfAStartThatNeverBootstrapped(t *testing.T) {
 func TestDataDirPermissions(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	dir := filepath.Join(t.TempDir(), "new", "n1")
-	n, err := raftex.StartNode(single(dir, freeAddr(), &logBuffer{}))
+	n, err := raftex.StartNode(single(dir, loopbackAddr(t), &logBuffer{}))
 	if err != nil {
 		t.Fatal(err)
 	}

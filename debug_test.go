@@ -16,7 +16,7 @@ import (
 // no /debug/ route.
 func TestDebugRoutes(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	cfg := single(t.TempDir(), freeAddr(), &logBuffer{})
+	cfg := single(t.TempDir(), loopbackAddr(t), &logBuffer{})
 	cfg.Debug = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "debug "+r.URL.Path)
 	})
@@ -25,7 +25,7 @@ func TestDebugRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Stop()
-	off, err := raftex.StartNode(single(t.TempDir(), freeAddr(), &logBuffer{}))
+	off, err := raftex.StartNode(single(t.TempDir(), loopbackAddr(t), &logBuffer{}))
 	if err != nil {
 		t.Fatal(err)
 	}

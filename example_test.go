@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/raftex/raftex"
+	"github.com/raftex/raftex/internal/e2etest"
 )
 
 // Example starts a three-node cluster in one process, writes through one
@@ -60,12 +60,12 @@ func Example() {
 	// raftex: key not found
 }
 
-// freeAddr returns a loopback address with a port free right now.
+// freeAddr returns a loopback address whose port was free a moment ago,
+// below the kernel's ephemeral ports (ports_test.go says why).
 func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := ports.Take(1)
 	if err != nil {
 		panic(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return e2etest.Addr(port[0])
 }

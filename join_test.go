@@ -23,7 +23,7 @@ import (
 // InitialCluster exclude each other.
 func TestRefusedJoinLeavesNoClusterFile(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	peer := freeAddr()
+	peer := loopbackAddr(t)
 	var asked []string
 	taken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

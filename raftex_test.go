@@ -98,7 +98,7 @@ func startThree(t *testing.T) []*raftex.Node {
 	t.Helper()
 	dir := t.TempDir()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cluster := map[uint64]string{1: freeAddr(), 2: freeAddr(), 3: freeAddr()}
+	cluster := map[uint64]string{1: loopbackAddr(t), 2: loopbackAddr(t), 3: loopbackAddr(t)}
 	var nodes []*raftex.Node
 	for id := uint64(1); id <= 3; id++ {
 		n, err := raftex.StartNode(raftex.Config{ID: id, DataDir: filepath.Join(dir, fmt.Sprint("n", id)),

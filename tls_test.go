@@ -44,7 +44,7 @@ func storedClusterID(t *testing.T, dir string) string {
 // is the one of clusters made before tokens existed.
 func TestClusterTokenChangesTheID(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
-	peer := freeAddr()
+	peer := loopbackAddr(t)
 	id := func(token string) string {
 		dir := t.TempDir()
 		cfg := single(dir, peer, &logBuffer{})
@@ -86,7 +86,7 @@ func tlsCluster(t *testing.T, certs string) (nodes []*raftex.Node, dataDirs stri
 	}
 	dir := t.TempDir()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cluster := map[uint64]string{1: freeAddr(), 2: freeAddr(), 3: freeAddr()}
+	cluster := map[uint64]string{1: loopbackAddr(t), 2: loopbackAddr(t), 3: loopbackAddr(t)}
 	for id := uint64(1); id <= 3; id++ {
 		files := &raftex.TLSFiles{
 			CertFile: filepath.Join(certs, fmt.Sprintf("n%d.crt", id)), KeyFile: filepath.Join(certs, fmt.Sprintf("n%d.key", id)),
@@ -185,7 +185,7 @@ func TestPeerCertificateMustNameThisNode(t *testing.T) {
 	if _, err := tlsutil.Generate(tlsutil.Request{Dir: certs, Nodes: []string{"n2"}}); err != nil {
 		t.Fatal(err)
 	}
-	cfg := single(t.TempDir(), freeAddr(), &logBuffer{})
+	cfg := single(t.TempDir(), loopbackAddr(t), &logBuffer{})
 	cfg.PeerTLS = &raftex.TLSFiles{CertFile: filepath.Join(certs, "n2.crt"), KeyFile: filepath.Join(certs, "n2.key"), TrustedCAFile: filepath.Join(certs, "ca.crt")}
 	n, err := raftex.StartNode(cfg)
 	if err == nil {

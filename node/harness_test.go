@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,6 +20,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/raftex/raftex/internal/e2etest"
 	"github.com/raftex/raftex/raft"
 	"github.com/raftex/raftex/storage"
 	"github.com/raftex/raftex/storage/vfs"
@@ -282,6 +282,13 @@ type testCluster struct {
 
 type clusterOption func(*testCluster)
 
+// tcpPorts hands out the TCP clusters' ports from a range of this
+// package's own below the kernel's ephemeral ports (see e2etest.Ports): a
+// port taken from the kernel (127.0.0.1:0) and closed again could go to a
+// node's outgoing connection before its own node listens on it, or
+// before a stopped node listens on it again.
+var tcpPorts = e2etest.NewPorts(7000, 8000)
+
 // withMemNetwork runs the cluster over transport/mem and in-memory disks.
 // Messages take 0.5–2 ms of virtual time: with no delay at all a busy
 // cluster would never let virtual time advance.
@@ -328,13 +335,8 @@ func newTestCluster(t testing.TB, n int, opts ...clusterOption) *testCluster {
 	}
 	if c.network == nil {
 		// Reserve a port per node so every node can know every address.
-		for _, id := range c.ids {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			c.addrs[id] = ln.Addr().String()
-			ln.Close()
+		for i, port := range tcpPorts.Free(t, n) {
+			c.addrs[c.ids[i]] = e2etest.Addr(port)
 		}
 	}
 	t.Cleanup(c.stopAll)

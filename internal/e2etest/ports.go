@@ -42,10 +42,22 @@ func (p *Ports) Run(t testing.TB, n int) []int {
 	return p.find(t, n, true)
 }
 
-// find holds a listener on each port it finds until it has n of them,
-// then closes them all.
+// Take is Free for code without a testing.TB (an Example): it returns an
+// error where Free fails the test.
+func (p *Ports) Take(n int) ([]int, error) { return p.take(n, false) }
+
 func (p *Ports) find(t testing.TB, n int, consecutive bool) []int {
 	t.Helper()
+	got, err := p.take(n, consecutive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// take holds a listener on each port it finds until it has n of them,
+// then closes them all.
+func (p *Ports) take(n int, consecutive bool) ([]int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for range 1000 {
@@ -73,11 +85,10 @@ func (p *Ports) find(t testing.TB, n int, consecutive bool) []int {
 			ln.Close()
 		}
 		if len(got) == n {
-			return got
+			return got, nil
 		}
 	}
-	t.Fatalf("no %d free ports in [%d, %d)", n, p.low, p.high)
-	return nil
+	return nil, fmt.Errorf("no %d free ports in [%d, %d)", n, p.low, p.high)
 }
 
 // Addr is the loopback address of port.
