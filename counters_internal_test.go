@@ -39,9 +39,23 @@ func newTestCluster(t *testing.T, tune func(*node.Config)) *testCluster {
 		peers[id] = freeLoopbackAddr(t)
 	}
 	c := &testCluster{t: t}
+	// These tests count what one leader does, so the leader must not
+	// change under them unless a test makes it. With the default election
+	// timeout (150–300 ms) it would whenever a loaded machine (two cores,
+	// -race, the e2e suites alongside; seven of these clusters at once)
+	// delayed its heartbeats or an fsync that long: an election timeout
+	// is a deadline, and this one is generous. (The first election takes
+	// as long: a node with LeaseRead starts in lease and grants no vote
+	// for an election timeout.)
+	steady := func(cfg *node.Config) {
+		cfg.ElectionTick *= 20 // 3–6 s
+		if tune != nil {
+			tune(cfg)
+		}
+	}
 	for id := uint64(1); id <= 3; id++ {
 		cfg := Config{ID: id, DataDir: filepath.Join(dir, fmt.Sprint("n", id)), PeerAddr: peers[id],
-			InitialCluster: peers, Logger: quiet, Tune: tune}
+			InitialCluster: peers, Logger: quiet, Tune: steady}
 		n, err := StartNode(cfg)
 		if err != nil {
 			t.Fatal(err)
