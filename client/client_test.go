@@ -208,8 +208,21 @@ func TestMovesOnFromAHungEndpoint(t *testing.T) {
 	}))
 	defer hung.Close()
 	defer close(release)
-	up := &fakeNode{responses: []func(http.ResponseWriter){registered, reply(200, `{"revision":4}`)}}
-	srv := httptest.NewServer(up)
+	// The endpoint that is up answers by what is asked, not in a scripted
+	// order: on a slow machine one of its answers may come after the
+	// short AttemptTimeout, and the client then asks again.
+	var mu sync.Mutex
+	var writes []*http.Request
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/v1/sessions" {
+			registered(w)
+			return
+		}
+		mu.Lock()
+		writes = append(writes, r)
+		mu.Unlock()
+		reply(200, `{"revision":4}`)(w)
+	}))
 	defer srv.Close()
 	c, err := New([]string{hung.URL, srv.URL}, Options{MinBackoff: time.Millisecond, AttemptTimeout: 250 * time.Millisecond})
 	if err != nil {
@@ -221,6 +234,17 @@ func TestMovesOnFromAHungEndpoint(t *testing.T) {
 	rev, err := c.Set(ctx, "k", []byte("v"))
 	if err != nil || rev != 4 {
 		t.Fatalf("Put = %d, %v; want 4 from the second endpoint", rev, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(writes) == 0 {
+		t.Fatal("the write never reached the endpoint that is up")
+	}
+	for _, r := range writes {
+		if r.Method != http.MethodPut || r.Header.Get("Raftex-Client-Id") != "42" || r.Header.Get("Raftex-Request-Seq") != "1" {
+			t.Fatalf("write %s %s in session %q seq %q, want every attempt a PUT in session 42 seq 1",
+				r.Method, r.URL.Path, r.Header.Get("Raftex-Client-Id"), r.Header.Get("Raftex-Request-Seq"))
+		}
 	}
 }
 
