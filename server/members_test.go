@@ -101,7 +101,7 @@ func memberServer(t *testing.T, fake *fakeMembers, published map[uint64]string) 
 	}
 	fake.Node = ts.node
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := New(Config{Node: ts.node, KV: store, ClusterID: "c1", RequestTimeout: 2 * time.Second, Logger: quiet})
+	srv := New(Config{Node: ts.node, KV: store, ClusterID: "c1", RequestTimeout: time.Minute, Logger: quiet})
 	srv.members = fake
 	h := httptest.NewServer(srv)
 	t.Cleanup(func() { h.CloseClientConnections(); h.Close() })

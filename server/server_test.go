@@ -25,7 +25,9 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // testServer is a single-node cluster (it elects itself) behind a Server,
-// on a disk whose writes fail once diskFails is set.
+// on a disk whose writes fail once diskFails is set. It runs on real time:
+// its RequestTimeout only turns a hang into a failure, and no request of
+// these tests is meant to reach it.
 type testServer struct {
 	node      *node.Node
 	http      *httptest.Server
@@ -51,7 +53,7 @@ func newTestServer(t *testing.T, extra map[string]http.Handler) *testServer {
 		t.Fatal(err)
 	}
 	ts.node = n
-	srv := New(Config{Node: n, KV: kv.New(kv.Config{}), RequestTimeout: 2 * time.Second, Logger: quiet, Extra: extra})
+	srv := New(Config{Node: n, KV: kv.New(kv.Config{}), RequestTimeout: time.Minute, Logger: quiet, Extra: extra})
 	ts.http = httptest.NewServer(srv)
 	t.Cleanup(func() {
 		ts.http.CloseClientConnections()
