@@ -3,6 +3,7 @@ package e2e
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -80,6 +81,16 @@ func TestTLSCluster(t *testing.T) {
 	}
 	if out, code := runRaftex(t, nil, append([]string{"status", "--endpoints", c.Nodes[0].ClientAddr}, tlsFlags...)...); code != 0 || strings.Count(out, "127.0.0.1:") != 3 {
 		t.Fatalf("status over TLS: exit %d: %s", code, out)
+	}
+	// raftex bench speaks https with the same flags: a mixed workload
+	// (with its fill) over every node, every operation answered.
+	stdout, stderr, code := runCLI(t, nil, append([]string{"bench", "--endpoints", endpoints, "--workload", "mixed:50/50",
+		"--ops", "60", "--clients", "3", "--keys", "20", "--progress", "never", "--json"}, tlsFlags...)...)
+	var bench struct {
+		Ops, Failed int64
+	}
+	if err := json.Unmarshal([]byte(stdout), &bench); code != 0 || err != nil || bench.Ops != 60 || bench.Failed != 0 {
+		t.Fatalf("bench over TLS: exit %d (%v): %s%s", code, err, stdout, stderr)
 	}
 	for name, flags := range map[string][]string{"no client certificate": {"--cacert", ca}, "plaintext": nil} {
 		if out, code := runRaftex(t, nil, append([]string{"get", "k", "--endpoints", endpoints, "--timeout", "2s"}, flags...)...); code == 0 {
