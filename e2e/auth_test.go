@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -219,13 +220,23 @@ func TestLimits_FloodOnTheBinary(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 1, "--max-requests", "8", "--max-requests-per-client", "2")
 	nd := c.Nodes[0]
-	for range 2 { // 127.0.0.1's two slots, held until the read timeout
+	// 127.0.0.1's two slots, held until the read timeout. Each PUT asks
+	// for 100-continue, which the server sends once the handler reads the
+	// body: then the slot is surely taken, before the next request (a
+	// request of ours in flight at the same time could take it instead,
+	// and the PUT would get the 429).
+	for i := range 2 {
 		conn, err := net.Dial("tcp", nd.ClientAddr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer conn.Close()
-		fmt.Fprintf(conn, "PUT /v1/kv/slow HTTP/1.1\r\nHost: %s\r\nContent-Length: 100\r\n\r\npartial", nd.ClientAddr)
+		fmt.Fprintf(conn, "PUT /v1/kv/slow HTTP/1.1\r\nHost: %s\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n", nd.ClientAddr)
+		conn.SetReadDeadline(time.Now().Add(time.Minute))
+		status, err := bufio.NewReader(conn).ReadString('\n')
+		if err != nil || !strings.HasPrefix(status, "HTTP/1.1 100 ") {
+			t.Fatalf("slow PUT %d: %q (%v), want 100 Continue", i, status, err)
+		}
 	}
 	soon.Until(t, "the flooding client's next request refused", func() error {
 		r, err := get(nd.URL("/v1/status"))
