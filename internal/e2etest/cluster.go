@@ -132,13 +132,17 @@ func waitLeader(t testing.TB, p Poll, what string, among func() []*Node) (*Node,
 	var term uint64
 	p.Until(t, what, func() error {
 		var err error
-		lead, term, err = agreedLeader(among())
+		lead, term, err = AgreedLeader(among()...)
 		return err
 	})
 	return lead, term
 }
 
-func agreedLeader(among []*Node) (*Node, uint64, error) {
+// AgreedLeader looks once at the nodes of among and returns the leader
+// they agree on and its term, as WaitLeader waits for, or why they do not
+// (yet) agree: for a condition that must hold under the leader of the
+// moment, wherever an election may have moved it.
+func AgreedLeader(among ...*Node) (*Node, uint64, error) {
 	var lead, first *Node
 	var st0 client.Status
 	for _, n := range among {
