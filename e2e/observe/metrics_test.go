@@ -104,17 +104,34 @@ func (m metrics) nodeLabel(id string) error {
 	return nil
 }
 
-// check is one expectation on one node's scrape: ok and what was seen.
-type check func(p *e2etest.Node, m metrics) (bool, string)
+// view is who leads and in which term while a poll scraped: every node
+// scraped agreed on it both before and after the scrapes.
+type view struct {
+	lead *e2etest.Node
+	term uint64
+}
+
+// check is one expectation on one node's scrape, under the leader and
+// term of the moment: ok and what was seen.
+type check func(v view, p *e2etest.Node, m metrics) (bool, string)
 
 // waitMetrics scrapes every node of nodes until every check holds on
-// every one of them. Most of the metrics follow events, but the index
-// gauges are sampled from the node's status once a second, so every
-// expectation is polled against a deadline.
-func waitMetrics(t *testing.T, what string, nodes []*e2etest.Node, checks ...check) map[*e2etest.Node]metrics {
+// every one of them, and returns the scrapes and the view they hold
+// under. Most of the metrics follow events, but the index gauges are
+// sampled from the node's status once a second, so every expectation is
+// polled against a deadline. Who leads is read at each poll, before and
+// after the scrapes: an election (a loaded machine) only delays the
+// checks until the nodes agree again and the metrics follow.
+func waitMetrics(t *testing.T, what string, nodes []*e2etest.Node, checks ...check) (map[*e2etest.Node]metrics, view) {
 	t.Helper()
 	var last map[*e2etest.Node]metrics
+	var v view
 	settle.Until(t, what, func() error {
+		lead, term, err := e2etest.AgreedLeader(nodes...)
+		if err != nil {
+			return err
+		}
+		v = view{lead, term}
 		last = map[*e2etest.Node]metrics{}
 		for _, p := range nodes {
 			m, err := scrape(p)
@@ -122,20 +139,27 @@ func waitMetrics(t *testing.T, what string, nodes []*e2etest.Node, checks ...che
 				return fmt.Errorf("%s: %v", p.Name, err)
 			}
 			for _, chk := range checks {
-				if ok, saw := chk(p, m); !ok {
-					return fmt.Errorf("%s: %s", p.Name, saw)
+				if ok, saw := chk(v, p, m); !ok {
+					return fmt.Errorf("%s (%s leads term %d): %s", p.Name, lead.Name, term, saw)
 				}
 			}
 			last[p] = m
 		}
+		lead2, term2, err := e2etest.AgreedLeader(nodes...)
+		if err != nil {
+			return err
+		}
+		if lead2 != lead || term2 != term {
+			return fmt.Errorf("the lead moved during the scrapes: %s in term %d, then %s in term %d", lead.Name, term, lead2.Name, term2)
+		}
 		return nil
 	})
-	return last
+	return last, v
 }
 
 // atLeast checks name{labels} >= want(p).
 func atLeast(want func(p *e2etest.Node) float64, name string, labels ...string) check {
-	return func(p *e2etest.Node, m metrics) (bool, string) {
+	return func(_ view, p *e2etest.Node, m metrics) (bool, string) {
 		got, w := m.value(name, labels...), want(p)
 		return got >= w, fmt.Sprintf("%s%v = %v, want >= %v", name, labels, got, w)
 	}
@@ -143,7 +167,7 @@ func atLeast(want func(p *e2etest.Node) float64, name string, labels ...string) 
 
 // above checks name{labels} > base[p]'s value of the same series.
 func above(base map[*e2etest.Node]metrics, name string, labels ...string) check {
-	return func(p *e2etest.Node, m metrics) (bool, string) {
+	return func(_ view, p *e2etest.Node, m metrics) (bool, string) {
 		got, was := m.value(name, labels...), base[p].value(name, labels...)
 		return got > was, fmt.Sprintf("%s%v = %v, want > %v (before)", name, labels, got, was)
 	}
@@ -151,35 +175,86 @@ func above(base map[*e2etest.Node]metrics, name string, labels ...string) check 
 
 // positive checks name{labels} > 0.
 func positive(name string, labels ...string) check {
-	return func(p *e2etest.Node, m metrics) (bool, string) {
+	return func(_ view, p *e2etest.Node, m metrics) (bool, string) {
 		got := m.value(name, labels...)
 		return got > 0, fmt.Sprintf("%s%v = %v, want > 0", name, labels, got)
 	}
 }
 
-// roleIs checks that the role gauge says exactly want(p).
-func roleIs(want func(p *e2etest.Node) string) check {
-	return func(p *e2etest.Node, m metrics) (bool, string) {
+// roleIs checks that the role gauge says leader on the node that leads
+// and follower on the others.
+func roleIs() check {
+	return func(v view, p *e2etest.Node, m metrics) (bool, string) {
+		want := "follower"
+		if p == v.lead {
+			want = "leader"
+		}
 		got := m.role()
-		return got == want(p), fmt.Sprintf("raftex_role says %s, want %s", got, want(p))
+		return got == want, fmt.Sprintf("raftex_role says %s, want %s", got, want)
 	}
 }
 
-// termIs checks raftex_term == term.
-func termIs(term uint64) check {
-	return func(p *e2etest.Node, m metrics) (bool, string) {
+// termIs checks that raftex_term is the term every node's status says.
+func termIs() check {
+	return func(v view, p *e2etest.Node, m metrics) (bool, string) {
 		got := m.value("raftex_term")
-		return got == float64(term), fmt.Sprintf("raftex_term = %v, want %d", got, term)
+		return got == float64(v.term), fmt.Sprintf("raftex_term = %v, want %d", got, v.term)
 	}
 }
 
-// only applies chk to the node of id and passes on the others.
+// onLeader applies chk to the node that leads and passes on the others.
+func onLeader(chk check) check {
+	return func(v view, p *e2etest.Node, m metrics) (bool, string) {
+		if p != v.lead {
+			return true, ""
+		}
+		return chk(v, p, m)
+	}
+}
+
+// onFollowers applies chk to the nodes that do not lead.
+func onFollowers(chk check) check {
+	return func(v view, p *e2etest.Node, m metrics) (bool, string) {
+		if p == v.lead {
+			return true, ""
+		}
+		return chk(v, p, m)
+	}
+}
+
+// only applies chk to target and passes on the others.
 func only(target *e2etest.Node, chk check) check {
-	return func(p *e2etest.Node, m metrics) (bool, string) {
+	return func(v view, p *e2etest.Node, m metrics) (bool, string) {
 		if p != target {
 			return true, ""
 		}
-		return chk(p, m)
+		return chk(v, p, m)
+	}
+}
+
+// forEachPeer applies chk(peer) for every node of nodes other than the
+// one checked.
+func forEachPeer(nodes []*e2etest.Node, chk func(peer *e2etest.Node) check) check {
+	return func(v view, p *e2etest.Node, m metrics) (bool, string) {
+		for _, peer := range nodes {
+			if peer == p {
+				continue
+			}
+			if ok, saw := chk(peer)(v, p, m); !ok {
+				return false, saw
+			}
+		}
+		return true, ""
+	}
+}
+
+// noPeerSeries checks that a node exports no raftex_peer_match_index
+// series (a follower's: they are the leader's view of its followers, and
+// a node that lost the lead clears them at its next status sample).
+func noPeerSeries() check {
+	return func(_ view, p *e2etest.Node, m metrics) (bool, string) {
+		n := len(m["raftex_peer_match_index"].GetMetric())
+		return n == 0, fmt.Sprintf("a follower, but exports %d raftex_peer_match_index series", n)
 	}
 }
 
@@ -192,63 +267,48 @@ func const64(v uint64) func(*e2etest.Node) float64 {
 // and terms agree with /v1/status, messages are counted by type, fsyncs
 // are timed, the commit index rises with writes, and killing the leader
 // raises the term and the leader-change counter on every live node.
+//
+// Who leads is read from /v1/status at every poll: an unrelated election
+// on a loaded machine moves what the gauges must say, not whether they
+// agree with the status.
 func TestMetrics(t *testing.T) {
 	c := startCluster(t, 3)
-	lead, term := c.LeaderTerm(c.Nodes...)
-	t.Logf("%s leads term %d", lead.Name, term)
-	roleOf := func(leader *e2etest.Node) func(*e2etest.Node) string {
-		return func(p *e2etest.Node) string {
-			if p == leader {
-				return "leader"
-			}
-			return "follower"
-		}
-	}
 
 	// A settled cluster: every gauge agrees with /v1/status, and each role
 	// has sent and received the messages of its part.
-	base := waitMetrics(t, "metrics of a settled cluster", c.Nodes,
-		func(p *e2etest.Node, m metrics) (bool, string) {
+	base, v := waitMetrics(t, "metrics of a settled cluster", c.Nodes,
+		func(_ view, p *e2etest.Node, m metrics) (bool, string) {
 			err := m.nodeLabel(p.Name)
 			return err == nil, fmt.Sprint(err)
 		},
-		termIs(term),
-		roleIs(roleOf(lead)),
+		termIs(),
+		roleIs(),
 		positive("raftex_fsync_duration_seconds"),
 		positive("raftex_fsync_batch_entries"),
-		only(lead, positive("raftex_messages_sent_total", "type", "Heartbeat")),
-		only(lead, positive("raftex_messages_sent_total", "type", "AppendEntries")),
-		only(lead, positive("raftex_messages_received_total", "type", "HeartbeatReply")),
-		only(lead, positive("raftex_elections_won_total")),
-		only(lead, positive("raftex_peer_match_index", "peer", c.Others(lead)[0].Name)),
-		only(lead, positive("raftex_peer_state", "peer", c.Others(lead)[0].Name, "state", "replicate")),
-		func(p *e2etest.Node, m metrics) (bool, string) {
-			if p == lead {
-				return true, ""
-			}
-			return positive("raftex_messages_sent_total", "type", "HeartbeatReply")(p, m)
-		},
-		func(p *e2etest.Node, m metrics) (bool, string) {
-			if p == lead {
-				return true, ""
-			}
-			return positive("raftex_messages_sent_total", "type", "AppendEntriesReply")(p, m)
-		},
+		onLeader(positive("raftex_messages_sent_total", "type", "Heartbeat")),
+		onLeader(positive("raftex_messages_sent_total", "type", "AppendEntries")),
+		onLeader(positive("raftex_messages_received_total", "type", "HeartbeatReply")),
+		onLeader(positive("raftex_elections_won_total")),
+		onLeader(forEachPeer(c.Nodes, func(peer *e2etest.Node) check {
+			return positive("raftex_peer_match_index", "peer", peer.Name)
+		})),
+		onLeader(forEachPeer(c.Nodes, func(peer *e2etest.Node) check {
+			return positive("raftex_peer_state", "peer", peer.Name, "state", "replicate")
+		})),
+		onFollowers(positive("raftex_messages_sent_total", "type", "HeartbeatReply")),
+		onFollowers(positive("raftex_messages_sent_total", "type", "AppendEntriesReply")),
+		onFollowers(noPeerSeries()),
 	)
-	for _, p := range c.Nodes {
-		if n := len(base[p]["raftex_peer_match_index"].GetMetric()); p != lead && n != 0 {
-			t.Errorf("%s is a follower but exports %d raftex_peer_match_index series", p.Name, n)
-		}
-	}
+	t.Logf("%s leads term %d", v.lead.Name, v.term)
 
 	// Writes raise the commit and applied indexes on every node to the
 	// index of the last write, make the leader fsync them, and the
 	// follower that took them (and handed them to the leader) count them.
-	follower := c.Others(lead)[0]
+	follower := c.Others(v.lead)[0]
 	var rev uint64
 	const writes = 10
 	for i := range writes {
-		rev = follower.Put(t, url.PathEscape(fmt.Sprintf("metrics/key-%d", i)), fmt.Sprintf("value %d", i))
+		rev = put(t, c, follower, url.PathEscape(fmt.Sprintf("metrics/key-%d", i)), fmt.Sprintf("value %d", i))
 	}
 	t.Logf("%d writes through %s, the last at index %d", writes, follower.Name, rev)
 	for _, p := range c.Nodes {
@@ -257,7 +317,7 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	okBefore := base[follower].value("raftex_proposals_total", "result", "ok")
-	afterWrites := waitMetrics(t, "commit and applied index reach the last write", c.Nodes,
+	afterWritesChecks := []check{
 		atLeast(const64(rev), "raftex_commit_index"),
 		atLeast(const64(rev), "raftex_applied_index"),
 		atLeast(const64(rev), "raftex_last_index"),
@@ -268,9 +328,33 @@ func TestMetrics(t *testing.T) {
 			return base[p].value("raftex_applied_entries_total") + writes
 		}, "raftex_applied_entries_total"),
 		only(follower, atLeast(const64(uint64(okBefore)+writes), "raftex_proposals_total", "result", "ok")),
-		only(lead, atLeast(const64(rev), "raftex_peer_match_index", "peer", follower.Name)),
-		termIs(term),
-	)
+		onLeader(forEachPeer(c.Nodes, func(peer *e2etest.Node) check {
+			return atLeast(const64(rev), "raftex_peer_match_index", "peer", peer.Name)
+		})),
+		termIs(),
+		roleIs(),
+	}
+
+	// Kill the leader: the survivors elect a new one in a higher term,
+	// and each of them counts the leader change. The scrapes to compare
+	// with are taken under the leader that is killed: if an election
+	// moved the lead after them, they are taken again.
+	var afterWrites map[*e2etest.Node]metrics
+	var lead *e2etest.Node
+	var term uint64
+	for attempt := 1; ; attempt++ {
+		afterWrites, v = waitMetrics(t, "commit and applied index reach the last write", c.Nodes, afterWritesChecks...)
+		lead, term = c.LeaderTerm(c.Nodes...)
+		if lead == v.lead && term == v.term {
+			break
+		}
+		if attempt == stepAttempts {
+			t.Fatalf("an election intervened after each of %d scrapes (%s in term %d, then %s in term %d)",
+				stepAttempts, v.lead.Name, v.term, lead.Name, term)
+		}
+		t.Logf("an election intervened after the scrapes (%s in term %d, then %s in term %d); scraping again",
+			v.lead.Name, v.term, lead.Name, term)
+	}
 
 	var all []metrics
 	for _, m := range afterWrites {
@@ -278,38 +362,36 @@ func TestMetrics(t *testing.T) {
 	}
 	checkMetricsDocumented(t, all...)
 
-	// Kill the leader: the survivors elect a new one in a higher term,
-	// and each of them counts the leader change.
-	t.Logf("killing %s", lead.Name)
+	t.Logf("killing %s, leader of term %d", lead.Name, term)
 	c.Kill(lead)
 	survivors := c.Others(lead)
-	newLead, newTerm := c.LeaderTerm(survivors...)
-	t.Logf("%s leads term %d", newLead.Name, newTerm)
-	if newTerm <= term {
-		t.Fatalf("new leader %s in term %d, not above the old term %d", newLead.Name, newTerm, term)
-	}
-	voter := c.Others(newLead)[0]
-	if voter == lead {
-		voter = c.Others(newLead)[1]
-	}
-	afterKill := waitMetrics(t, "metrics after the leader was killed", survivors,
+	afterKill, v := waitMetrics(t, "metrics after the leader was killed", survivors,
+		func(v view, _ *e2etest.Node, _ metrics) (bool, string) {
+			return v.term > term, fmt.Sprintf("the survivors' leader %s is in term %d, not above the killed leader's %d", v.lead.Name, v.term, term)
+		},
 		above(afterWrites, "raftex_leader_changes_total"),
-		termIs(newTerm),
-		roleIs(roleOf(newLead)),
-		only(newLead, above(afterWrites, "raftex_elections_started_total")),
-		only(newLead, above(afterWrites, "raftex_elections_won_total")),
-		only(newLead, above(afterWrites, "raftex_messages_sent_total", "type", "RequestVote")),
-		only(newLead, above(afterWrites, "raftex_messages_received_total", "type", "RequestVoteReply")),
-		only(voter, above(afterWrites, "raftex_messages_received_total", "type", "RequestVote")),
-		only(voter, above(afterWrites, "raftex_messages_sent_total", "type", "RequestVoteReply")),
+		termIs(),
+		roleIs(),
+		onLeader(above(afterWrites, "raftex_elections_started_total")),
+		onLeader(above(afterWrites, "raftex_elections_won_total")),
+		onLeader(above(afterWrites, "raftex_messages_sent_total", "type", "RequestVote")),
+		onLeader(above(afterWrites, "raftex_messages_received_total", "type", "RequestVoteReply")),
+		// The other survivor's vote elected it: two of three.
+		onFollowers(above(afterWrites, "raftex_messages_received_total", "type", "RequestVote")),
+		onFollowers(above(afterWrites, "raftex_messages_sent_total", "type", "RequestVoteReply")),
 	)
+	t.Logf("%s leads term %d", v.lead.Name, v.term)
 	for _, p := range survivors {
 		t.Logf("%s: raftex_leader_changes_total %v -> %v", p.Name,
 			afterWrites[p].value("raftex_leader_changes_total"), afterKill[p].value("raftex_leader_changes_total"))
 	}
 
 	// Writes go on under the new leader, and the commit index follows.
-	rev2 := voter.Put(t, url.PathEscape("metrics/after-failover"), "still here")
+	voter := c.Others(v.lead)[0]
+	if voter == lead {
+		voter = c.Others(v.lead)[1]
+	}
+	rev2 := put(t, c, voter, url.PathEscape("metrics/after-failover"), "still here")
 	if rev2 <= rev {
 		t.Fatalf("write after the failover at index %d, not above %d", rev2, rev)
 	}
