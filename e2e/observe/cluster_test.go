@@ -10,6 +10,7 @@
 package observe
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -50,15 +51,20 @@ func startCluster(t *testing.T, n int) *e2etest.Cluster {
 }
 
 // get reads key through nd over HTTP (linearizably) and returns its value
-// and revision.
-func get(t *testing.T, nd *e2etest.Node, key string) (string, string) {
+// and revision. A 503 (an election under way) is returned as an error
+// wrapping errUnavailable, for the step to be tried again if the term
+// moved; any other failure fails the test.
+func get(t *testing.T, nd *e2etest.Node, key string) (string, string, error) {
 	t.Helper()
 	r, err := nd.Get("/v1/kv/" + url.PathEscape(key))
 	if err != nil {
 		t.Fatalf("get %q through %s: %v", key, nd.Name, err)
 	}
+	if r.Code == http.StatusServiceUnavailable {
+		return "", "", fmt.Errorf("get %q through %s: %w: %s", key, nd.Name, errUnavailable, r.Body)
+	}
 	if err := r.Want(http.StatusOK); err != nil {
 		t.Fatalf("get %q through %s: %v", key, nd.Name, err)
 	}
-	return string(r.Body), r.Header.Get("Raftex-Revision")
+	return string(r.Body), r.Header.Get("Raftex-Revision"), nil
 }

@@ -274,8 +274,31 @@ func (d dashboard) String() string {
 // polls every node twice a second and renders on the next frame.
 func (b *browser) waitDashboard(t *testing.T, what string, cond func(d dashboard) bool) dashboard {
 	t.Helper()
+	return b.waitDashboardErr(t, what, func(d dashboard) error {
+		if !cond(d) {
+			return errors.New(d.String())
+		}
+		return nil
+	})
+}
+
+// waitDashboardErr is waitDashboard for a condition that says why it does
+// not hold yet (one that also reads the nodes, say).
+func (b *browser) waitDashboardErr(t *testing.T, what string, cond func(d dashboard) error) dashboard {
+	t.Helper()
+	d, err := b.tryDashboard(cond, nil)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return d
+}
+
+// tryDashboard reads the page until cond returns nil on what it shows, or
+// abort (if not nil) returns an error, or settleDeadline passes; it
+// returns what the page showed last, and the last error.
+func (b *browser) tryDashboard(cond func(d dashboard) error, abort func() error) (dashboard, error) {
 	var d dashboard
-	settle.Until(t, what, func() error {
+	err := tryUntil(func() error {
 		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 		defer cancel()
 		var err error
@@ -283,12 +306,55 @@ func (b *browser) waitDashboard(t *testing.T, what string, cond func(d dashboard
 		if err != nil {
 			return err
 		}
-		if !cond(d) {
-			return errors.New(d.String())
+		return cond(d)
+	}, abort)
+	return d, err
+}
+
+// showCategories checks or unchecks the timeline's filters of ids, as a
+// person clicks them (a click where the box is not as wanted): the same
+// whatever state a reloaded page kept.
+func showCategories(show bool, ids ...string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		for _, id := range ids {
+			checked, err := chromedp.Evaluate[bool](fmt.Sprintf(`document.getElementById(%q).checked`, id))(ctx, t)
+			if err != nil {
+				return err
+			}
+			if checked != show {
+				if _, err := chromedp.Click(chromedp.ID(id))(ctx, t); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})
-	return d
+}
+
+// leaderShown checks that the page shows lead, in term, as the nodes say:
+// one leader card, the header naming it, and the term on its card.
+func leaderShown(d dashboard, lead *e2etest.Node, term uint64) error {
+	shown := d.leaderCard()
+	if shown != lead.Name || d.Leader != lead.Name || d.Leaders != 1 {
+		return fmt.Errorf("the nodes say %s leads term %d; the page shows %s: %s", lead.Name, term, shown, d)
+	}
+	if c, _ := d.card(shown); c.Term != fmt.Sprint(term) {
+		return fmt.Errorf("the nodes say %s leads term %d; its card shows term %s: %s", lead.Name, term, c.Term, d)
+	}
+	return nil
+}
+
+// nodesAndPage checks cond on the page together with the leader and term
+// the nodes of among agree on at that moment (read after the page, so a
+// page that lags an election only delays it).
+func nodesAndPage(among []*e2etest.Node, cond func(d dashboard, lead *e2etest.Node, term uint64) error) func(d dashboard) error {
+	return func(d dashboard) error {
+		lead, term, err := e2etest.AgreedLeader(among...)
+		if err != nil {
+			return fmt.Errorf("the nodes: %v; the page: %s", err, d)
+		}
+		return cond(d, lead, term)
+	}
 }
 
 // fill replaces the text of the input with id by text, typed as a user
@@ -338,127 +404,182 @@ func settled(d dashboard) bool {
 // served it. A screenshot is saved at the end, in
 // $RAFTEX_ARTIFACTS when set (CI keeps it), else in the test's temporary
 // directory.
+//
+// Who leads is read from the nodes whenever the page is compared with
+// them; a step that needs one leader throughout is tried again when an
+// unrelated election (a loaded machine) moved the term under it.
 func TestDashboard(t *testing.T) {
 	chromium := findChromium(t)
 	c := startCluster(t, 3)
-	lead, term := c.LeaderTerm(c.Nodes...)
-	t.Logf("%s leads term %d; opening the dashboard it serves", lead.Name, term)
-
+	all := func() []*e2etest.Node { return c.Nodes }
 	b := newBrowser(t, chromium)
+
 	// Open the page from the leader, so that killing the leader also takes
-	// down the node that served the page. If the lead moves while the page
-	// loads (a young cluster may still hold an election), follow it.
-	var d dashboard
-	for attempt := 1; ; attempt++ {
+	// down the node that served it. A quiet cluster (no election, no write
+	// since the page opened; only state events shown) shows the last known
+	// state of every node, not an empty timeline. An election while the
+	// page loads (a young cluster may still hold one) ends the quiet: the
+	// page is opened again, from the leader of the new term.
+	var page *e2etest.Node
+	retryOnElection(t, "opening the leader's page of a quiet cluster", all, func(lead *e2etest.Node, term uint64) error {
+		t.Logf("%s leads term %d; opening the dashboard it serves", lead.Name, term)
+		page = lead
+		moved := termMoved(c.Nodes, term)
 		// "/" redirects to "/ui/".
 		b.open(t, lead.URL("/"), "put-key")
-		d = b.waitDashboard(t, "three nodes up, one leader, every event stream open", settled)
-		shown := d.leaderCard()
-		now, nowTerm := c.LeaderTerm(c.Nodes...)
-		if shown == now.Name && shown == lead.Name {
-			term = nowTerm
-			break
+		d, err := b.tryDashboard(func(d dashboard) error {
+			if !settled(d) {
+				return errors.New(d.String())
+			}
+			return leaderShown(d, lead, term)
+		}, moved)
+		if err != nil {
+			return fmt.Errorf("three nodes up, %s leading, every event stream open: %w", lead.Name, err)
 		}
-		if attempt == 3 {
-			t.Fatalf("the lead keeps moving: opened %s's page, the page shows %s, the nodes say %s (term %d): %s",
-				lead.Name, shown, now.Name, nowTerm, d)
+		if d.Banner != "" {
+			t.Errorf("banner shown with every node up: %q", d.Banner)
 		}
-		t.Logf("the lead moved to %s (term %d) while the page loaded; opening its page", now.Name, nowTerm)
-		lead = now
-	}
-	if d.Banner != "" {
-		t.Errorf("banner shown with every node up: %q", d.Banner)
-	}
-
-	// A quiet cluster (no election, no write since the page opened; only
-	// state events shown) shows the last known state of every node, not an
-	// empty timeline.
-	b.do(t, "showing state events only", chromedp.Click(chromedp.ID("filter-rpc")),
-		chromedp.Click(chromedp.ID("filter-commit")), chromedp.Click(chromedp.ID("filter-snapshot")))
-	d = b.waitDashboard(t, "the last known state of every node in the quiet timeline", func(d dashboard) bool {
-		return len(d.State) == 3 && slices.Contains(d.State, lead.Name+" leader")
+		b.do(t, "showing state events only", showCategories(false, "filter-rpc", "filter-commit", "filter-snapshot"))
+		_, err = b.tryDashboard(func(d dashboard) error {
+			if len(d.State) != 3 || !slices.Contains(d.State, lead.Name+" leader") {
+				return errors.New(d.String())
+			}
+			return nil
+		}, moved)
+		if err != nil {
+			return fmt.Errorf("the last known state of every node in the quiet timeline: %w", err)
+		}
+		b.do(t, "showing every category again", showCategories(true, "filter-rpc", "filter-commit", "filter-snapshot"))
+		return nil
 	})
-	b.do(t, "showing every category again", chromedp.Click(chromedp.ID("filter-rpc")),
-		chromedp.Click(chromedp.ID("filter-commit")), chromedp.Click(chromedp.ID("filter-snapshot")))
 
-	// Put a key with a "/" in it through the form, then read it back.
+	// Put a key with a "/" in it through the form, then read it back. An
+	// answer "error" (503: an election under way) is tried again if the
+	// term moved.
 	const key, value = "dashboard/greeting", "hello from the browser"
-	b.do(t, "putting a key through the form",
-		fill("put-key", key), fill("put-value", value), chromedp.Click(chromedp.ID("put-submit")))
-	d = b.waitDashboard(t, "the put's answer", answered("revision"))
-	if d.ResultKind != "revision" || d.Result != "revision "+d.ResultRev || d.ResultRev == "" || d.ResultRev == "0" {
-		t.Fatalf("put through the form: %s", d)
-	}
-	rev := d.ResultRev
-	t.Logf("put %q: %s (%s)", key, d.Result, d.ResultDetail)
-	if got, gotRev := get(t, c.Others(lead)[0], key); got != value || gotRev != rev {
-		t.Fatalf("the nodes say %q = %q at revision %s; the form said revision %s", key, got, gotRev, rev)
-	}
-
-	b.do(t, "reading the key through the form", fill("get-key", key), chromedp.Click(chromedp.ID("get-submit")))
-	d = b.waitDashboard(t, "the get's answer", answered("value", "notfound"))
-	if d.ResultKind != "value" || d.Result != value || d.ResultRev != rev {
-		t.Fatalf("get %q through the form: want value %q at revision %s; page shows %s", key, value, rev, d)
-	}
+	var rev string
+	retryOnElection(t, "putting a key through the form and reading it back", all, func(lead *e2etest.Node, term uint64) error {
+		b.do(t, "putting a key through the form",
+			fill("put-key", key), fill("put-value", value), chromedp.Click(chromedp.ID("put-submit")))
+		d := b.waitDashboard(t, "the put's answer", answered("revision"))
+		if d.ResultKind == "error" {
+			return fmt.Errorf("put through the form: %s", d)
+		}
+		if d.Result != "revision "+d.ResultRev || d.ResultRev == "" || d.ResultRev == "0" {
+			t.Fatalf("put through the form: %s", d)
+		}
+		rev = d.ResultRev
+		t.Logf("put %q: %s (%s)", key, d.Result, d.ResultDetail)
+		got, gotRev, err := get(t, c.Others(lead)[0], key)
+		if err != nil {
+			return err
+		}
+		if got != value || gotRev != rev {
+			t.Fatalf("the nodes say %q = %q at revision %s; the form said revision %s", key, got, gotRev, rev)
+		}
+		b.do(t, "reading the key through the form", fill("get-key", key), chromedp.Click(chromedp.ID("get-submit")))
+		d = b.waitDashboard(t, "the get's answer", answered("value", "notfound"))
+		if d.ResultKind == "error" {
+			return fmt.Errorf("get %q through the form: %s", key, d)
+		}
+		if d.ResultKind != "value" || d.Result != value || d.ResultRev != rev {
+			t.Fatalf("get %q through the form: want value %q at revision %s; page shows %s", key, value, rev, d)
+		}
+		return nil
+	})
+	// Every node's commit index moved with the write: the page's node's
+	// stream brought its event.
 	b.waitDashboard(t, "the write's commit in the timeline", func(d dashboard) bool {
-		return slices.Contains(d.Events, "commit_advanced/"+lead.Name)
+		return slices.Contains(d.Events, "commit_advanced/"+page.Name)
 	})
 
 	// Kill the leader, which also served the page: another node's card
-	// takes the lead and the old one shows down.
-	t.Logf("killing %s", lead.Name)
-	c.Kill(lead)
-	d = b.waitDashboard(t, "a new leader shown and the old one down", func(d dashboard) bool {
-		old, ok := d.card(lead.Name)
-		nl := d.leaderCard()
-		return ok && old.Role == "down" && !old.Leader && d.Leaders == 1 && nl != "" && nl != lead.Name &&
-			d.Leader == nl && d.Up == "2/3"
-	})
-	newLead, newTerm := c.LeaderTerm(c.Others(lead)...)
-	if shown := d.leaderCard(); shown != newLead.Name {
-		t.Fatalf("dashboard shows %s as the new leader, the nodes say %s (term %d): %s", shown, newLead.Name, newTerm, d)
-	}
-	if newTerm <= term {
-		t.Fatalf("new leader %s in term %d, not above %d", newLead.Name, newTerm, term)
-	}
-	t.Logf("dashboard shows %s leading term %d", newLead.Name, newTerm)
-	b.waitDashboard(t, "the new leader's election in the timeline", func(d dashboard) bool {
-		return slices.Contains(d.Events, "election_won/"+newLead.Name)
-	})
+	// takes the lead and the old one shows down. If an election moved the
+	// lead away from the page's node, it is handed back first.
+	term := transferTo(t, page, c.Nodes...)
+	t.Logf("killing %s, leader of term %d", page.Name, term)
+	c.Kill(page)
+	survivors := c.Others(page)
+	d := b.waitDashboardErr(t, "a new leader shown, as the survivors say, and the old one down", nodesAndPage(survivors,
+		func(d dashboard, lead *e2etest.Node, now uint64) error {
+			old, ok := d.card(page.Name)
+			if !ok || old.Role != "down" || old.Leader || d.Up != "2/3" {
+				return fmt.Errorf("%s not shown down: %s", page.Name, d)
+			}
+			if now <= term {
+				t.Fatalf("new leader %s in term %d, not above %d", lead.Name, now, term)
+			}
+			return leaderShown(d, lead, now)
+		}))
+	t.Logf("dashboard shows %s leading: %s", d.leaderCard(), d)
+	b.waitDashboardErr(t, "the new leader's election in the timeline", nodesAndPage(survivors,
+		func(d dashboard, lead *e2etest.Node, _ uint64) error {
+			if !slices.Contains(d.Events, "election_won/"+lead.Name) {
+				return fmt.Errorf("no election_won/%s: %s", lead.Name, d)
+			}
+			return nil
+		}))
 
 	// The form still works without the page's own node. An absent key
 	// first, so that the answer to the second read cannot be mistaken for
 	// the one before the kill.
-	const absent = "dashboard/absent"
-	b.do(t, "reading an absent key", fill("get-key", absent), chromedp.Click(chromedp.ID("get-submit")))
-	d = b.waitDashboard(t, "the absent key's answer", func(d dashboard) bool {
-		return d.ResultKind == "error" || d.ResultKind == "notfound"
-	})
-	if d.ResultKind != "notfound" || d.Result != "not found" {
-		t.Fatalf("get %q after the failover: want not found; page shows %s", absent, d)
-	}
-	b.do(t, "reading the key again", fill("get-key", key), chromedp.Click(chromedp.ID("get-submit")))
-	d = b.waitDashboard(t, "the second get's answer", answered("value", "notfound"))
-	if d.ResultKind != "value" || d.Result != value || d.ResultRev != rev || strings.HasSuffix(d.ResultDetail, "via "+lead.Name) {
-		t.Fatalf("get %q after the failover: want %q at revision %s from a survivor; page shows %s", key, value, rev, d)
-	}
-	t.Logf("read back after the failover: %s", d.ResultDetail)
+	retryOnElection(t, "reading through the form after the failover", func() []*e2etest.Node { return survivors },
+		func(*e2etest.Node, uint64) error {
+			const absent = "dashboard/absent"
+			b.do(t, "reading an absent key", fill("get-key", absent), chromedp.Click(chromedp.ID("get-submit")))
+			d := b.waitDashboard(t, "the absent key's answer", answered("value", "notfound"))
+			if d.ResultKind == "error" {
+				return fmt.Errorf("get %q after the failover: %s", absent, d)
+			}
+			if d.ResultKind != "notfound" || d.Result != "not found" {
+				t.Fatalf("get %q after the failover: want not found; page shows %s", absent, d)
+			}
+			b.do(t, "reading the key again", fill("get-key", key), chromedp.Click(chromedp.ID("get-submit")))
+			d = b.waitDashboard(t, "the second get's answer", answered("value", "notfound"))
+			if d.ResultKind == "error" {
+				return fmt.Errorf("get %q after the failover: %s", key, d)
+			}
+			if d.ResultKind != "value" || d.Result != value || d.ResultRev != rev || strings.HasSuffix(d.ResultDetail, "via "+page.Name) {
+				t.Fatalf("get %q after the failover: want %q at revision %s from a survivor; page shows %s", key, value, rev, d)
+			}
+			t.Logf("read back after the failover: %s", d.ResultDetail)
+			return nil
+		})
 
 	saveScreenshot(t, b)
 
 	// The old leader comes back: its card leaves "down", rejoins as a
-	// follower of the new leader, and its event stream reopens.
-	t.Logf("restarting %s", lead.Name)
-	c.Restart(lead)
-	b.waitDashboard(t, "the restarted node back as a follower with its stream open", func(d dashboard) bool {
-		old, ok := d.card(lead.Name)
-		return ok && old.Role == "follower" && old.Live && !old.Leader && d.Up == "3/3" &&
-			d.Leaders == 1 && d.leaderCard() == newLead.Name && d.Banner == ""
-	})
+	// follower of the leader the nodes agree on, and its event stream
+	// reopens. Should an election make it the leader meanwhile, the lead
+	// is handed to another node and the page waited on again.
+	t.Logf("restarting %s", page.Name)
+	c.Restart(page)
+	for attempt := 1; ; attempt++ {
+		_, err := b.tryDashboard(nodesAndPage(c.Nodes, func(d dashboard, lead *e2etest.Node, term uint64) error {
+			old, ok := d.card(page.Name)
+			if !ok || old.Role != "follower" || !old.Live || old.Leader || d.Up != "3/3" || d.Banner != "" {
+				return fmt.Errorf("%s not back as a follower with its stream open: %s", page.Name, d)
+			}
+			return leaderShown(d, lead, term)
+		}), func() error {
+			if lead, term, err := e2etest.AgreedLeader(c.Nodes...); err == nil && lead == page {
+				return fmt.Errorf("an election made the restarted %s the leader of term %d", page.Name, term)
+			}
+			return nil
+		})
+		if err == nil {
+			break
+		}
+		if lead, term := c.LeaderTerm(c.Nodes...); lead != page || attempt == stepAttempts {
+			t.Fatalf("the restarted node back as a follower with its stream open (%s leads term %d): %v", lead.Name, term, err)
+		}
+		t.Logf("%v; handing the lead to another node", err)
+		transferTo(t, c.Others(page)[0], c.Nodes...)
+	}
 
 	// Without a majority the page says writes are unavailable, and the
 	// survivor's pre-vote campaigns, all alike, fold into one row each.
-	survivor := c.Others(newLead)[0]
+	survivor := c.Followers(c.Leader())[0]
 	for _, nd := range c.Others(survivor) {
 		t.Logf("killing %s", nd.Name)
 		c.Kill(nd)

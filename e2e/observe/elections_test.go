@@ -1,10 +1,12 @@
 package observe
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/raftex/raftex/internal/e2etest"
 )
@@ -49,6 +51,64 @@ func retryOnElection(t *testing.T, what string, among func() []*e2etest.Node, st
 		}
 		t.Logf("%s: an election intervened (%s in term %d, now %s in term %d); trying again: %v",
 			what, lead.Name, term, now.Name, nowTerm, err)
+	}
+}
+
+// termMoved returns an error once a node of among reports a term above
+// term (a node that does not answer says nothing): the end of a wait
+// whose condition belongs to the leader of term.
+func termMoved(among []*e2etest.Node, term uint64) func() error {
+	return func() error {
+		for _, n := range among {
+			if st, err := n.Status(); err == nil && st.Term > term {
+				return fmt.Errorf("%s is in term %d, above %d: an election intervened", n.Name, st.Term, term)
+			}
+		}
+		return nil
+	}
+}
+
+// tryUntil calls f until it returns nil, or until abort (if not nil)
+// returns an error, or for settleDeadline, and returns the last error.
+func tryUntil(f func() error, abort func() error) error {
+	deadline := time.Now().Add(settleDeadline)
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		if abort != nil {
+			if aerr := abort(); aerr != nil {
+				return fmt.Errorf("%w (%v)", aerr, err)
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not after %s: %w", settleDeadline, err)
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
+// transferTo makes to the leader of among through POST
+// /v1/leader/transfer, tried a bounded number of times, and returns its
+// term: for a step that needs a given node to lead after an election
+// moved the lead elsewhere.
+func transferTo(t *testing.T, to *e2etest.Node, among ...*e2etest.Node) uint64 {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		lead, term := e2etest.WaitLeader(t, electionPoll, among...)
+		if lead == to {
+			return term
+		}
+		if attempt > stepAttempts {
+			t.Fatalf("%s does not take the lead: %s leads term %d after %d transfers", to.Name, lead.Name, term, stepAttempts)
+		}
+		body, _ := json.Marshal(map[string]string{"to": to.Name})
+		r, err := e2etest.Do(httpClient, http.MethodPost, lead.URL("/v1/leader/transfer"), body, "Content-Type", "application/json")
+		if err == nil {
+			err = r.Want(http.StatusOK)
+		}
+		t.Logf("transferring the lead from %s (term %d) to %s: %v", lead.Name, term, to.Name, err)
 	}
 }
 
