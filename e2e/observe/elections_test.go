@@ -140,3 +140,54 @@ func put(t *testing.T, c *e2etest.Cluster, nd *e2etest.Node, key, value string) 
 	})
 	return rev
 }
+
+// asUser returns copies of nodes that read the API as user (a bearer
+// token got from POST /v1/auth/token): with auth enabled, /v1/status
+// needs a login, and the steps read who leads from it.
+func asUser(t *testing.T, nodes []*e2etest.Node, user, password string) []*e2etest.Node {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"name": user, "password": password})
+	var tok string
+	// A login passes a read barrier: it waits out an election.
+	settle.Until(t, "a token for "+user, func() error {
+		var errs []error
+		for _, n := range nodes {
+			r, err := e2etest.Do(httpClient, http.MethodPost, n.URL("/v1/auth/token"), body, "Content-Type", "application/json")
+			if err == nil {
+				err = r.Want(http.StatusOK)
+			}
+			var answer struct {
+				Token string `json:"token"`
+			}
+			if err == nil {
+				if err = json.Unmarshal(r.Body, &answer); err == nil && answer.Token == "" {
+					err = fmt.Errorf("no token in %s", r.Body)
+				}
+			}
+			if err == nil {
+				tok = answer.Token
+				return nil
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", n.Name, err))
+		}
+		return errors.Join(errs...)
+	})
+	cl := &http.Client{Timeout: httpClient.Timeout, Transport: bearer{tok}}
+	t.Cleanup(cl.CloseIdleConnections)
+	var out []*e2etest.Node
+	for _, n := range nodes {
+		cp := *n
+		cp.HTTP = cl
+		out = append(out, &cp)
+	}
+	return out
+}
+
+// bearer sends every request with its token.
+type bearer struct{ token string }
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return http.DefaultTransport.RoundTrip(r)
+}
