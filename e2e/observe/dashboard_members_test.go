@@ -2,6 +2,7 @@ package observe
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -52,11 +53,27 @@ func TestDashboardMembership(t *testing.T) {
 		}
 	}
 	defer thaw()
-	promoted := make(chan struct{})
-	go func() {
-		defer close(promoted)
-		e2etest.Do(httpClient, http.MethodPost, lead.URL("/v1/members/n4/promote"), nil) // 503 in time
-	}()
+	_, term, err := pendingOn(lead)
+	if err != nil {
+		t.Fatalf("%s after the freeze: %v", lead.Name, err)
+	}
+	// The promotion is answered 503 in time (it cannot commit). Should it
+	// be answered before lead holds it pending (refused: an election
+	// moved the term under it, say, to a follower frozen right after its
+	// election), it is sent again, a bounded number of times.
+	promote := func() <-chan error {
+		answered := make(chan error, 1)
+		go func() {
+			r, err := e2etest.Do(httpClient, http.MethodPost, lead.URL("/v1/members/n4/promote"), nil)
+			if err == nil {
+				err = fmt.Errorf("status %d: %s", r.Code, r.Body)
+			}
+			answered <- err
+		}()
+		return answered
+	}
+	promoted := promote()
+	attempts := 1
 	settle.Until(t, lead.Name+"'s card shows the change pending", func() error {
 		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 		defer cancel()
@@ -65,10 +82,29 @@ func TestDashboardMembership(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if !slices.Contains(pending, lead.Name) {
-			return fmt.Errorf("cards with a pending change: %v", pending)
+		if slices.Contains(pending, lead.Name) {
+			return nil
 		}
-		return nil
+		select {
+		case answer := <-promoted:
+			held, now, err := pendingOn(lead)
+			switch {
+			case err != nil:
+				return e2etest.StopPolling(fmt.Errorf("the promotion was answered (%v); %s: %v", answer, lead.Name, err))
+			case held > 0:
+				promoted = closedErr(answer) // the page has yet to show it
+			case now == term || attempts == stepAttempts:
+				return e2etest.StopPolling(fmt.Errorf("the promotion was answered (%v) and %s holds no change pending, in term %d (%d before, attempt %d)",
+					answer, lead.Name, now, term, attempts))
+			default:
+				t.Logf("the promotion was refused (%v): an election moved the term from %d to %d; promoting again", answer, term, now)
+				term = now
+				attempts++
+				promoted = promote()
+			}
+		default:
+		}
+		return fmt.Errorf("cards with a pending change: %v", pending)
 	})
 	thaw()
 	<-promoted
@@ -77,4 +113,28 @@ func TestDashboardMembership(t *testing.T) {
 		return ok && (n4card.Role == "follower" || n4card.Role == "leader") && len(d.Cards) == 4
 	})
 	b.checkExceptions(t)
+}
+
+// pendingOn returns the configuration index nd holds pending (0: none)
+// and its term, from its /v1/status.
+func pendingOn(nd *e2etest.Node) (uint64, uint64, error) {
+	r, err := nd.Get("/v1/status")
+	if err == nil {
+		err = r.Want(http.StatusOK)
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	var st struct {
+		Term    uint64 `json:"term"`
+		Pending uint64 `json:"pending_conf_index"`
+	}
+	return st.Pending, st.Term, json.Unmarshal(r.Body, &st)
+}
+
+// closedErr returns a channel that yields err.
+func closedErr(err error) <-chan error {
+	ch := make(chan error, 1)
+	ch <- err
+	return ch
 }
