@@ -72,7 +72,7 @@ func TestDashboardKeyBrowser(t *testing.T) {
 		}
 	}
 	retryOnElection(t, "listing app/ in the key browser", func() []*e2etest.Node { return c.Nodes }, func(*e2etest.Node, uint64) error {
-		b.do(t, "listing app/", fill("browse-prefix", "app/"), chromedp.Click(chromedp.ID("browse-submit")))
+		b.do(t, "listing app/", fill("browse-prefix", "app/"), press("browse-submit"))
 		return tryRows("app/1=one app/2=two")
 	})
 	write("set app/3", func(ctx context.Context) error { _, err := cl.Set(ctx, "app/3", []byte("three")); return err })

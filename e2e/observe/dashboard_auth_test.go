@@ -58,7 +58,7 @@ func TestDashboardWithAuth(t *testing.T) {
 	if !loginShown() {
 		t.Fatal("the login form is not shown")
 	}
-	b.do(t, "putting a key before logging in", fill("put-key", "app/x"), fill("put-value", "v"), chromedp.Click(chromedp.ID("put-submit")))
+	b.do(t, "putting a key before logging in", fill("put-key", "app/x"), fill("put-value", "v"), press("put-submit"))
 	d := b.waitDashboard(t, "the refused put", answered("revision"))
 	if d.ResultKind != "error" || !strings.Contains(d.Result, "authentication required") {
 		t.Fatalf("a put before logging in: %s", d)
@@ -72,7 +72,7 @@ func TestDashboardWithAuth(t *testing.T) {
 		if !loginShown() {
 			b.open(t, c.Nodes[0].URL("/"), "login-user")
 		}
-		b.do(t, "logging in", fill("login-user", "alice"), fill("login-password", "alicepw"), chromedp.Click(chromedp.ID("login-submit")))
+		b.do(t, "logging in", fill("login-user", "alice"), fill("login-password", "alicepw"), press("login-submit"))
 		if _, err := b.tryDashboard(func(d dashboard) error {
 			if !settled(d) {
 				return errors.New(d.String())
@@ -87,12 +87,12 @@ func TestDashboardWithAuth(t *testing.T) {
 		t.Fatal("the login form is still shown after logging in")
 	}
 	retryOnElection(t, "putting keys alice may and may not write", all, func(*e2etest.Node, uint64) error {
-		b.do(t, "putting a key alice may write", fill("put-key", "app/x"), fill("put-value", "v"), chromedp.Click(chromedp.ID("put-submit")))
+		b.do(t, "putting a key alice may write", fill("put-key", "app/x"), fill("put-value", "v"), press("put-submit"))
 		d := b.waitDashboard(t, "the put's answer", answered("revision"))
 		if d.ResultKind != "revision" {
 			return fmt.Errorf("alice's put of app/x: %s", d)
 		}
-		b.do(t, "putting a key alice may not write", fill("put-key", "other"), chromedp.Click(chromedp.ID("put-submit")))
+		b.do(t, "putting a key alice may not write", fill("put-key", "other"), press("put-submit"))
 		d = b.waitDashboard(t, "the refused put", func(d dashboard) bool { return d.ResultKind == "error" })
 		if !strings.Contains(d.Result, "permission denied") {
 			return fmt.Errorf("alice's put of other: %s", d)
