@@ -230,7 +230,7 @@ func (d *demo) scenario(ctx context.Context) error {
 	}
 	// Whichever node leads when it returns must have compacted away the
 	// entries it needs: every live node snapshots on its own schedule.
-	if err := waitFor(ctx, patience, func() bool { return d.compactedPast(lagLast + 1) }); err != nil {
+	if err := waitFor(ctx, func() bool { return d.compactedPast(lagLast + 1) }); err != nil {
 		return fmt.Errorf("the live nodes did not compact their logs past %d: %w", lagLast+1, err)
 	}
 	d.pause()
@@ -248,7 +248,7 @@ func (d *demo) scenario(ctx context.Context) error {
 		_, ok := d.seen.Load([2]uint64{lagging, uint64(raft.EventSnapshotInstalled)})
 		return ok
 	}
-	if err := waitFor(ctx, patience, installed); err != nil {
+	if err := waitFor(ctx, installed); err != nil {
 		return fmt.Errorf("%s caught up without InstallSnapshot: the leader's log still covered it (%w)", node.FormatID(lagging), err)
 	}
 	d.printf("✔ %s installed the leader's snapshot, then replayed the entries after it\n", node.FormatID(lagging))
@@ -278,7 +278,7 @@ func (d *demo) replaceFailed(ctx context.Context) error {
 	// Through the leader, asked again should an election have moved it
 	// between the question and the proposal.
 	var removeErr error
-	err = waitFor(ctx, patience, func() bool {
+	err = waitFor(ctx, func() bool {
 		lead, _, removeErr = d.waitLeader(ctx, 0)
 		if removeErr != nil {
 			return true
@@ -306,7 +306,7 @@ func (d *demo) replaceFailed(ctx context.Context) error {
 		return err
 	}
 	d.printf("✔ raftex serve --id %s --join http://%s: added as a learner\n", node.FormatID(joiner), d.nodes[via].ClientAddr())
-	err = waitFor(ctx, patience, func() bool {
+	err = waitFor(ctx, func() bool {
 		for _, id := range d.live() {
 			if !d.nodes[id].Raft().Membership().IsVoter(joiner) {
 				return false
@@ -419,7 +419,7 @@ func (d *demo) followerOf(lead uint64) uint64 {
 // waitLeader waits until the live nodes agree on a leader other than not.
 func (d *demo) waitLeader(ctx context.Context, not uint64) (uint64, uint64, error) {
 	var lead, term uint64
-	err := waitFor(ctx, patience, func() bool {
+	err := waitFor(ctx, func() bool {
 		// The leader and its term from one look: asking again could
 		// find none, mid-election.
 		lead = d.leader()
@@ -439,7 +439,7 @@ func (d *demo) waitLeader(ctx context.Context, not uint64) (uint64, uint64, erro
 // waitPublished waits until every node's address is in the replicated
 // store (the first entries after the election).
 func (d *demo) waitPublished(ctx context.Context) error {
-	err := waitFor(ctx, patience, func() bool {
+	err := waitFor(ctx, func() bool {
 		for _, id := range d.live() {
 			if len(d.nodes[id].KV().Members()) < len(d.ids) {
 				return false
@@ -465,7 +465,7 @@ func (d *demo) waitConverged(ctx context.Context) error {
 // the rows that showed it.
 func (d *demo) waitAgreed(ctx context.Context, sameTerm bool) ([]stateRow, error) {
 	var rows []stateRow
-	err := waitFor(ctx, patience, func() bool {
+	err := waitFor(ctx, func() bool {
 		var err error
 		if rows, err = d.rows(ctx); err != nil {
 			return false
@@ -515,7 +515,7 @@ func (d *demo) bulkWrites(ctx context.Context, n int) error {
 		d.bulk.Store(false)
 		return fmt.Errorf("bulk writes: %w", err)
 	}
-	err = waitFor(ctx, patience, func() bool {
+	err = waitFor(ctx, func() bool {
 		_, ok := d.seen.Load([2]uint64{lead, uint64(raft.EventSnapshotTaken)})
 		return ok
 	})
@@ -613,9 +613,9 @@ func (d *demo) printf(format string, args ...any) {
 // a loaded one.
 const patience = time.Minute
 
-// waitFor polls cond until it holds, ctx ends or timeout passes.
-func waitFor(ctx context.Context, timeout time.Duration, cond func() bool) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+// waitFor polls cond until it holds, ctx ends or patience passes.
+func waitFor(ctx context.Context, cond func() bool) error {
+	ctx, cancel := context.WithTimeout(ctx, patience)
 	defer cancel()
 	for !cond() {
 		select {
